@@ -1,0 +1,73 @@
+import { join } from "node:path";
+import { z } from "zod";
+import { fail, ok, type Result } from "./errors.js";
+
+const positiveInt = z.coerce.number().int().positive();
+
+/** Every value corral reads, with its default; the README's configuration table mirrors this. */
+export const ConfigSchema = z
+  .object({
+    home: z.string().min(1).describe("state dir: database, workspaces, archives"),
+    maxConcurrentAgents: positiveInt.default(20).describe("agents holding a slot at once, all tasks together"),
+    maxAgentsPerTask: positiveInt.default(50).describe("agents one task may ever have"),
+    maxDepth: z.coerce.number().int().min(0).default(3).describe("deepest child level (0 = no children)"),
+    maxChildrenPerParent: positiveInt.default(5).describe("children one agent may spawn"),
+    graceMs: z.coerce.number().int().min(0).default(5000).describe("SIGTERM to SIGKILL grace period"),
+    subreaper: z
+      .enum(["auto", "tini", "none"])
+      .default("auto")
+      .describe("run agents under tini as a child subreaper: auto uses it when found on PATH"),
+    cleanupRetryMs: positiveInt.default(30_000).describe("how often a partial cleanup is retried"),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigKey = keyof Config;
+
+export const CONFIG_ENV: Readonly<Record<ConfigKey, string>> = {
+  home: "CORRAL_HOME",
+  maxConcurrentAgents: "CORRAL_MAX_CONCURRENT_AGENTS",
+  maxAgentsPerTask: "CORRAL_MAX_AGENTS_PER_TASK",
+  maxDepth: "CORRAL_MAX_DEPTH",
+  maxChildrenPerParent: "CORRAL_MAX_CHILDREN_PER_PARENT",
+  graceMs: "CORRAL_GRACE_MS",
+  subreaper: "CORRAL_SUBREAPER",
+  cleanupRetryMs: "CORRAL_CLEANUP_RETRY_MS",
+  logLevel: "CORRAL_LOG_LEVEL",
+};
+
+/** The config file's path: CORRAL_CONFIG, else config.json in the state dir. */
+export function configFilePath(env: NodeJS.ProcessEnv, userHome: string): string {
+  return env.CORRAL_CONFIG ?? join(defaultHome(env, userHome), "config.json");
+}
+
+function defaultHome(env: NodeJS.ProcessEnv, userHome: string): string {
+  return env.CORRAL_HOME ?? join(userHome, ".corral");
+}
+
+/**
+ * Defaults, then the config file, then the environment: the later source wins, so one run can
+ * override a file without editing it.
+ */
+export function resolveConfig(
+  env: NodeJS.ProcessEnv,
+  file: Record<string, unknown> | null,
+  userHome: string,
+): Result<Config> {
+  const merged: Record<string, unknown> = { home: join(userHome, ".corral"), ...(file ?? {}) };
+  for (const [key, name] of Object.entries(CONFIG_ENV)) {
+    const value = env[name];
+    if (value !== undefined && value !== "") merged[key] = value;
+  }
+  const parsed = ConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? "");
+      const from = key in CONFIG_ENV && env[CONFIG_ENV[key as ConfigKey]] !== undefined ? CONFIG_ENV[key as ConfigKey] : key;
+      return `${from || "config"}: ${issue.message}`;
+    });
+    return fail("CONFIG_INVALID", `invalid configuration: ${problems.join("; ")}`);
+  }
+  return ok(parsed.data);
+}

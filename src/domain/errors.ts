@@ -1,0 +1,57 @@
+/**
+ * Expected failures travel as values: every entry point turns them into a message a user can
+ * act on, and a caller can branch on `code` without parsing text.
+ */
+export type ErrorCode =
+  | "INVALID_INPUT"
+  | "INVALID_AGENT_TYPE"
+  | "INVALID_ID"
+  | "UNKNOWN_TASK"
+  | "UNKNOWN_AGENT"
+  | "TASK_CLOSED"
+  | "LIMIT_GLOBAL_AGENTS"
+  | "LIMIT_TASK_AGENTS"
+  | "LIMIT_DEPTH"
+  | "LIMIT_CHILDREN"
+  | "PARENT_NOT_RUNNING"
+  | "PATH_OUTSIDE_WORKSPACE"
+  | "LAUNCH_FAILED"
+  | "ALREADY_TERMINAL"
+  | "CONFIG_INVALID"
+  | "DB_NEWER_THAN_CODE"
+  | "DB_CORRUPT"
+  | "DB_UNAVAILABLE";
+
+export interface CorralError {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: CorralError };
+
+export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
+
+export const fail = <T = never>(code: ErrorCode, message: string): Result<T> => ({
+  ok: false,
+  error: { code, message },
+});
+
+/** Thrown only where a Result cannot travel (constructors, top-level entry points). */
+export class CorralFailure extends Error {
+  readonly code: ErrorCode;
+  constructor(error: CorralError) {
+    super(error.message);
+    this.name = "CorralFailure";
+    this.code = error.code;
+  }
+}
+
+export function unwrap<T>(result: Result<T>): T {
+  if (!result.ok) throw new CorralFailure(result.error);
+  return result.value;
+}
+
+export function describeUnknown(cause: unknown): string {
+  if (cause instanceof Error) return cause.message;
+  return String(cause);
+}

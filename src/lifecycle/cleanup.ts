@@ -1,0 +1,141 @@
+import type { Logger } from "pino";
+import { describeUnknown } from "../domain/errors.js";
+import type { Runner } from "../runners/runner.js";
+import type { AgentRecord, StepOutcome } from "../store/records.js";
+import type { Store } from "../store/store.js";
+import { discover, type AgentScope } from "../supervisor/discover.js";
+import { isAlive, type ProcessIdentity } from "../supervisor/identity.js";
+import type { TerminationReport } from "../supervisor/terminate.js";
+import { archiveLog } from "./archive.js";
+import type { Workspaces } from "./workspace.js";
+
+export const CLEANUP_STEPS = ["terminate", "verify", "archive_log", "delete_temp_files", "release_slot"] as const;
+export type CleanupStep = (typeof CLEANUP_STEPS)[number];
+
+export const MARK_NAME = "CORRAL_MARK";
+
+export interface CleanupContext {
+  readonly store: Store;
+  readonly runner: Runner;
+  readonly workspaces: Workspaces;
+  readonly graceMs: number;
+  readonly logger: Logger;
+}
+
+interface StepResult {
+  readonly outcome: StepOutcome;
+  readonly detail: Record<string, unknown>;
+  readonly error: string | null;
+}
+
+export function scopeOf(agent: AgentRecord): AgentScope | null {
+  if (agent.process === null) return null;
+  return {
+    root: { pid: agent.process.pid, startTime: agent.process.startTime },
+    sid: agent.process.sid,
+    subreaper: agent.process.subreaper,
+    mark: `${MARK_NAME}=${agent.mark}`,
+  };
+}
+
+const describe = (list: readonly ProcessIdentity[]): string => list.map((p) => p.pid).join(", ");
+
+/**
+ * Runs the given steps in order. Each runs even when an earlier one failed and records its
+ * own outcome, so one stuck step never hides or blocks the others.
+ */
+export async function runCleanup(
+  ctx: CleanupContext,
+  agent: AgentRecord,
+  attempt: number,
+  steps: readonly CleanupStep[],
+): Promise<"done" | "partial"> {
+  const scope = scopeOf(agent);
+  let report: TerminationReport | null = null;
+  let survivors: ProcessIdentity[] | null = null;
+
+  const run: Record<CleanupStep, () => Promise<StepResult>> = {
+    terminate: async () => {
+      if (scope === null) return skipped("the agent never started a process");
+      report = await ctx.runner.terminate(scope, { graceMs: ctx.graceMs });
+      const detail = { ...report };
+      if (report.survivors.length > 0) return failed(detail, `processes survived termination: ${describe(report.survivors)}`);
+      return { outcome: "ok", detail, error: null };
+    },
+    verify: async () => {
+      if (scope === null) return skipped("the agent never started a process");
+      const finished: TerminationReport | null = report;
+      // A tree walk under a held subreaper already proved the tree empty; otherwise look again.
+      const alive =
+        finished !== null && finished.method === "tree" && finished.survivors.length === 0
+          ? finished.signalled.filter(isAlive)
+          : discover(scope).processes;
+      survivors = alive;
+      if (alive.length > 0) return failed({ survivors: alive }, `processes still running: ${describe(alive)}`);
+      return { outcome: "ok", detail: { method: finished?.method ?? "sweep", survivors: [] }, error: null };
+    },
+    archive_log: async () => {
+      const running: ProcessIdentity[] = survivors ?? [];
+      if (running.length > 0) {
+        return failed({ kept: agent.logPath }, `the log is kept while processes still run: ${describe(running)}`);
+      }
+      // Paths come from the layout, not the row, so a damaged row cannot aim the step elsewhere.
+      const paths = ctx.workspaces.agentPaths(agent.taskId, agent.id);
+      if (!paths.ok) return failed({}, paths.error.message);
+      const result = await archiveLog(paths.value.log, paths.value.archive);
+      ctx.store.agents.setArchive(agent.id, paths.value.archive);
+      return { outcome: "ok", detail: { archive: paths.value.archive, ...result }, error: null };
+    },
+    delete_temp_files: async () => {
+      const removed = ctx.workspaces.removeAgentDir(agent.taskId, agent.agentDir);
+      if (!removed.ok) return failed({}, removed.error.message);
+      return { outcome: "ok", detail: { removed: agent.agentDir }, error: null };
+    },
+    release_slot: async () => ({
+      outcome: "ok",
+      detail: { released: ctx.store.agents.releaseSlot(agent.id) },
+      error: null,
+    }),
+  };
+
+  let allOk = true;
+  for (const step of steps) {
+    const startedAt = Date.now();
+    const t0 = performance.now();
+    let result: StepResult;
+    try {
+      result = await run[step]();
+    } catch (cause) {
+      result = failed({}, describeUnknown(cause));
+    }
+    if (result.outcome === "failed") allOk = false;
+    ctx.store.cleanupSteps.record({
+      agentId: agent.id,
+      attempt,
+      step,
+      ...result,
+      startedAt,
+      durationMs: performance.now() - t0,
+    });
+    if (result.outcome === "failed") ctx.logger.warn({ agent: agent.id, step, error: result.error }, "cleanup step failed");
+  }
+  return allOk ? "done" : "partial";
+}
+
+/** The steps a retry runs: those that failed last time, with terminate and verify kept together. */
+export function stepsToRetry(failedSteps: ReadonlySet<string>): CleanupStep[] {
+  const again = new Set(failedSteps);
+  if (again.has("terminate") || again.has("verify")) {
+    again.add("terminate");
+    again.add("verify");
+  }
+  return CLEANUP_STEPS.filter((step) => again.has(step));
+}
+
+function skipped(reason: string): StepResult {
+  return { outcome: "skipped", detail: { reason }, error: null };
+}
+
+function failed(detail: Record<string, unknown>, error: string): StepResult {
+  return { outcome: "failed", detail, error };
+}

@@ -1,0 +1,365 @@
+import { randomBytes } from "node:crypto";
+import { mkdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "pino";
+import { commandBackend } from "../backends/command.js";
+import type { Backend, BackendPlan } from "../backends/backend.js";
+import { statusForExit, type ExitStatus } from "../domain/agent-state.js";
+import type { Config } from "../domain/config.js";
+import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
+import { newAgentId, newTaskId, type AgentId, type TaskId } from "../domain/ids.js";
+import { findExecutable } from "../runners/executables.js";
+import { ProcessRunner } from "../runners/process-runner.js";
+import type { Runner } from "../runners/runner.js";
+import type { AgentRecord, CleanupStepRecord, TaskRecord } from "../store/records.js";
+import { Store } from "../store/store.js";
+import type { AgentScope } from "../supervisor/discover.js";
+import { identify, type ProcessIdentity } from "../supervisor/identity.js";
+import { CLEANUP_STEPS, MARK_NAME, runCleanup, stepsToRetry, type CleanupContext, type CleanupStep } from "./cleanup.js";
+import {
+  CreateTaskInputSchema,
+  DeployInputSchema,
+  EventInputSchema,
+  parseInput,
+  type CreateTaskInput,
+  type DeployInput,
+  type EventInput,
+} from "./inputs.js";
+import { createLogger } from "./logger.js";
+import { Workspaces } from "./workspace.js";
+
+export interface CleanupRecord {
+  readonly agentId: AgentId;
+  readonly status: AgentRecord["cleanupStatus"];
+  readonly attempts: number;
+  readonly steps: CleanupStepRecord[];
+}
+
+export interface KillResult {
+  readonly agent: AgentRecord;
+  /** False when the agent had already ended: nothing was done, the record is the earlier one. */
+  readonly killedNow: boolean;
+  readonly cleanup: CleanupRecord;
+}
+
+const CLEANED_POLL_MS = 20;
+
+/**
+ * The lifecycle service: the only place that combines store, runners, backends and the
+ * supervisor. Every terminal transition is won by exactly one caller, across processes, and
+ * that caller runs the agent's cleanup.
+ */
+export class Corral {
+  readonly config: Config;
+  readonly store: Store;
+  readonly workspaces: Workspaces;
+  readonly owner: ProcessIdentity;
+  private readonly logger: Logger;
+  private readonly runner: Runner;
+  private readonly backends: ReadonlyMap<string, Backend>;
+  private readonly inFlight = new Map<AgentId, Promise<void>>();
+  private readonly retryTimer: NodeJS.Timeout;
+  private closed = false;
+
+  private constructor(config: Config, store: Store, logger: Logger) {
+    this.config = config;
+    this.store = store;
+    this.logger = logger;
+    this.workspaces = new Workspaces(config.home);
+    const self = identify(process.pid);
+    if (self === null) throw new Error("cannot read this process's own /proc entry");
+    this.owner = self;
+    const tini = config.subreaper === "none" ? null : findExecutable("tini", process.env.PATH);
+    if (config.subreaper === "tini" && tini === null) {
+      throw new Error("subreaper=tini but tini is not on PATH; install it (apt-get install tini) or set CORRAL_SUBREAPER=auto");
+    }
+    this.runner = new ProcessRunner(tini);
+    this.usesSubreaper = tini !== null;
+    this.backends = new Map([[commandBackend.name, commandBackend]]);
+    this.retryTimer = setInterval(() => void this.retryCleanups(), config.cleanupRetryMs);
+    this.retryTimer.unref();
+  }
+
+  static open(config: Config, logger: Logger = createLogger(config.logLevel)): Result<Corral> {
+    try {
+      mkdirSync(config.home, { recursive: true, mode: 0o700 });
+    } catch (cause) {
+      return fail("DB_UNAVAILABLE", `cannot create the state dir ${config.home}: ${describeUnknown(cause)}`);
+    }
+    const store = Store.open(join(config.home, "corral.db"));
+    if (!store.ok) return store;
+    try {
+      return ok(new Corral(config, store.value, logger));
+    } catch (cause) {
+      store.value.close();
+      return fail("CONFIG_INVALID", describeUnknown(cause));
+    }
+  }
+
+  /** Whether agents run under tini, a subreaper that keeps even setsid'd descendants findable. */
+  readonly usesSubreaper: boolean;
+
+  createTask(raw: CreateTaskInput): Result<TaskRecord> {
+    const input = parseInput(CreateTaskInputSchema, raw);
+    if (!input.ok) return input;
+    const id = newTaskId();
+    const workspace = this.workspaces.createTask(id);
+    if (!workspace.ok) return workspace;
+    const context = { ...input.value.context, ...(input.value.clientCwd === undefined ? {} : { clientCwd: input.value.clientCwd }) };
+    return ok(
+      this.store.tasks.insert({
+        id,
+        description: input.value.description,
+        priority: input.value.priority,
+        context,
+        workspace: workspace.value,
+        createdAt: Date.now(),
+      }),
+    );
+  }
+
+  /**
+   * Checks limits and inserts the agent in one transaction, then launches it. Once the row
+   * exists every failure ends it `failed` with the reason, and its cleanup still runs.
+   */
+  async deploy(raw: DeployInput): Promise<Result<AgentRecord>> {
+    const input = parseInput(DeployInputSchema, raw);
+    if (!input.ok) return input;
+    const { taskId, agentType, prompt } = input.value;
+    const task = this.store.tasks.get(taskId);
+    if (task === null) return fail("UNKNOWN_TASK", `no task ${taskId}`);
+    const backend = this.backends.get(input.value.backend);
+    if (backend === undefined) return fail("INVALID_INPUT", `no backend ${input.value.backend}`);
+    const cwd = input.value.cwd ?? stringOr(task.context.clientCwd, task.workspace);
+    if (!isDirectory(cwd)) return fail("INVALID_INPUT", `cwd ${cwd} is not an existing directory`);
+    const agentId = newAgentId(agentType);
+    const paths = this.workspaces.agentPaths(taskId, agentId);
+    if (!paths.ok) return paths;
+    const plan = backend.plan({ agentId, taskId, agentType, prompt, cwd, command: input.value.command ?? null });
+    if (!plan.ok) return plan;
+
+    const mark = randomBytes(16).toString("hex");
+    const inserted = this.store.agents.insert(
+      {
+        id: agentId,
+        taskId,
+        type: agentType,
+        parentId: input.value.parentId ?? null,
+        backend: backend.name,
+        runner: this.runner.kind,
+        prompt,
+        spec: { command: input.value.command ?? null },
+        cwd,
+        agentDir: paths.value.dir,
+        logPath: paths.value.log,
+        mark,
+        owner: this.owner,
+        createdAt: Date.now(),
+      },
+      this.config,
+    );
+    if (!inserted.ok) return inserted;
+
+    const launched = this.launch(inserted.value, plan.value, paths.value.dir, mark);
+    if (!launched.ok) {
+      await this.end(agentId, { status: "failed", reason: launched.error.message, exit: null });
+      return fail("LAUNCH_FAILED", `agent ${agentId} failed to launch and was cleaned up: ${launched.error.message}`);
+    }
+    return ok(this.store.agents.get(agentId) as AgentRecord);
+  }
+
+  private launch(
+    agent: AgentRecord,
+    plan: BackendPlan,
+    dir: string,
+    mark: string,
+  ): Result<void> {
+    let started;
+    try {
+      const fileAt = this.workspaces.writeAgentFiles(dir, plan.files);
+      if (!fileAt.ok) return fileAt;
+      started = this.runner.start({
+        plan: {
+          argv: plan.argv(fileAt.value),
+          env: plan.env(fileAt.value),
+          cwd: agent.cwd,
+          stdinPath: plan.stdin === null ? null : fileAt.value(plan.stdin),
+        },
+        logPath: agent.logPath,
+        mark: { name: MARK_NAME, value: mark },
+      });
+    } catch (cause) {
+      return fail("LAUNCH_FAILED", describeUnknown(cause));
+    }
+    if (!started.ok) return started;
+    const proc = started.value;
+    const running = this.store.agents.markRunning(agent.id, proc, Date.now());
+    proc.exited
+      .then((exit) => this.onExit(agent.id, exit))
+      .catch((cause: unknown) => this.logger.error({ agent: agent.id, err: describeUnknown(cause) }, "recording an exit failed"));
+    if (!running) {
+      // Killed while still pending, by a caller that found no process to stop: stop it here
+      // and add the outcome to the agent's cleanup record.
+      const scope = { root: proc, sid: proc.sid, subreaper: proc.subreaper, mark: `${MARK_NAME}=${mark}` };
+      void this.track(agent.id, this.terminateLate(agent.id, scope));
+    }
+    return ok(undefined);
+  }
+
+  private async terminateLate(id: AgentId, scope: AgentScope): Promise<void> {
+    const startedAt = Date.now();
+    const report = await this.runner.terminate(scope, { graceMs: this.config.graceMs });
+    const attempt = this.store.agents.get(id)?.cleanupAttempts ?? 0;
+    this.store.cleanupSteps.record({
+      agentId: id,
+      attempt,
+      step: "terminate",
+      outcome: report.survivors.length === 0 ? "ok" : "failed",
+      detail: { ...report, late: true },
+      error: report.survivors.length === 0 ? null : "processes survived termination",
+      startedAt,
+      durationMs: report.durationMs,
+    });
+  }
+
+  private async onExit(id: AgentId, exit: ExitStatus): Promise<void> {
+    this.store.agents.recordExit(id, exit);
+    await this.end(id, { status: statusForExit(exit), reason: null, exit });
+  }
+
+  /** The terminal transition; the winner runs the cleanup. False for everyone else. */
+  private async end(
+    id: AgentId,
+    ending: { status: "completed" | "failed" | "killed" | "crashed" | "timed_out"; reason: string | null; exit: ExitStatus | null },
+  ): Promise<boolean> {
+    const claim = `${this.owner.pid}:${this.owner.startTime}:${randomBytes(4).toString("hex")}`;
+    if (!this.store.agents.end(id, { ...ending, at: Date.now(), claim })) return false;
+    await this.track(id, this.cleanup(id, claim, CLEANUP_STEPS));
+    return true;
+  }
+
+  private async cleanup(id: AgentId, claim: string, steps: readonly CleanupStep[]): Promise<void> {
+    const agent = this.store.agents.get(id);
+    if (agent === null) return;
+    const outcome = await runCleanup(this.cleanupContext(), agent, agent.cleanupAttempts, steps);
+    this.store.agents.finishCleanup(id, claim, outcome, Date.now());
+    this.logger.info({ agent: id, status: agent.status, cleanup: outcome }, "agent cleaned");
+  }
+
+  private cleanupContext(): CleanupContext {
+    return { store: this.store, runner: this.runner, workspaces: this.workspaces, graceMs: this.config.graceMs, logger: this.logger };
+  }
+
+  private async track(id: AgentId, work: Promise<void>): Promise<void> {
+    const guarded = work.catch((cause: unknown) =>
+      this.logger.error({ agent: id, err: describeUnknown(cause) }, "cleanup failed unexpectedly"),
+    );
+    this.inFlight.set(id, guarded);
+    try {
+      await guarded;
+    } finally {
+      if (this.inFlight.get(id) === guarded) this.inFlight.delete(id);
+    }
+  }
+
+  /** Kills the agent and its live descendants (children first, in parallel) and returns the cleanup record. */
+  async kill(rawId: string, reason = "killed by request"): Promise<Result<KillResult>> {
+    const id = rawId as AgentId;
+    const agent = this.store.agents.get(id);
+    if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
+    await Promise.all(this.store.agents.liveChildren(id).map((child) => this.kill(child.id, `parent ${id} was killed`)));
+    const killedNow = await this.end(id, { status: "killed", reason, exit: null });
+    if (!killedNow) await this.whenCleaned(id);
+    return ok({ agent: this.store.agents.get(id) as AgentRecord, killedNow, cleanup: this.cleanupRecord(id) });
+  }
+
+  /** Resolves once the agent's cleanup has finished (done or partial), whichever process runs it. */
+  async whenCleaned(id: AgentId, timeoutMs = 60_000): Promise<AgentRecord> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this.inFlight.get(id);
+      const agent = this.store.agents.get(id);
+      if (agent === null) throw new Error(`no agent ${id}`);
+      if (agent.cleanupStatus === "done" || agent.cleanupStatus === "partial") return agent;
+      if (Date.now() > deadline) throw new Error(`agent ${id} was not cleaned within ${timeoutMs} ms`);
+      await sleep(CLEANED_POLL_MS);
+    }
+  }
+
+  cleanupRecord(id: AgentId): CleanupRecord {
+    const agent = this.store.agents.get(id);
+    return {
+      agentId: id,
+      status: agent?.cleanupStatus ?? "pending",
+      attempts: agent?.cleanupAttempts ?? 0,
+      steps: this.store.cleanupSteps.forAgent(id),
+    };
+  }
+
+  /** Progress and findings, appended with the agent's and task's counters in one transaction. */
+  report(rawId: string, raw: EventInput): Result<number> {
+    const input = parseInput(EventInputSchema, raw);
+    if (!input.ok) return input;
+    const agent = this.store.agents.get(rawId as AgentId);
+    if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
+    const event = input.value;
+    const id = this.store.events.append({
+      taskId: agent.taskId,
+      agentId: agent.id,
+      kind: event.kind,
+      at: Date.now(),
+      data: event,
+      progress: event.kind === "progress" ? (event.progress ?? null) : null,
+      message: event.message,
+    });
+    if (id === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
+    return ok(id);
+  }
+
+  task(id: TaskId): TaskRecord | null {
+    return this.store.tasks.get(id);
+  }
+
+  agent(id: AgentId): AgentRecord | null {
+    return this.store.agents.get(id);
+  }
+
+  /** Runs again the failed steps of every partial cleanup; returns how many it took on. */
+  async retryCleanups(): Promise<number> {
+    if (this.closed) return 0;
+    let taken = 0;
+    for (const agent of this.store.agents.cleanupPartial()) {
+      const claim = `${this.owner.pid}:${this.owner.startTime}:${randomBytes(4).toString("hex")}`;
+      if (!this.store.agents.claimRetry(agent.id, claim)) continue;
+      taken += 1;
+      const last = this.store.cleanupSteps.forAgent(agent.id).filter((s) => s.attempt === agent.cleanupAttempts);
+      const failedSteps = new Set(last.filter((s) => s.outcome === "failed").map((s) => s.step));
+      await this.track(agent.id, this.cleanup(agent.id, claim, stepsToRetry(failedSteps)));
+    }
+    return taken;
+  }
+
+  /** Waits for cleanups under way and closes the store. Agents still running keep running. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.retryTimer);
+    await Promise.all(this.inFlight.values());
+    this.store.close();
+  }
+}
+
+function stringOr(value: unknown, fallback: string): string {
+  return typeof value === "string" && value !== "" ? value : fallback;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch (cause) {
+    const code = (cause as { code?: unknown }).code;
+    if (code === "ENOENT" || code === "ENOTDIR" || code === "EACCES") return false;
+    throw cause;
+  }
+}

@@ -1,0 +1,72 @@
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ok, type Result } from "../domain/errors.js";
+import type { AgentId, TaskId } from "../domain/ids.js";
+import { resolveInside } from "../domain/paths.js";
+
+export interface AgentPaths {
+  /** Private dir for the agent's temp files (prompt, generated configs); removed at cleanup. */
+  readonly dir: string;
+  /** Where the agent's stdout and stderr go while it runs. */
+  readonly log: string;
+  /** Where the log is kept, compressed, once the agent is cleaned. */
+  readonly archive: string;
+}
+
+/**
+ * The on-disk layout under the state dir. Every path is resolved and checked to stay inside
+ * the task's workspace; directories are 0700 and files 0600.
+ */
+export class Workspaces {
+  readonly root: string;
+
+  constructor(home: string) {
+    this.root = join(home, "workspaces");
+  }
+
+  createTask(taskId: TaskId): Result<string> {
+    const dir = resolveInside(this.root, taskId);
+    if (!dir.ok) return dir;
+    for (const sub of ["", "agents", "logs", "archive"]) mkdirSync(join(dir.value, sub), { recursive: true, mode: 0o700 });
+    return dir;
+  }
+
+  agentPaths(taskId: TaskId, agentId: AgentId): Result<AgentPaths> {
+    const task = resolveInside(this.root, taskId);
+    if (!task.ok) return task;
+    const dir = resolveInside(task.value, join("agents", agentId));
+    const log = resolveInside(task.value, join("logs", `${agentId}.log`));
+    const archive = resolveInside(task.value, join("archive", `${agentId}.log.gz`));
+    if (!dir.ok) return dir;
+    if (!log.ok) return log;
+    if (!archive.ok) return archive;
+    return ok({ dir: dir.value, log: log.value, archive: archive.value });
+  }
+
+  /** Writes the files into the agent's fresh private dir and returns their absolute paths. */
+  writeAgentFiles(dir: string, files: Readonly<Record<string, string>>): Result<(name: string) => string> {
+    mkdirSync(dir, { mode: 0o700 });
+    const paths = new Map<string, string>();
+    for (const [name, content] of Object.entries(files)) {
+      const path = resolveInside(dir, name);
+      if (!path.ok) return path;
+      writeFileSync(path.value, content, { mode: 0o600, flag: "wx" });
+      paths.set(name, path.value);
+    }
+    return ok((name: string) => {
+      const path = paths.get(name);
+      if (path === undefined) throw new Error(`the backend asked for ${name}, which it did not list among its files`);
+      return path;
+    });
+  }
+
+  /** Removes an agent's private dir; the path is checked again so a bad row cannot aim it elsewhere. */
+  removeAgentDir(taskId: TaskId, dir: string): Result<void> {
+    const task = resolveInside(this.root, taskId);
+    if (!task.ok) return task;
+    const inside = resolveInside(join(task.value, "agents"), dir);
+    if (!inside.ok) return inside;
+    rmSync(inside.value, { recursive: true, force: true });
+    return ok(undefined);
+  }
+}

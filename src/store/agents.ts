@@ -1,0 +1,225 @@
+import { sourcesOf, type ExitStatus, type TerminalStatus } from "../domain/agent-state.js";
+import { fail, ok, type Result } from "../domain/errors.js";
+import type { AgentId, AgentType, TaskId } from "../domain/ids.js";
+import { checkDeploy, type Limits } from "../domain/limits.js";
+import type { Db } from "./database.js";
+import { AgentRowSchema, type AgentRecord } from "./records.js";
+
+export interface NewAgent {
+  readonly id: AgentId;
+  readonly taskId: TaskId;
+  readonly type: AgentType;
+  readonly parentId: AgentId | null;
+  readonly backend: string;
+  readonly runner: string;
+  readonly prompt: string;
+  readonly spec: Record<string, unknown>;
+  readonly cwd: string;
+  readonly agentDir: string;
+  readonly logPath: string;
+  readonly mark: string;
+  readonly owner: { readonly pid: number; readonly startTime: string };
+  readonly createdAt: number;
+}
+
+export interface StartedProcess {
+  readonly pid: number;
+  readonly startTime: string;
+  readonly pgid: number;
+  readonly sid: number;
+  readonly subreaper: boolean;
+}
+
+export interface Ending {
+  readonly status: TerminalStatus;
+  readonly reason: string | null;
+  readonly exit: ExitStatus | null;
+  readonly at: number;
+  /** Who runs the cleanup that the winner of this transition owns. */
+  readonly claim: string;
+}
+
+const LIVE = `('pending', 'running')`;
+
+export class AgentTable {
+  private readonly getStmt;
+  private readonly activeStmt;
+  private readonly byTaskStmt;
+  private readonly liveChildrenStmt;
+  private readonly cleanupOpenStmt;
+  private readonly insertTx;
+  private readonly releaseTx;
+  private readonly markRunningStmt;
+  private readonly recordExitStmt;
+  private readonly claimRetryStmt;
+  private readonly finishCleanupStmt;
+  private readonly setArchiveStmt;
+  private readonly endStmts: Map<TerminalStatus, ReturnType<Db["prepare"]>>;
+
+  constructor(db: Db) {
+    this.getStmt = db.prepare(`SELECT * FROM agents WHERE id = ?`);
+    this.byTaskStmt = db.prepare(`SELECT * FROM agents WHERE task_id = ? ORDER BY created_at, id`);
+    this.liveChildrenStmt = db.prepare(`SELECT * FROM agents WHERE parent_id = ? AND status IN ${LIVE}`);
+    this.cleanupOpenStmt = db.prepare(`SELECT * FROM agents WHERE cleanup_status = 'partial' ORDER BY ended_at`);
+
+    const taskStmt = db.prepare(`SELECT agent_count FROM tasks WHERE id = ?`);
+    const parentStmt = db.prepare(`SELECT depth, status FROM agents WHERE id = ? AND task_id = ?`);
+    const childCountStmt = db.prepare(`SELECT COUNT(*) AS n FROM agents WHERE parent_id = ?`);
+    const activeStmt = db.prepare(`SELECT COUNT(*) AS n FROM agents WHERE slot_held = 1`);
+    this.activeStmt = activeStmt;
+    const insertStmt = db.prepare(
+      `INSERT INTO agents (id, task_id, type, parent_id, depth, status, backend, runner, prompt, spec, cwd,
+         agent_dir, log_path, mark, owner_pid, owner_start, created_at)
+       VALUES (@id, @taskId, @type, @parentId, @depth, 'pending', @backend, @runner, @prompt, @spec, @cwd,
+         @agentDir, @logPath, @mark, @ownerPid, @ownerStart, @createdAt)`,
+    );
+    const bumpTask = db.prepare(
+      `UPDATE tasks SET agent_count = agent_count + 1, active_count = active_count + 1 WHERE id = ?`,
+    );
+    // Limits are read and the row written under one write lock: two deploys racing for the
+    // last slot cannot both see it free.
+    const insert = db.transaction((agent: NewAgent, limits: Limits): Result<number> => {
+      const task = taskStmt.get(agent.taskId) as { agent_count: number } | undefined;
+      if (task === undefined) return fail("UNKNOWN_TASK", `no task ${agent.taskId}`);
+      let parent = null;
+      if (agent.parentId !== null) {
+        const row = parentStmt.get(agent.parentId, agent.taskId) as { depth: number; status: string } | undefined;
+        if (row === undefined) return fail("UNKNOWN_AGENT", `no agent ${agent.parentId} in task ${agent.taskId}`);
+        const children = (childCountStmt.get(agent.parentId) as { n: number }).n;
+        parent = { depth: row.depth, children, live: row.status === "pending" || row.status === "running" };
+      }
+      const activeAgents = (activeStmt.get() as { n: number }).n;
+      const allowed = checkDeploy({ activeAgents, taskAgents: task.agent_count, parent }, limits);
+      if (!allowed.ok) return allowed;
+      insertStmt.run({
+        ...agent,
+        spec: JSON.stringify(agent.spec),
+        depth: allowed.value.depth,
+        ownerPid: agent.owner.pid,
+        ownerStart: agent.owner.startTime,
+      });
+      bumpTask.run(agent.taskId);
+      return ok(allowed.value.depth);
+    });
+    this.insertTx = (agent: NewAgent, limits: Limits) => insert.immediate(agent, limits);
+
+    const dropSlot = db.prepare(`UPDATE agents SET slot_held = 0 WHERE id = ? AND slot_held = 1`);
+    const dropTaskSlot = db.prepare(
+      `UPDATE tasks SET active_count = active_count - 1 WHERE id = (SELECT task_id FROM agents WHERE id = ?)`,
+    );
+    const release = db.transaction((id: AgentId): boolean => {
+      if (dropSlot.run(id).changes !== 1) return false;
+      dropTaskSlot.run(id);
+      return true;
+    });
+    this.releaseTx = (id: AgentId) => release.immediate(id);
+
+    this.markRunningStmt = db.prepare(
+      `UPDATE agents SET status = 'running', pid = @pid, proc_start = @startTime, pgid = @pgid, sid = @sid,
+         subreaper = @subreaper, started_at = @at
+       WHERE id = @id AND status = 'pending'`,
+    );
+    this.recordExitStmt = db.prepare(
+      `UPDATE agents SET exit_code = ?, exit_signal = ? WHERE id = ? AND exit_code IS NULL AND exit_signal IS NULL`,
+    );
+    this.claimRetryStmt = db.prepare(
+      `UPDATE agents SET cleanup_status = 'running', cleanup_claim = ?, cleanup_attempts = cleanup_attempts + 1
+       WHERE id = ? AND cleanup_status = 'partial'`,
+    );
+    this.finishCleanupStmt = db.prepare(
+      `UPDATE agents SET cleanup_status = @outcome, cleanup_claim = NULL,
+         cleaned_at = CASE WHEN @outcome = 'done' THEN @at ELSE cleaned_at END
+       WHERE id = @id AND cleanup_claim = @claim`,
+    );
+    this.setArchiveStmt = db.prepare(`UPDATE agents SET archive_path = ? WHERE id = ?`);
+    this.endStmts = new Map();
+    for (const status of ["completed", "failed", "killed", "crashed", "timed_out"] as const) {
+      const from = sourcesOf(status).map((s) => `'${s}'`).join(", ");
+      this.endStmts.set(
+        status,
+        db.prepare(
+          `UPDATE agents SET status = '${status}', reason = COALESCE(reason, @reason),
+             exit_code = COALESCE(exit_code, @exitCode), exit_signal = COALESCE(exit_signal, @exitSignal),
+             ended_at = @at, cleanup_status = 'running', cleanup_claim = @claim,
+             cleanup_attempts = cleanup_attempts + 1
+           WHERE id = @id AND status IN (${from})`,
+        ),
+      );
+    }
+  }
+
+  /** Checks the limits and inserts the pending agent in one transaction. */
+  insert(agent: NewAgent, limits: Limits): Result<AgentRecord> {
+    const inserted = this.insertTx(agent, limits);
+    if (!inserted.ok) return inserted;
+    return ok(this.get(agent.id) as AgentRecord);
+  }
+
+  get(id: AgentId): AgentRecord | null {
+    const row = this.getStmt.get(id);
+    return row === undefined ? null : AgentRowSchema.parse(row);
+  }
+
+  forTask(taskId: TaskId): AgentRecord[] {
+    return this.byTaskStmt.all(taskId).map((row) => AgentRowSchema.parse(row));
+  }
+
+  liveChildren(id: AgentId): AgentRecord[] {
+    return this.liveChildrenStmt.all(id).map((row) => AgentRowSchema.parse(row));
+  }
+
+  /** Agents whose cleanup left a step failed, oldest first. */
+  cleanupPartial(): AgentRecord[] {
+    return this.cleanupOpenStmt.all().map((row) => AgentRowSchema.parse(row));
+  }
+
+  markRunning(id: AgentId, proc: StartedProcess, at: number): boolean {
+    return this.markRunningStmt.run({ id, ...proc, subreaper: proc.subreaper ? 1 : 0, at }).changes === 1;
+  }
+
+  /**
+   * The terminal transition. True for exactly one caller, which then owns the agent's cleanup
+   * (the same UPDATE claims it), so cleanup can never run twice.
+   */
+  end(id: AgentId, ending: Ending): boolean {
+    const stmt = this.endStmts.get(ending.status);
+    if (stmt === undefined) throw new Error(`no transition to ${ending.status}`);
+    const exit = ending.exit;
+    return (
+      stmt.run({
+        id,
+        reason: ending.reason,
+        exitCode: exit?.kind === "exited" ? exit.code : null,
+        exitSignal: exit?.kind === "signalled" ? exit.signal : null,
+        at: ending.at,
+        claim: ending.claim,
+      }).changes === 1
+    );
+  }
+
+  /** Keeps the first exit status recorded: the process that saw the exit knows it best. */
+  recordExit(id: AgentId, exit: ExitStatus): void {
+    this.recordExitStmt.run(exit.kind === "exited" ? exit.code : null, exit.kind === "signalled" ? exit.signal : null, id);
+  }
+
+  claimRetry(id: AgentId, claim: string): boolean {
+    return this.claimRetryStmt.run(claim, id).changes === 1;
+  }
+
+  finishCleanup(id: AgentId, claim: string, outcome: "done" | "partial", at: number): boolean {
+    return this.finishCleanupStmt.run({ id, claim, outcome, at }).changes === 1;
+  }
+
+  /** True only for the one call that actually gave the slot back. */
+  releaseSlot(id: AgentId): boolean {
+    return this.releaseTx(id);
+  }
+
+  setArchive(id: AgentId, path: string): void {
+    this.setArchiveStmt.run(path, id);
+  }
+
+  countHoldingSlots(): number {
+    return (this.activeStmt.get() as { n: number }).n;
+  }
+}

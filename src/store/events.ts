@@ -1,0 +1,56 @@
+import type { AgentId, TaskId } from "../domain/ids.js";
+import type { Db } from "./database.js";
+import { EventRowSchema, type EventKind, type EventRecord } from "./records.js";
+
+export interface NewEvent {
+  readonly taskId: TaskId;
+  readonly agentId: AgentId;
+  readonly kind: EventKind;
+  readonly at: number;
+  readonly data: Record<string, unknown>;
+  /** For progress events: the agent's latest percentage and message, kept on its row. */
+  readonly progress?: number | null;
+  readonly message?: string | null;
+}
+
+export class EventTable {
+  private readonly appendTx;
+  private readonly byAgentStmt;
+  private readonly byTaskStmt;
+
+  constructor(db: Db) {
+    const insert = db.prepare(
+      `INSERT INTO events (task_id, agent_id, kind, at, data) VALUES (?, ?, ?, ?, ?)`,
+    );
+    const bumpAgent = db.prepare(
+      `UPDATE agents SET event_count = event_count + 1,
+         progress = COALESCE(?, progress), last_message = COALESCE(?, last_message)
+       WHERE id = ? AND task_id = ?`,
+    );
+    const bumpTask = db.prepare(`UPDATE tasks SET event_count = event_count + 1 WHERE id = ?`);
+    // The event and both counters move together or not at all.
+    const append = db.transaction((event: NewEvent): number | null => {
+      const bumped = bumpAgent.run(event.progress ?? null, event.message ?? null, event.agentId, event.taskId);
+      if (bumped.changes !== 1) return null;
+      bumpTask.run(event.taskId);
+      const inserted = insert.run(event.taskId, event.agentId, event.kind, event.at, JSON.stringify(event.data));
+      return Number(inserted.lastInsertRowid);
+    });
+    this.appendTx = (event: NewEvent) => append.immediate(event);
+    this.byAgentStmt = db.prepare(`SELECT * FROM events WHERE agent_id = ? AND id > ? ORDER BY id LIMIT ?`);
+    this.byTaskStmt = db.prepare(`SELECT * FROM events WHERE task_id = ? AND id > ? ORDER BY id LIMIT ?`);
+  }
+
+  /** The new event's id, or null when no such agent exists in that task. */
+  append(event: NewEvent): number | null {
+    return this.appendTx(event);
+  }
+
+  forAgent(agentId: AgentId, afterId = 0, limit = 10_000): EventRecord[] {
+    return this.byAgentStmt.all(agentId, afterId, limit).map((row) => EventRowSchema.parse(row));
+  }
+
+  forTask(taskId: TaskId, afterId = 0, limit = 10_000): EventRecord[] {
+    return this.byTaskStmt.all(taskId, afterId, limit).map((row) => EventRowSchema.parse(row));
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Schema history. Each entry moves the database from version i to i+1 and runs in one
+ * transaction with the PRAGMA user_version bump, so a crash mid-migration changes nothing.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE tasks (
+    id           TEXT PRIMARY KEY,
+    description  TEXT NOT NULL,
+    priority     TEXT NOT NULL,
+    context      TEXT NOT NULL,
+    workspace    TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    agent_count  INTEGER NOT NULL DEFAULT 0,
+    active_count INTEGER NOT NULL DEFAULT 0,
+    event_count  INTEGER NOT NULL DEFAULT 0
+  );
+
+  CREATE TABLE agents (
+    id               TEXT PRIMARY KEY,
+    task_id          TEXT NOT NULL REFERENCES tasks(id),
+    type             TEXT NOT NULL,
+    parent_id        TEXT REFERENCES agents(id),
+    depth            INTEGER NOT NULL,
+    status           TEXT NOT NULL,
+    reason           TEXT,
+    backend          TEXT NOT NULL,
+    runner           TEXT NOT NULL,
+    prompt           TEXT NOT NULL,
+    spec             TEXT NOT NULL,
+    cwd              TEXT NOT NULL,
+    agent_dir        TEXT NOT NULL,
+    log_path         TEXT NOT NULL,
+    archive_path     TEXT,
+    mark             TEXT NOT NULL,
+    owner_pid        INTEGER NOT NULL,
+    owner_start      TEXT NOT NULL,
+    pid              INTEGER,
+    proc_start       TEXT,
+    pgid             INTEGER,
+    sid              INTEGER,
+    subreaper        INTEGER NOT NULL DEFAULT 0,
+    exit_code        INTEGER,
+    exit_signal      TEXT,
+    slot_held        INTEGER NOT NULL DEFAULT 1,
+    event_count      INTEGER NOT NULL DEFAULT 0,
+    progress         INTEGER,
+    last_message     TEXT,
+    cleanup_status   TEXT NOT NULL DEFAULT 'pending',
+    cleanup_claim    TEXT,
+    cleanup_attempts INTEGER NOT NULL DEFAULT 0,
+    created_at       INTEGER NOT NULL,
+    started_at       INTEGER,
+    ended_at         INTEGER,
+    cleaned_at       INTEGER
+  );
+  CREATE INDEX agents_by_task ON agents(task_id);
+  CREATE INDEX agents_by_parent ON agents(parent_id);
+  CREATE INDEX agents_holding_slot ON agents(slot_held) WHERE slot_held = 1;
+  CREATE INDEX agents_cleanup_open ON agents(cleanup_status) WHERE cleanup_status <> 'done';
+
+  CREATE TABLE events (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id  TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    at       INTEGER NOT NULL,
+    data     TEXT NOT NULL
+  );
+  CREATE INDEX events_by_agent ON events(agent_id, id);
+  CREATE INDEX events_by_task ON events(task_id, id);
+
+  CREATE TABLE cleanup_steps (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent_id    TEXT NOT NULL,
+    attempt     INTEGER NOT NULL,
+    step        TEXT NOT NULL,
+    outcome     TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    error       TEXT,
+    started_at  INTEGER NOT NULL,
+    duration_ms REAL NOT NULL
+  );
+  CREATE INDEX cleanup_steps_by_agent ON cleanup_steps(agent_id, id);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;

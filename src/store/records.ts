@@ -1,0 +1,169 @@
+import { z } from "zod";
+import { AGENT_STATUSES, CLEANUP_STATUSES, type ExitStatus } from "../domain/agent-state.js";
+import type { AgentId, AgentType, TaskId } from "../domain/ids.js";
+
+/** Rows are a boundary too: each is parsed into a record, so a bad row fails loudly here. */
+const json = z.string().transform((text, ctx) => {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    ctx.addIssue({ code: "custom", message: "column holds invalid JSON" });
+    return z.NEVER;
+  }
+});
+const nullableInt = z.number().int().nullable();
+
+export const TaskRowSchema = z
+  .object({
+    id: z.string(),
+    description: z.string(),
+    priority: z.string(),
+    context: json,
+    workspace: z.string(),
+    created_at: z.number().int(),
+    agent_count: z.number().int(),
+    active_count: z.number().int(),
+    event_count: z.number().int(),
+  })
+  .transform((r) => ({
+    id: r.id as TaskId,
+    description: r.description,
+    priority: r.priority,
+    context: r.context as Record<string, unknown>,
+    workspace: r.workspace,
+    createdAt: r.created_at,
+    agentCount: r.agent_count,
+    activeCount: r.active_count,
+    eventCount: r.event_count,
+  }));
+export type TaskRecord = z.output<typeof TaskRowSchema>;
+
+export const AgentRowSchema = z
+  .object({
+    id: z.string(),
+    task_id: z.string(),
+    type: z.string(),
+    parent_id: z.string().nullable(),
+    depth: z.number().int(),
+    status: z.enum(AGENT_STATUSES),
+    reason: z.string().nullable(),
+    backend: z.string(),
+    runner: z.string(),
+    prompt: z.string(),
+    spec: json,
+    cwd: z.string(),
+    agent_dir: z.string(),
+    log_path: z.string(),
+    archive_path: z.string().nullable(),
+    mark: z.string(),
+    owner_pid: z.number().int(),
+    owner_start: z.string(),
+    pid: nullableInt,
+    proc_start: z.string().nullable(),
+    pgid: nullableInt,
+    sid: nullableInt,
+    subreaper: z.number().int(),
+    exit_code: nullableInt,
+    exit_signal: z.string().nullable(),
+    slot_held: z.number().int(),
+    event_count: z.number().int(),
+    progress: nullableInt,
+    last_message: z.string().nullable(),
+    cleanup_status: z.enum(CLEANUP_STATUSES),
+    cleanup_claim: z.string().nullable(),
+    cleanup_attempts: z.number().int(),
+    created_at: z.number().int(),
+    started_at: nullableInt,
+    ended_at: nullableInt,
+    cleaned_at: nullableInt,
+  })
+  .transform((r) => ({
+    id: r.id as AgentId,
+    taskId: r.task_id as TaskId,
+    type: r.type as AgentType,
+    parentId: r.parent_id as AgentId | null,
+    depth: r.depth,
+    status: r.status,
+    reason: r.reason,
+    backend: r.backend,
+    runner: r.runner,
+    prompt: r.prompt,
+    spec: r.spec as Record<string, unknown>,
+    cwd: r.cwd,
+    agentDir: r.agent_dir,
+    logPath: r.log_path,
+    archivePath: r.archive_path,
+    mark: r.mark,
+    owner: { pid: r.owner_pid, startTime: r.owner_start },
+    process:
+      r.pid === null || r.proc_start === null
+        ? null
+        : { pid: r.pid, startTime: r.proc_start, pgid: r.pgid ?? r.pid, sid: r.sid ?? r.pid, subreaper: r.subreaper === 1 },
+    exit: exitOf(r.exit_code, r.exit_signal),
+    slotHeld: r.slot_held === 1,
+    eventCount: r.event_count,
+    progress: r.progress,
+    lastMessage: r.last_message,
+    cleanupStatus: r.cleanup_status,
+    cleanupAttempts: r.cleanup_attempts,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    cleanedAt: r.cleaned_at,
+  }));
+export type AgentRecord = z.output<typeof AgentRowSchema>;
+
+function exitOf(code: number | null, signal: string | null): ExitStatus | null {
+  if (signal !== null) return { kind: "signalled", signal };
+  if (code !== null) return { kind: "exited", code };
+  return null;
+}
+
+export const EVENT_KINDS = ["progress", "finding", "note"] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+export const EventRowSchema = z
+  .object({
+    id: z.number().int(),
+    task_id: z.string(),
+    agent_id: z.string(),
+    kind: z.enum(EVENT_KINDS),
+    at: z.number().int(),
+    data: json,
+  })
+  .transform((r) => ({
+    id: r.id,
+    taskId: r.task_id as TaskId,
+    agentId: r.agent_id as AgentId,
+    kind: r.kind,
+    at: r.at,
+    data: r.data as Record<string, unknown>,
+  }));
+export type EventRecord = z.output<typeof EventRowSchema>;
+
+export const STEP_OUTCOMES = ["ok", "failed", "skipped"] as const;
+export type StepOutcome = (typeof STEP_OUTCOMES)[number];
+
+export const CleanupStepRowSchema = z
+  .object({
+    id: z.number().int(),
+    agent_id: z.string(),
+    attempt: z.number().int(),
+    step: z.string(),
+    outcome: z.enum(STEP_OUTCOMES),
+    detail: json,
+    error: z.string().nullable(),
+    started_at: z.number().int(),
+    duration_ms: z.number(),
+  })
+  .transform((r) => ({
+    agentId: r.agent_id as AgentId,
+    attempt: r.attempt,
+    step: r.step,
+    outcome: r.outcome,
+    detail: r.detail as Record<string, unknown>,
+    error: r.error,
+    startedAt: r.started_at,
+    durationMs: r.duration_ms,
+  }));
+export type CleanupStepRecord = z.output<typeof CleanupStepRowSchema>;

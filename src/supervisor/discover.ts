@@ -1,0 +1,76 @@
+import { sameProcess, statOf, type ProcessIdentity } from "./identity.js";
+import { childPids, environHas, listPids, readStat, uidOf } from "./procfs.js";
+
+/** Everything the store knows that names an agent's processes. */
+export interface AgentScope {
+  /** The process corral launched: tini when a subreaper is used, else the agent itself. */
+  readonly root: ProcessIdentity;
+  /** The session the root leads; every descendant that did not call setsid stays in it. */
+  readonly sid: number;
+  /** Whether the root is a child subreaper, so that every descendant stays in its tree. */
+  readonly subreaper: boolean;
+  /** `NAME=value` in every descendant's inherited environment. */
+  readonly mark: string;
+}
+
+export type DiscoveryMethod = "tree" | "sweep";
+
+export interface Discovery {
+  readonly method: DiscoveryMethod;
+  readonly processes: ProcessIdentity[];
+}
+
+/** The root and all its descendants, walked through /proc/<pid>/task/<tid>/children. */
+export function treeOf(root: ProcessIdentity): ProcessIdentity[] {
+  if (statOf(root) === null) return [];
+  const found: ProcessIdentity[] = [root];
+  const seen = new Set<number>([root.pid]);
+  for (let i = 0; i < found.length; i += 1) {
+    for (const pid of childPids((found[i] as ProcessIdentity).pid)) {
+      if (seen.has(pid)) continue;
+      seen.add(pid);
+      const stat = readStat(pid);
+      if (stat !== null && stat.state !== "Z" && stat.state !== "X") found.push({ pid, startTime: stat.startTime });
+    }
+  }
+  return found;
+}
+
+/**
+ * A pass over every process: members of the root's session, and processes started after the
+ * root that carry its mark (those that called setsid). While the root lives its session id is
+ * ours; once it is gone the id could in principle be reused, so members must carry the mark.
+ */
+export function sweep(scope: AgentScope): ProcessIdentity[] {
+  const rootAlive = statOf(scope.root) !== null;
+  const notBefore = BigInt(scope.root.startTime);
+  const uid = process.getuid?.() ?? 0;
+  const found: ProcessIdentity[] = [];
+  for (const pid of listPids()) {
+    if (pid === process.pid) continue;
+    const stat = readStat(pid);
+    if (stat === null || stat.state === "Z" || stat.state === "X") continue;
+    if (BigInt(stat.startTime) < notBefore) continue;
+    const inSession = stat.session === scope.sid;
+    if (inSession && rootAlive) {
+      found.push({ pid, startTime: stat.startTime });
+      continue;
+    }
+    if (uidOf(pid) !== uid) continue;
+    if (environHas(pid, scope.mark)) found.push({ pid, startTime: stat.startTime });
+  }
+  return found;
+}
+
+/**
+ * The agent's live processes. A live subreaper root holds every descendant in its tree, so the
+ * walk costs only the agent's own processes; otherwise one pass over /proc is needed.
+ */
+export function discover(scope: AgentScope): Discovery {
+  if (scope.subreaper && statOf(scope.root) !== null) return { method: "tree", processes: treeOf(scope.root) };
+  return { method: "sweep", processes: sweep(scope) };
+}
+
+export function contains(list: readonly ProcessIdentity[], identity: ProcessIdentity): boolean {
+  return list.some((p) => sameProcess(p, identity));
+}

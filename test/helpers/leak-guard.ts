@@ -1,0 +1,72 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll } from "vitest";
+import { childPids, environHas, listPids, readStat } from "../../src/supervisor/procfs.js";
+import { leftoverTempFiles } from "./sandbox.js";
+
+/**
+ * Runs around every test file: the file gets its own HOME, CLAUDE_CONFIG_DIR, state dir and
+ * tmux dir, and a tag in its environment that every process it starts inherits. Afterwards no
+ * tagged process, no zombie child, no extra open descriptor and no temp file may remain.
+ */
+const tag = randomBytes(8).toString("hex");
+const TAG_NAME = "CORRAL_TEST_TAG";
+let root = "";
+let fdsBefore = new Map<string, string>();
+
+/** Open descriptors and what each points to, so a leak report names the file or pipe. */
+function openFds(): Map<string, string> {
+  const fds = new Map<string, string>();
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      fds.set(fd, readlinkSync(`/proc/self/fd/${fd}`));
+    } catch (cause) {
+      // The descriptor readdir itself used is closed by the time it is read.
+      if ((cause as { code?: unknown }).code !== "ENOENT") throw cause;
+    }
+  }
+  return fds;
+}
+
+export function taggedProcesses(): number[] {
+  return listPids().filter((pid) => pid !== process.pid && environHas(pid, `${TAG_NAME}=${tag}`));
+}
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), "corral-test-"));
+  process.env[TAG_NAME] = tag;
+  process.env.HOME = join(root, "home");
+  process.env.CLAUDE_CONFIG_DIR = join(root, "home", ".claude");
+  process.env.TMUX_TMPDIR = join(root, "tmux");
+  process.env.CORRAL_HOME = join(root, "corral");
+  process.env.CORRAL_TEST_ROOT = root;
+  process.env.CORRAL_LOG_LEVEL = "silent";
+  fdsBefore = openFds();
+});
+
+afterAll(async () => {
+  const problems: string[] = [];
+  let survivors = taggedProcesses();
+  for (let i = 0; i < 100 && survivors.length > 0; i += 1) {
+    await sleep(20);
+    survivors = taggedProcesses();
+  }
+  if (survivors.length > 0) {
+    problems.push(`processes survived the file: ${survivors.map((pid) => `${pid} (${readStat(pid)?.comm})`).join(", ")}`);
+    for (const pid of survivors) process.kill(pid, "SIGKILL");
+  }
+  const zombies = childPids(process.pid).filter((pid) => readStat(pid)?.state === "Z");
+  if (zombies.length > 0) problems.push(`zombie children: ${zombies.join(", ")}`);
+  const fdsAfter = openFds();
+  if (fdsAfter.size > fdsBefore.size) {
+    const added = [...fdsAfter].filter(([fd, target]) => fdsBefore.get(fd) !== target).map(([fd, t]) => `${fd} → ${t}`);
+    problems.push(`open descriptors grew from ${fdsBefore.size} to ${fdsAfter.size}: ${added.join(", ")}`);
+  }
+  const temp = leftoverTempFiles(root);
+  if (temp.length > 0) problems.push(`temp files left: ${temp.slice(0, 10).join(", ")}`);
+  rmSync(root, { recursive: true, force: true });
+  if (problems.length > 0) throw new Error(`leak guard: ${problems.join("; ")}`);
+});
