@@ -17,7 +17,9 @@ export interface ProcStat {
 }
 
 // One buffer reused for every read keeps a scan of thousands of processes allocation-free.
-const scratch = Buffer.alloc(64 * 1024);
+// 256 KiB holds any stat, a children list of 30,000 pids, and environments of ordinary size;
+// the mark sits first in an agent's environment, so a longer one is still read far enough.
+const scratch = Buffer.alloc(256 * 1024);
 
 /** A process that vanished between listing and reading is an expected race, not an error. */
 function isGone(cause: unknown): boolean {
@@ -34,8 +36,13 @@ function readSmall(path: string): string | null {
     throw cause;
   }
   try {
-    const length = readSync(fd, scratch, 0, scratch.length, 0);
-    return scratch.toString("latin1", 0, length);
+    // /proc files hand out at most a page per read: read until EOF.
+    let length = 0;
+    for (;;) {
+      const n = readSync(fd, scratch, length, scratch.length - length, null);
+      if (n === 0 || length + n === scratch.length) return scratch.toString("latin1", 0, length + n);
+      length += n;
+    }
   } catch (cause) {
     if (isGone(cause)) return null;
     throw cause;
