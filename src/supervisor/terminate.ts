@@ -36,75 +36,111 @@ const ROOT_EXIT_WAIT_MS = 1000;
 export async function terminate(scope: AgentScope, options: TerminateOptions): Promise<TerminationReport> {
   const started = performance.now();
   const held = scope.subreaper && signalProcess(scope.root, "SIGSTOP") === "sent";
-  const method: DiscoveryMethod = held ? "tree" : "sweep";
-  const known = new Map<string, ProcessIdentity>();
-  const signals = new Map<string, NodeJS.Signals[]>();
-  const isHeldRoot = (p: ProcessIdentity): boolean => held && sameProcess(p, scope.root);
+  const run = new Termination(scope, held);
 
-  const send = (p: ProcessIdentity, signal: NodeJS.Signals): void => {
-    if (signalProcess(p, signal) !== "sent") return;
-    const sent = signals.get(key(p));
-    if (sent === undefined) signals.set(key(p), [signal]);
-    else if (!sent.includes(signal)) sent.push(signal);
-  };
-  const find = (): ProcessIdentity[] => (held ? treeOf(scope.root) : discover(scope).processes);
-  /** Adds what is newly found, signals it, and returns the agent's processes still alive. */
-  const refresh = (signal: NodeJS.Signals, rescan: boolean): ProcessIdentity[] => {
-    if (rescan) {
-      for (const p of find()) {
-        if (isHeldRoot(p) || known.has(key(p))) continue;
-        known.set(key(p), p);
-        send(p, signal);
-      }
-    }
-    return [...known.values()].filter(isAlive);
-  };
-
-  refresh("SIGTERM", true);
+  let live = run.refresh("SIGTERM", true);
   const deadline = started + options.graceMs;
   let delay = 1;
-  let live = [...known.values()].filter(isAlive);
-  while (performance.now() < deadline) {
-    // A tree walk is cheap; a sweep of /proc is not, so it runs only to confirm an empty set.
-    live = refresh("SIGTERM", held || live.length === 0);
-    if (live.length === 0) break;
+  while (live.length > 0 && performance.now() < deadline) {
     await sleep(Math.min(delay, Math.max(0, deadline - performance.now())));
     delay = Math.min(delay * 2, MAX_POLL_MS);
+    // A tree walk is cheap; a sweep of /proc is not, so it runs only to confirm an empty set.
+    live = run.refresh("SIGTERM", held);
+    if (live.length === 0) live = run.refresh("SIGTERM", true);
   }
-  live = refresh("SIGTERM", true);
 
   const escalated = live.length > 0;
   for (let round = 0; round < KILL_ROUNDS && live.length > 0; round += 1) {
-    for (const p of live) send(p, "SIGKILL");
+    for (const p of live) run.send(p, "SIGKILL");
     await sleep(Math.min(1 + round, 10));
-    live = refresh("SIGKILL", true);
+    live = run.refresh("SIGKILL", true);
   }
-
-  let survivors = live;
-  if (held) {
-    survivors = [...survivors, ...(await releaseRoot(scope.root, send))];
-  }
-  const signalled = [...known.values(), scope.root]
-    .filter((p) => signals.has(key(p)))
-    .map((p) => ({ ...p, signals: signals.get(key(p)) ?? [] }));
-  return { method, signalled, survivors, escalated, durationMs: performance.now() - started };
+  if (held) await run.releaseRoot();
+  return {
+    method: held ? "tree" : "sweep",
+    signalled: run.signalled(),
+    survivors: run.survivors(),
+    escalated,
+    durationMs: performance.now() - started,
+  };
 }
 
-/** Lets the stopped subreaper run again so it reaps its child and exits; kills it if it does not. */
-async function releaseRoot(
-  root: ProcessIdentity,
-  send: (p: ProcessIdentity, signal: NodeJS.Signals) => void,
-): Promise<ProcessIdentity[]> {
-  send(root, "SIGCONT");
-  const deadline = performance.now() + ROOT_EXIT_WAIT_MS;
-  let delay = 1;
-  while (statOf(root) !== null && performance.now() < deadline) {
-    await sleep(delay);
-    delay = Math.min(delay * 2, MAX_POLL_MS);
+class Termination {
+  private readonly known = new Map<string, ProcessIdentity>();
+  private readonly signals = new Map<string, NodeJS.Signals[]>();
+
+  constructor(
+    private readonly scope: AgentScope,
+    private readonly held: boolean,
+  ) {}
+
+  send(p: ProcessIdentity, signal: NodeJS.Signals): void {
+    if (signalProcess(p, signal) !== "sent") return;
+    const sent = this.signals.get(key(p));
+    if (sent === undefined) this.signals.set(key(p), [signal]);
+    else if (!sent.includes(signal)) sent.push(signal);
   }
-  if (statOf(root) !== null) {
-    send(root, "SIGKILL");
-    await sleep(10);
+
+  private isHeldRoot(p: ProcessIdentity): boolean {
+    return this.held && sameProcess(p, this.scope.root);
   }
-  return statOf(root) === null ? [] : [root];
+
+  /** Signals what is newly found (when `rescan`) and returns the agent's processes still alive. */
+  refresh(signal: NodeJS.Signals, rescan: boolean): ProcessIdentity[] {
+    if (rescan) {
+      const found = this.held ? treeOf(this.scope.root) : discover(this.scope).processes;
+      for (const p of found) {
+        if (this.isHeldRoot(p) || this.known.has(key(p))) continue;
+        this.known.set(key(p), p);
+        this.send(p, signal);
+      }
+    }
+    return [...this.known.values()].filter(isAlive);
+  }
+
+  /**
+   * Continues the stopped subreaper so that it reaps its child and exits. A root stopped
+   * before it had started its child starts it now: whatever appears in its tree is killed
+   * until the root exits, and a root that will not exit is stopped again, emptied and killed.
+   */
+  async releaseRoot(): Promise<void> {
+    const root = this.scope.root;
+    this.send(root, "SIGCONT");
+    const deadline = performance.now() + ROOT_EXIT_WAIT_MS;
+    let delay = 1;
+    while (statOf(root) !== null && performance.now() < deadline) {
+      this.killTreeBelowRoot();
+      await sleep(delay);
+      delay = Math.min(delay * 2, MAX_POLL_MS);
+    }
+    if (statOf(root) !== null) {
+      this.send(root, "SIGSTOP");
+      for (let round = 0; round < KILL_ROUNDS && this.killTreeBelowRoot() > 0; round += 1) await sleep(5);
+      this.send(root, "SIGKILL");
+    }
+    for (let round = 0; round < KILL_ROUNDS && this.survivors().length > 0; round += 1) await sleep(5);
+  }
+
+  private killTreeBelowRoot(): number {
+    const below = treeOf(this.scope.root).filter((p) => !sameProcess(p, this.scope.root));
+    for (const p of below) {
+      this.known.set(key(p), p);
+      this.send(p, "SIGKILL");
+    }
+    return below.length;
+  }
+
+  private all(): ProcessIdentity[] {
+    return this.held ? [...this.known.values(), this.scope.root] : [...this.known.values()];
+  }
+
+  survivors(): ProcessIdentity[] {
+    return this.all().filter(isAlive);
+  }
+
+  signalled(): SignalledProcess[] {
+    return this.all()
+      .filter((p) => this.signals.has(key(p)))
+      .map((p) => ({ ...p, signals: this.signals.get(key(p)) ?? [] }));
+  }
 }
