@@ -7,6 +7,7 @@ export default defineConfig({
     pool: "forks",
     maxWorkers: 2,
     setupFiles: ["test/helpers/leak-guard.ts"],
+    reporters: ["default", "./test/helpers/summary-reporter.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -186,6 +186,20 @@ describe.each([
     expect(archived(corral, agent.id)).toBe("finished\n");
   });
 
+  it("kills an agent in the moment after its launch, before it could start its program", async () => {
+    corral = openCorral({ subreaper });
+    const task = newTask(corral);
+    const kills = [];
+    for (let i = 0; i < 10; i += 1) {
+      const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "early", prompt: "p", command: ["sleep", "300"] }));
+      kills.push(corral.kill(agent.id));
+    }
+    for (const result of (await Promise.all(kills)).map(unwrap)) {
+      expect(result.cleanup.status).toBe("done");
+      expect(result.cleanup.steps.find((s) => s.step === "terminate")?.detail.survivors).toEqual([]);
+    }
+  });
+
   it("kills a parent's children with it", async () => {
     corral = openCorral({ subreaper });
     const parent = await deploy(corral, ["sleep", "300"], { agentType: "lead" });

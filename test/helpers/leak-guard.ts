@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -35,6 +35,17 @@ export function taggedProcesses(): number[] {
   return listPids().filter((pid) => pid !== process.pid && environHas(pid, `${TAG_NAME}=${tag}`));
 }
 
+function describeProcess(pid: number): string {
+  const stat = readStat(pid);
+  let mark = "none";
+  try {
+    mark = readFileSync(`/proc/${pid}/environ`, "latin1").split("\0").find((e) => e.startsWith("CORRAL_MARK=")) ?? "none";
+  } catch (cause) {
+    mark = `unreadable (${String((cause as { code?: unknown }).code)})`;
+  }
+  return `${pid} ${stat?.comm ?? "?"} ppid=${stat?.ppid} pgrp=${stat?.pgrp} sid=${stat?.session} ${mark}`;
+}
+
 beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), "corral-test-"));
   process.env[TAG_NAME] = tag;
@@ -55,7 +66,7 @@ afterAll(async () => {
     survivors = taggedProcesses();
   }
   if (survivors.length > 0) {
-    problems.push(`processes survived the file: ${survivors.map((pid) => `${pid} (${readStat(pid)?.comm})`).join(", ")}`);
+    problems.push(`processes survived the file: ${survivors.map(describeProcess).join(", ")}`);
     for (const pid of survivors) process.kill(pid, "SIGKILL");
   }
   const zombies = childPids(process.pid).filter((pid) => readStat(pid)?.state === "Z");
