@@ -224,6 +224,8 @@ export class Corral {
   }
 
   private async onExit(id: AgentId, exit: ExitStatus): Promise<void> {
+    // After close the store is closed: an exit seen now cannot be recorded by this process.
+    if (this.closed) return;
     this.store.agents.recordExit(id, exit);
     await this.end(id, { status: statusForExit(exit), reason: null, exit });
   }
