@@ -7,12 +7,16 @@ const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta
 const program = new Command()
   .name("corral")
   .description(
-    "Runs headless coding-agent CLIs as supervised background agents, and releases every process,\n" +
-      "log, temp file and limits slot each one takes, verified, whatever way it ends.",
+    "Runs headless coding-agent CLIs as supervised background agents, and releases every " +
+      "process, log, temp file and limits slot each one takes, verified, whatever way it ends.",
   )
   .version(pkg.version, "-V, --version", "print the version")
   .helpOption("-h, --help", "show this help")
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .argument("[command]", "a corral command (this version has none yet)")
+  .action((command: string | undefined) => {
+    if (command !== undefined) program.error(`error: unknown command '${command}'`, { exitCode: 1 });
+    program.help();
+  });
 
 program.parse(process.argv);
-if (program.args.length === 0) program.help();

@@ -1,0 +1,128 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { describe, expect, it } from "vitest";
+import { unwrap } from "../src/domain/errors.js";
+import type { AgentId, AgentType, TaskId } from "../src/domain/ids.js";
+import { SCHEMA_VERSION } from "../src/store/migrations.js";
+import { Store } from "../src/store/store.js";
+
+const limits = { maxConcurrentAgents: 10, maxAgentsPerTask: 10, maxDepth: 2, maxChildrenPerParent: 2 };
+const dir = () => mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "store-"));
+
+function withStore<T>(fn: (store: Store, path: string) => T): T {
+  const path = join(dir(), "corral.db");
+  const store = unwrap(Store.open(path));
+  try {
+    return fn(store, path);
+  } finally {
+    store.close();
+  }
+}
+
+function seed(store: Store) {
+  const taskId = "TASK-20260101-000000-00000001" as TaskId;
+  store.tasks.insert({ id: taskId, description: "d", priority: "normal", context: {}, workspace: "/w", createdAt: 1 });
+  const agentId = "w-000000-000001" as AgentId;
+  unwrap(
+    store.agents.insert(
+      {
+        id: agentId,
+        taskId,
+        type: "w" as AgentType,
+        parentId: null,
+        backend: "command",
+        runner: "process",
+        prompt: "p",
+        spec: {},
+        cwd: "/",
+        agentDir: "/w/agents/x",
+        logPath: "/w/logs/x.log",
+        mark: "m",
+        owner: { pid: 1, startTime: "1" },
+        createdAt: 1,
+      },
+      limits,
+    ),
+  );
+  return { taskId, agentId };
+}
+
+describe("store", () => {
+  it("creates the schema at the current version, in WAL mode", () => {
+    withStore((_store, path) => {
+      const db = new Database(path, { readonly: true });
+      expect(db.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
+      expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+      db.close();
+    });
+  });
+
+  it("refuses a database newer than the code and leaves it untouched", () => {
+    const path = join(dir(), "corral.db");
+    const db = new Database(path);
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    const bytes = readFileSync(path);
+    const opened = Store.open(path);
+    expect(opened.ok ? "opened" : opened.error.code).toBe("DB_NEWER_THAN_CODE");
+    if (!opened.ok) expect(opened.error.message).toContain("upgrade corral");
+    expect(readFileSync(path).equals(bytes)).toBe(true);
+  });
+
+  it("refuses a file that is not a database and leaves it untouched", () => {
+    const path = join(dir(), "corral.db");
+    writeFileSync(path, "this is not sqlite, but it is long enough to have a header ".repeat(20));
+    const bytes = readFileSync(path);
+    const opened = Store.open(path);
+    expect(opened.ok ? "opened" : opened.error.code).toBe("DB_CORRUPT");
+    expect(readFileSync(path).equals(bytes)).toBe(true);
+  });
+
+  it("lets exactly one caller win a terminal transition, which also claims the cleanup", () => {
+    withStore((store) => {
+      const { agentId } = seed(store);
+      expect(store.agents.markRunning(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: false }, 2)).toBe(true);
+      const end = (status: "killed" | "completed", claim: string) =>
+        store.agents.end(agentId, { status, reason: null, exit: null, at: 3, claim });
+      expect(end("killed", "a")).toBe(true);
+      expect(end("completed", "b")).toBe(false);
+      expect(end("killed", "c")).toBe(false);
+      const agent = store.agents.get(agentId)!;
+      expect([agent.status, agent.cleanupStatus, agent.cleanupAttempts]).toEqual(["killed", "running", 1]);
+      expect(store.agents.finishCleanup(agentId, "b", "done", 4)).toBe(false);
+      expect(store.agents.finishCleanup(agentId, "a", "done", 4)).toBe(true);
+      expect(store.agents.get(agentId)?.cleanupStatus).toBe("done");
+    });
+  });
+
+  it("gives a slot back once only", () => {
+    withStore((store) => {
+      const { taskId, agentId } = seed(store);
+      expect(store.tasks.get(taskId)?.activeCount).toBe(1);
+      expect(store.agents.releaseSlot(agentId)).toBe(true);
+      expect(store.agents.releaseSlot(agentId)).toBe(false);
+      expect(store.tasks.get(taskId)?.activeCount).toBe(0);
+    });
+  });
+
+  it("keeps the first exit status recorded", () => {
+    withStore((store) => {
+      const { agentId } = seed(store);
+      store.agents.recordExit(agentId, { kind: "signalled", signal: "SIGTERM" });
+      store.agents.recordExit(agentId, { kind: "exited", code: 0 });
+      expect(store.agents.get(agentId)?.exit).toEqual({ kind: "signalled", signal: "SIGTERM" });
+    });
+  });
+
+  it("refuses an event for an agent of another task and counts nothing", () => {
+    withStore((store) => {
+      const { taskId, agentId } = seed(store);
+      const other = "TASK-20260101-000000-00000002" as TaskId;
+      const id = store.events.append({ taskId: other, agentId, kind: "progress", at: 1, data: {} });
+      expect(id).toBeNull();
+      expect(store.agents.get(agentId)?.eventCount).toBe(0);
+      expect(store.tasks.get(taskId)?.eventCount).toBe(0);
+    });
+  });
+});
