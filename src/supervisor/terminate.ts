@@ -35,8 +35,8 @@ const ROOT_EXIT_WAIT_MS = 1000;
  */
 export async function terminate(scope: AgentScope, options: TerminateOptions): Promise<TerminationReport> {
   const started = performance.now();
-  const held = scope.subreaper && signalProcess(scope.root, "SIGSTOP") === "sent";
-  const run = new Termination(scope, held);
+  const run = new Termination(scope);
+  const held = scope.subreaper && run.hold();
 
   let live = run.refresh("SIGTERM", true);
   const deadline = started + options.graceMs;
@@ -68,17 +68,22 @@ export async function terminate(scope: AgentScope, options: TerminateOptions): P
 class Termination {
   private readonly known = new Map<string, ProcessIdentity>();
   private readonly signals = new Map<string, NodeJS.Signals[]>();
+  private held = false;
 
-  constructor(
-    private readonly scope: AgentScope,
-    private readonly held: boolean,
-  ) {}
+  constructor(private readonly scope: AgentScope) {}
 
-  send(p: ProcessIdentity, signal: NodeJS.Signals): void {
-    if (signalProcess(p, signal) !== "sent") return;
+  /** Stops the subreaper root; true when it was alive to be stopped. */
+  hold(): boolean {
+    this.held = this.send(this.scope.root, "SIGSTOP");
+    return this.held;
+  }
+
+  send(p: ProcessIdentity, signal: NodeJS.Signals): boolean {
+    if (signalProcess(p, signal) !== "sent") return false;
     const sent = this.signals.get(key(p));
     if (sent === undefined) this.signals.set(key(p), [signal]);
     else if (!sent.includes(signal)) sent.push(signal);
+    return true;
   }
 
   private isHeldRoot(p: ProcessIdentity): boolean {

@@ -1,0 +1,295 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Config } from "../src/domain/config.js";
+import { unwrap } from "../src/domain/errors.js";
+import type { AgentId, AgentType, TaskId } from "../src/domain/ids.js";
+import { loadConfig } from "../src/lifecycle/config-loader.js";
+import { Corral } from "../src/lifecycle/corral.js";
+import { createLogger } from "../src/lifecycle/logger.js";
+import { childPids, readStat } from "../src/supervisor/procfs.js";
+import { round, summarize, type Summary } from "./stats.js";
+
+/**
+ * corral's speed and resource figures, printed as a table and written as JSON under
+ * bench/results/. Figures, not assertions: each row shows its target and whether it was met.
+ */
+interface Row {
+  readonly name: string;
+  readonly figure: string;
+  readonly target: string;
+  readonly met: boolean | null;
+}
+
+const rows: Row[] = [];
+const report: Record<string, unknown> = {};
+const scratch = mkdtempSync(join(tmpdir(), "corral-bench-"));
+const SLEEPER = ["sleep", "300"];
+
+function record(name: string, figure: string, target: string, met: boolean | null, data: unknown): void {
+  rows.push({ name, figure, target, met });
+  report[name] = data;
+  process.stderr.write(`  ${name}: ${figure}\n`);
+}
+
+function openCorral(overrides: Partial<Config> = {}): Corral {
+  const home = mkdtempSync(join(scratch, "state-"));
+  const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), ...overrides };
+  return unwrap(Corral.open(config, createLogger("silent")));
+}
+
+async function withCorral<T>(overrides: Partial<Config>, fn: (c: Corral) => Promise<T>): Promise<T> {
+  const corral = openCorral(overrides);
+  try {
+    return await fn(corral);
+  } finally {
+    await corral.close();
+    rmSync(corral.config.home, { recursive: true, force: true });
+  }
+}
+
+const ms = (s: Summary): string => `median ${round(s.median)} ms (p95 ${round(s.p95)}, n=${s.n})`;
+const openFds = (): number => readdirSync("/proc/self/fd").length;
+const zombies = (): number => childPids(process.pid).filter((pid) => readStat(pid)?.state === "Z").length;
+
+/** Descriptors, RSS after a full collection (the bench runs with --expose-gc), zombie children. */
+async function resources(): Promise<{ fds: number; rssMiB: number; heapMiB: number; zombies: number }> {
+  await sleep(100);
+  (globalThis as { gc?: () => void }).gc?.();
+  const memory = process.memoryUsage();
+  return { fds: openFds(), rssMiB: memory.rss / 2 ** 20, heapMiB: memory.heapUsed / 2 ** 20, zombies: zombies() };
+}
+
+/** 1,000 sleeping processes that are none of corral's business. */
+async function startCrowd(): Promise<ChildProcess> {
+  const crowd = spawn("bash", ["-c", "for i in $(seq 1000); do sleep 600 & done; echo ready; wait"], {
+    stdio: ["ignore", "pipe", "ignore"],
+    detached: true,
+  });
+  await new Promise((resolve) => crowd.stdout?.once("data", resolve));
+  return crowd;
+}
+
+/** Kills the crowd and waits until init has reaped it, so its zombies do not weigh on the next figure. */
+async function stopCrowd(crowd: ChildProcess): Promise<void> {
+  const members = childPids(crowd.pid as number);
+  process.kill(-(crowd.pid as number), "SIGKILL");
+  await new Promise((resolve) => crowd.once("close", resolve));
+  while (members.some((pid) => readStat(pid) !== null)) await sleep(50);
+}
+
+async function killToClean(subreaper: "auto" | "none", samples: number): Promise<Summary> {
+  return withCorral({ subreaper }, async (corral) => {
+    const task = unwrap(corral.createTask({ description: "bench kill" }));
+    const times: number[] = [];
+    for (let i = 0; i < samples; i += 1) {
+      const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "bench", prompt: "p", command: SLEEPER }));
+      await sleep(20);
+      const t0 = performance.now();
+      const killed = unwrap(await corral.kill(agent.id));
+      times.push(performance.now() - t0);
+      if (killed.cleanup.status !== "done") throw new Error(`cleanup of ${agent.id} is ${killed.cleanup.status}`);
+    }
+    return summarize(times);
+  });
+}
+
+async function benchKill(): Promise<void> {
+  for (const subreaper of ["auto", "none"] as const) {
+    const label = subreaper === "auto" ? "tini" : "no subreaper";
+    const quiet = await killToClean(subreaper, 30);
+    const crowd = await startCrowd();
+    let busy: Summary;
+    try {
+      busy = await killToClean(subreaper, 30);
+    } finally {
+      await stopCrowd(crowd);
+    }
+    record(`kill → verified clean, cooperative (${label}), 0 other processes`, ms(quiet), "median ≤ 50 ms", quiet.median <= 50, quiet);
+    record(
+      `kill → verified clean, cooperative (${label}), 1,000 other processes`,
+      `${ms(busy)}; ×${round(busy.median / quiet.median)} of the quiet median`,
+      "median ≤ 50 ms",
+      busy.median <= 50,
+      busy,
+    );
+  }
+  const graceMs = 500;
+  const stubborn = await withCorral({ graceMs }, async (corral) => {
+    const task = unwrap(corral.createTask({ description: "bench stubborn" }));
+    const times: number[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      const agent = unwrap(
+        await corral.deploy({ taskId: task.id, agentType: "stubborn", prompt: "p", command: ["bash", "-c", "trap '' TERM; while :; do sleep 0.05; done"] }),
+      );
+      await sleep(50);
+      const t0 = performance.now();
+      unwrap(await corral.kill(agent.id));
+      times.push(performance.now() - t0);
+    }
+    return summarize(times);
+  });
+  record(
+    `kill → verified clean, SIGTERM ignored (grace ${graceMs} ms)`,
+    ms(stubborn),
+    `median ≤ ${graceMs + 100} ms`,
+    stubborn.median <= graceMs + 100,
+    { graceMs, ...stubborn },
+  );
+}
+
+async function benchDeploy(): Promise<void> {
+  const summary = await withCorral({}, async (corral) => {
+    const task = unwrap(corral.createTask({ description: "bench deploy" }));
+    const times: number[] = [];
+    const ids: AgentId[] = [];
+    for (let i = 0; i < 50; i += 1) {
+      const t0 = performance.now();
+      const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "bench", prompt: "p", command: SLEEPER }));
+      times.push(performance.now() - t0);
+      ids.push(agent.id);
+      if (ids.length === 10) await Promise.all(ids.splice(0).map((id) => corral.kill(id)));
+    }
+    await Promise.all(ids.map((id) => corral.kill(id)));
+    return summarize(times);
+  });
+  record("deploy → running (row, files, spawn; not the program's start-up)", ms(summary), "median ≤ 20 ms", summary.median <= 20, summary);
+}
+
+async function benchLifecycles(): Promise<void> {
+  const count = 1000;
+  const data = await withCorral({ maxAgentsPerTask: 100_000 }, async (corral) => {
+    const task = unwrap(corral.createTask({ description: "bench lifecycles" }));
+    const once = async (): Promise<void> => {
+      const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "bench", prompt: "p", command: ["true"] }));
+      const done = await corral.whenCleaned(agent.id);
+      if (done.cleanupStatus !== "done") throw new Error(`cleanup of ${agent.id} is ${done.cleanupStatus}`);
+    };
+    for (let i = 0; i < 50; i += 1) await once();
+    const before = await resources();
+    const t0 = performance.now();
+    for (let i = 0; i < count; i += 1) await once();
+    const seconds = (performance.now() - t0) / 1000;
+    const after = await resources();
+    return { count, seconds, perSecond: count / seconds, before, after };
+  });
+  const grew = data.after.fds - data.before.fds;
+  record(
+    "1,000 complete lifecycles in a row",
+    `${round(data.perSecond, 1)}/s; fds ${data.before.fds}→${data.after.fds}, RSS ${round(data.before.rssMiB, 1)}→${round(data.after.rssMiB, 1)} MiB, heap ${round(data.before.heapMiB, 1)}→${round(data.after.heapMiB, 1)} MiB, zombies ${data.before.zombies}→${data.after.zombies}`,
+    "no growth in fds, zombies or heap",
+    grew <= 0 && data.after.zombies === 0 && data.after.heapMiB - data.before.heapMiB < 2,
+    data,
+  );
+}
+
+async function benchEventWrite(): Promise<void> {
+  const agents = 10_000;
+  const summary = await withCorral({ maxAgentsPerTask: 100_000, maxConcurrentAgents: 100_000 }, async (corral) => {
+    const task = unwrap(corral.createTask({ description: "bench events" }));
+    const ids: AgentId[] = [];
+    for (let i = 0; i < agents; i += 1) {
+      const id = `bench-000000-${i.toString(16).padStart(6, "0")}` as AgentId;
+      unwrap(
+        corral.store.agents.insert(
+          {
+            id,
+            taskId: task.id as TaskId,
+            type: "bench" as AgentType,
+            parentId: null,
+            backend: "command",
+            runner: "process",
+            prompt: "p",
+            spec: {},
+            cwd: "/",
+            agentDir: join(task.workspace, "agents", id),
+            logPath: join(task.workspace, "logs", `${id}.log`),
+            mark: "none",
+            owner: corral.owner,
+            createdAt: Date.now(),
+          },
+          corral.config,
+        ),
+      );
+      ids.push(id);
+    }
+    const times: number[] = [];
+    for (let i = 0; i < 5000; i += 1) {
+      const id = ids[(i * 7919) % ids.length] as AgentId;
+      const t0 = performance.now();
+      unwrap(corral.report(id, { kind: "progress", status: "bench", message: `event ${i}`, progress: i % 101 }));
+      times.push(performance.now() - t0);
+    }
+    return summarize(times);
+  });
+  record(`progress event written, ${agents.toLocaleString("en")} agents in the store`, ms(summary), "median ≤ 0.5 ms", summary.median <= 0.5, summary);
+}
+
+async function benchWriters(): Promise<void> {
+  const writers = 8;
+  const each = 2000;
+  const data = await withCorral({}, async (corral) => {
+    const task = unwrap(corral.createTask({ description: "bench writers" }));
+    const ids: AgentId[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      ids.push(unwrap(await corral.deploy({ taskId: task.id, agentType: "bench", prompt: "p", command: SLEEPER })).id);
+    }
+    const script = join(import.meta.dirname, "workers", "writer.js");
+    const procs = Array.from({ length: writers }, () =>
+      spawn(process.execPath, [script, corral.config.home, String(each), ...ids], { stdio: ["pipe", "pipe", "inherit"] }),
+    );
+    const outputs = procs.map(
+      (p) =>
+        new Promise<{ start: number; end: number; failures: number }>((resolve, reject) => {
+          let text = "";
+          p.stdout.on("data", (chunk: Buffer) => (text += chunk.toString()));
+          p.once("close", (code) => (code === 0 ? resolve(JSON.parse(text)) : reject(new Error(`writer exited ${code}`))));
+        }),
+    );
+    await sleep(1500);
+    for (const p of procs) p.stdin.end("go\n");
+    const results = await Promise.all(outputs);
+    const seconds = (Math.max(...results.map((r) => r.end)) - Math.min(...results.map((r) => r.start))) / 1000;
+    const stored = corral.store.events.forTask(task.id, 0, 1_000_000).length;
+    for (const id of ids) unwrap(await corral.kill(id));
+    const failures = results.reduce((n, r) => n + r.failures, 0);
+    return { writers, each, seconds, perSecond: (writers * each) / seconds, stored, lost: writers * each - stored, failures };
+  });
+  record(
+    `${writers} writer processes at once`,
+    `${Math.round(data.perSecond).toLocaleString("en")} events/s, ${data.lost} lost`,
+    "≥ 5,000 events/s, 0 lost",
+    data.perSecond >= 5000 && data.lost === 0 && data.failures === 0,
+    data,
+  );
+}
+
+async function main(): Promise<void> {
+  process.stderr.write(`corral bench on ${cpus().length} cores, node ${process.version}\n`);
+  try {
+    await benchKill();
+    await benchDeploy();
+    await benchLifecycles();
+    await benchEventWrite();
+    await benchWriters();
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  const width = Math.max(...rows.map((r) => r.name.length));
+  process.stdout.write("\n");
+  for (const row of rows) {
+    const verdict = row.met === null ? "" : row.met ? "  ✓" : "  ✗ MISSED";
+    process.stdout.write(`${row.name.padEnd(width)}  ${row.figure}   [target: ${row.target}]${verdict}\n`);
+  }
+  const dir = join(import.meta.dirname, "..", "..", "bench", "results");
+  mkdirSync(dir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const json = JSON.stringify({ at: new Date().toISOString(), node: process.version, cores: cpus().length, rows, figures: report }, null, 2);
+  writeFileSync(join(dir, `bench-${stamp}.json`), json);
+  writeFileSync(join(dir, "latest.json"), json);
+  process.stdout.write(`\nJSON report: bench/results/bench-${stamp}.json\n`);
+}
+
+await main();
