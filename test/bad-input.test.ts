@@ -4,7 +4,8 @@ import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { unwrap, type ErrorCode, type Result } from "../src/domain/errors.js";
 import type { AgentId, TaskId } from "../src/domain/ids.js";
-import type { Corral } from "../src/lifecycle/corral.js";
+import { loadConfig } from "../src/lifecycle/config-loader.js";
+import { Corral } from "../src/lifecycle/corral.js";
 import { openCorral } from "./helpers/sandbox.js";
 
 let corral: Corral;
@@ -153,5 +154,38 @@ describe("limits", () => {
     expect(snapshot(corral)).toEqual(before);
     unwrap(await corral.kill(root.id));
     expectError(await deployIn(corral, task.id, root.id), "PARENT_NOT_RUNNING", "only a live agent");
+  });
+});
+
+describe("configuration that cannot work", () => {
+  const root = () => process.env.CORRAL_TEST_ROOT as string;
+
+  it("refuses subreaper=tini when tini is not on PATH, and creates nothing", () => {
+    const home = join(root(), "no-tini");
+    const path = process.env.PATH;
+    process.env.PATH = "/nonexistent";
+    try {
+      const config = unwrap(loadConfig({ CORRAL_HOME: home, CORRAL_SUBREAPER: "tini" }));
+      const opened = Corral.open(config);
+      expect(opened.ok ? "opened" : opened.error.message).toContain("tini is not on PATH");
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(existsSync(home)).toBe(false);
+  });
+
+  it("reads the config file, lets the environment override it, and names a bad value", () => {
+    const file = join(root(), "config.json");
+    writeFileSync(file, JSON.stringify({ graceMs: 1234, maxDepth: 0 }));
+    const config = unwrap(loadConfig({ CORRAL_CONFIG: file, CORRAL_MAX_DEPTH: "2", HOME: root() }));
+    expect([config.graceMs, config.maxDepth, config.home]).toEqual([1234, 2, join(root(), ".corral")]);
+
+    writeFileSync(file, "{ not json");
+    const broken = loadConfig({ CORRAL_CONFIG: file });
+    expect(broken.ok ? "" : `${broken.error.code} ${broken.error.message}`).toMatch(/^CONFIG_INVALID cannot read .*config\.json/);
+    const missing = loadConfig({ CORRAL_CONFIG: join(root(), "absent.json") });
+    expect(missing.ok ? "" : missing.error.message).toContain("does not exist");
+    const wrong = loadConfig({ CORRAL_GRACE_MS: "soon", HOME: root() });
+    expect(wrong.ok ? "" : wrong.error.message).toContain("CORRAL_GRACE_MS");
   });
 });

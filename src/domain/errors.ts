@@ -20,7 +20,8 @@ export type ErrorCode =
   | "CONFIG_INVALID"
   | "DB_NEWER_THAN_CODE"
   | "DB_CORRUPT"
-  | "DB_UNAVAILABLE";
+  | "DB_UNAVAILABLE"
+  | "PROC_UNAVAILABLE";
 
 export interface CorralError {
   readonly code: ErrorCode;

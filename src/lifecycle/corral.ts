@@ -62,18 +62,15 @@ export class Corral {
   private readonly retryTimer: NodeJS.Timeout;
   private closed = false;
 
-  private constructor(config: Config, store: Store, logger: Logger) {
+  /** Whether agents run under tini, a subreaper that keeps even setsid'd descendants findable. */
+  readonly usesSubreaper: boolean;
+
+  private constructor(config: Config, store: Store, logger: Logger, owner: ProcessIdentity, tini: string | null) {
     this.config = config;
     this.store = store;
     this.logger = logger;
+    this.owner = owner;
     this.workspaces = new Workspaces(config.home);
-    const self = identify(process.pid);
-    if (self === null) throw new Error("cannot read this process's own /proc entry");
-    this.owner = self;
-    const tini = config.subreaper === "none" ? null : findExecutable("tini", process.env.PATH);
-    if (config.subreaper === "tini" && tini === null) {
-      throw new Error("subreaper=tini but tini is not on PATH; install it (apt-get install tini) or set CORRAL_SUBREAPER=auto");
-    }
     this.runner = new ProcessRunner(tini);
     this.usesSubreaper = tini !== null;
     this.backends = new Map([[commandBackend.name, commandBackend]]);
@@ -82,6 +79,12 @@ export class Corral {
   }
 
   static open(config: Config, logger: Logger = createLogger(config.logLevel)): Result<Corral> {
+    const owner = identify(process.pid);
+    if (owner === null) return fail("PROC_UNAVAILABLE", "cannot read /proc/self/stat: corral needs Linux with /proc mounted");
+    const tini = config.subreaper === "none" ? null : findExecutable("tini", process.env.PATH);
+    if (config.subreaper === "tini" && tini === null) {
+      return fail("CONFIG_INVALID", "subreaper is tini but tini is not on PATH; install it (apt-get install tini) or set CORRAL_SUBREAPER=auto");
+    }
     try {
       mkdirSync(config.home, { recursive: true, mode: 0o700 });
     } catch (cause) {
@@ -89,16 +92,8 @@ export class Corral {
     }
     const store = Store.open(join(config.home, "corral.db"));
     if (!store.ok) return store;
-    try {
-      return ok(new Corral(config, store.value, logger));
-    } catch (cause) {
-      store.value.close();
-      return fail("CONFIG_INVALID", describeUnknown(cause));
-    }
+    return ok(new Corral(config, store.value, logger, owner, tini));
   }
-
-  /** Whether agents run under tini, a subreaper that keeps even setsid'd descendants findable. */
-  readonly usesSubreaper: boolean;
 
   createTask(raw: CreateTaskInput): Result<TaskRecord> {
     const input = parseInput(CreateTaskInputSchema, raw);

@@ -69,10 +69,6 @@ export class ProcessRunner implements Runner {
   terminate(scope: AgentScope, options: TerminateOptions): Promise<TerminationReport> {
     return terminate(scope, options);
   }
-
-  attachHint(): string | null {
-    return null;
-  }
 }
 
 function track(fds: number[], fd: number): number {

@@ -34,6 +34,4 @@ export interface Runner {
   readonly kind: string;
   start(launch: RunnerLaunch): Result<StartedAgent>;
   terminate(scope: AgentScope, options: TerminateOptions): Promise<TerminationReport>;
-  /** A command a person can run to watch the agent, when the runner has one. */
-  attachHint(scope: AgentScope): string | null;
 }

@@ -1,4 +1,4 @@
-import { sameProcess, statOf, type ProcessIdentity } from "./identity.js";
+import { statOf, type ProcessIdentity } from "./identity.js";
 import { childPids, environHas, listPids, readStat, uidOf } from "./procfs.js";
 
 /** Everything the store knows that names an agent's processes. */
@@ -71,6 +71,3 @@ export function discover(scope: AgentScope): Discovery {
   return { method: "sweep", processes: sweep(scope) };
 }
 
-export function contains(list: readonly ProcessIdentity[], identity: ProcessIdentity): boolean {
-  return list.some((p) => sameProcess(p, identity));
-}
