@@ -5,7 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { gunzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import { unwrap } from "../src/domain/errors.js";
-import type { AgentId } from "../src/domain/ids.js";
+import type { AgentId, AgentType } from "../src/domain/ids.js";
 import type { Corral } from "../src/lifecycle/corral.js";
 import { isAlive, identify } from "../src/supervisor/identity.js";
 import { childPids, readStat } from "../src/supervisor/procfs.js";
@@ -198,6 +198,49 @@ describe.each([
       expect(result.cleanup.status).toBe("done");
       expect(result.cleanup.steps.find((s) => s.step === "terminate")?.detail.survivors).toEqual([]);
     }
+  });
+
+  it("stops the process of an agent that another process killed while it was being launched", async () => {
+    corral = openCorral({ subreaper });
+    const task = newTask(corral);
+    // A pending row owned by a live process (this one) that has not recorded its process yet.
+    const id = "late-000000-000001" as AgentId;
+    unwrap(
+      corral.store.agents.insert(
+        {
+          id,
+          taskId: task.id,
+          type: "late" as AgentType,
+          parentId: null,
+          backend: "command",
+          runner: "process",
+          prompt: "p",
+          spec: {},
+          cwd: task.workspace,
+          agentDir: join(task.workspace, "agents", id),
+          logPath: join(task.workspace, "logs", `${id}.log`),
+          mark: "late",
+          owner: corral.owner,
+          createdAt: Date.now(),
+        },
+        corral.config,
+      ),
+    );
+    const killing = corral.kill(id, "killed while launching");
+    await sleep(100);
+    const child = spawn("sleep", ["300"], { detached: true, stdio: "ignore", env: { ...process.env, CORRAL_MARK: "late" } });
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    const stat = readStat(child.pid!)!;
+    corral.store.agents.recordLaunch(id, { pid: child.pid!, startTime: stat.startTime, pgid: stat.pgrp, sid: stat.session, subreaper: false }, Date.now());
+    const result = unwrap(await killing);
+    const outcome = await Promise.race([exited.then(() => "exited"), sleep(5000).then(() => "still running")]);
+    if (outcome !== "exited") child.kill("SIGKILL");
+    expect(outcome).toBe("exited");
+    expect(result.agent.status).toBe("killed");
+    expect(result.cleanup.steps.find((s) => s.step === "terminate")?.detail.signalled).toEqual([
+      { pid: child.pid, startTime: stat.startTime, signals: ["SIGTERM"] },
+    ]);
+    expect(child.signalCode).toBe("SIGTERM");
   });
 
   it("kills a parent's children with it", async () => {

@@ -82,7 +82,8 @@ describe("store", () => {
   it("lets exactly one caller win a terminal transition, which also claims the cleanup", () => {
     withStore((store) => {
       const { agentId } = seed(store);
-      expect(store.agents.markRunning(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: false }, 2)).toBe(true);
+      store.agents.recordLaunch(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: false }, 2);
+      expect(store.agents.get(agentId)?.status).toBe("running");
       const end = (status: "killed" | "completed", claim: string) =>
         store.agents.end(agentId, { status, reason: null, exit: null, at: 3, claim });
       expect(end("killed", "a")).toBe(true);
@@ -93,6 +94,17 @@ describe("store", () => {
       expect(store.agents.finishCleanup(agentId, "b", "done", 4)).toBe(false);
       expect(store.agents.finishCleanup(agentId, "a", "done", 4)).toBe(true);
       expect(store.agents.get(agentId)?.cleanupStatus).toBe("done");
+    });
+  });
+
+  it("records the process of an agent ended while it launched, without reviving it", () => {
+    withStore((store) => {
+      const { agentId } = seed(store);
+      expect(store.agents.end(agentId, { status: "killed", reason: "early", exit: null, at: 2, claim: "k" })).toBe(true);
+      store.agents.recordLaunch(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: true }, 3);
+      store.agents.recordLaunch(agentId, { pid: 11, startTime: "6", pgid: 11, sid: 11, subreaper: true }, 4);
+      const agent = store.agents.get(agentId)!;
+      expect([agent.status, agent.process?.pid, agent.startedAt]).toEqual(["killed", 10, 3]);
     });
   });
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { describeUnknown } from "../domain/errors.js";
 import type { Runner } from "../runners/runner.js";
@@ -13,6 +14,7 @@ export const CLEANUP_STEPS = ["terminate", "verify", "archive_log", "delete_temp
 export type CleanupStep = (typeof CLEANUP_STEPS)[number];
 
 export const MARK_NAME = "CORRAL_MARK";
+const LAUNCH_WAIT_MS = 5000;
 
 export interface CleanupContext {
   readonly store: Store;
@@ -50,12 +52,13 @@ export async function runCleanup(
   attempt: number,
   steps: readonly CleanupStep[],
 ): Promise<"done" | "partial"> {
-  const scope = scopeOf(agent);
+  let scope = scopeOf(agent);
   let report: TerminationReport | null = null;
   let survivors: ProcessIdentity[] | null = null;
 
   const run: Record<CleanupStep, () => Promise<StepResult>> = {
     terminate: async () => {
+      if (scope === null) scope = scopeOf(await launchFinished(ctx, agent));
       if (scope === null) return skipped("the agent never started a process");
       report = await ctx.runner.terminate(scope, { graceMs: ctx.graceMs });
       const detail = { ...report };
@@ -120,6 +123,20 @@ export async function runCleanup(
     if (result.outcome === "failed") ctx.logger.warn({ agent: agent.id, step, error: result.error }, "cleanup step failed");
   }
   return allOk ? "done" : "partial";
+}
+
+/**
+ * An agent killed from another process while its owner was launching it has no process on
+ * record yet: wait (briefly, and only while the owner lives) for the launch to finish.
+ */
+async function launchFinished(ctx: CleanupContext, agent: AgentRecord): Promise<AgentRecord> {
+  const deadline = performance.now() + LAUNCH_WAIT_MS;
+  let current = agent;
+  while (current.startedAt === null && isAlive(current.owner) && performance.now() < deadline) {
+    await sleep(5);
+    current = ctx.store.agents.get(agent.id) ?? current;
+  }
+  return current;
 }
 
 /** The steps a retry runs: those that failed last time, with terminate and verify kept together. */

@@ -14,7 +14,6 @@ import { ProcessRunner } from "../runners/process-runner.js";
 import type { Runner } from "../runners/runner.js";
 import type { AgentRecord, CleanupStepRecord, TaskRecord } from "../store/records.js";
 import { Store } from "../store/store.js";
-import type { AgentScope } from "../supervisor/discover.js";
 import { identify, type ProcessIdentity } from "../supervisor/identity.js";
 import { CLEANUP_STEPS, MARK_NAME, runCleanup, stepsToRetry, type CleanupContext, type CleanupStep } from "./cleanup.js";
 import {
@@ -158,6 +157,7 @@ export class Corral {
 
     const launched = this.launch(inserted.value, plan.value, paths.value.dir, mark);
     if (!launched.ok) {
+      this.store.agents.recordLaunch(agentId, null, Date.now());
       await this.end(agentId, { status: "failed", reason: launched.error.message, exit: null });
       return fail("LAUNCH_FAILED", `agent ${agentId} failed to launch and was cleaned up: ${launched.error.message}`);
     }
@@ -189,33 +189,11 @@ export class Corral {
     }
     if (!started.ok) return started;
     const proc = started.value;
-    const running = this.store.agents.markRunning(agent.id, proc, Date.now());
+    this.store.agents.recordLaunch(agent.id, proc, Date.now());
     proc.exited
       .then((exit) => this.onExit(agent.id, exit))
       .catch((cause: unknown) => this.logger.error({ agent: agent.id, err: describeUnknown(cause) }, "recording an exit failed"));
-    if (!running) {
-      // Killed while still pending, by a caller that found no process to stop: stop it here
-      // and add the outcome to the agent's cleanup record.
-      const scope = { root: proc, sid: proc.sid, subreaper: proc.subreaper, mark: `${MARK_NAME}=${mark}` };
-      void this.track(agent.id, this.terminateLate(agent.id, scope));
-    }
     return ok(undefined);
-  }
-
-  private async terminateLate(id: AgentId, scope: AgentScope): Promise<void> {
-    const startedAt = Date.now();
-    const report = await this.runner.terminate(scope, { graceMs: this.config.graceMs });
-    const attempt = this.store.agents.get(id)?.cleanupAttempts ?? 0;
-    this.store.cleanupSteps.record({
-      agentId: id,
-      attempt,
-      step: "terminate",
-      outcome: report.survivors.length === 0 ? "ok" : "failed",
-      detail: { ...report, late: true },
-      error: report.survivors.length === 0 ? null : "processes survived termination",
-      startedAt,
-      durationMs: report.durationMs,
-    });
   }
 
   private async onExit(id: AgentId, exit: ExitStatus): Promise<void> {

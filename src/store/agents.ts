@@ -49,7 +49,7 @@ export class AgentTable {
   private readonly cleanupOpenStmt;
   private readonly insertTx;
   private readonly releaseTx;
-  private readonly markRunningStmt;
+  private readonly recordLaunchStmt;
   private readonly recordExitStmt;
   private readonly claimRetryStmt;
   private readonly finishCleanupStmt;
@@ -114,10 +114,12 @@ export class AgentTable {
     });
     this.releaseTx = (id: AgentId) => release.immediate(id);
 
-    this.markRunningStmt = db.prepare(
-      `UPDATE agents SET status = 'running', pid = @pid, proc_start = @startTime, pgid = @pgid, sid = @sid,
-         subreaper = @subreaper, started_at = @at
-       WHERE id = @id AND status = 'pending'`,
+    // The process is recorded even when a kill from another process ended the agent while it
+    // launched: that killer waits for this row to name the process, then stops it.
+    this.recordLaunchStmt = db.prepare(
+      `UPDATE agents SET pid = @pid, proc_start = @startTime, pgid = @pgid, sid = @sid, subreaper = @subreaper,
+         started_at = @at, status = CASE WHEN status = 'pending' AND @pid IS NOT NULL THEN 'running' ELSE status END
+       WHERE id = @id AND started_at IS NULL`,
     );
     this.recordExitStmt = db.prepare(
       `UPDATE agents SET exit_code = ?, exit_signal = ? WHERE id = ? AND exit_code IS NULL AND exit_signal IS NULL`,
@@ -173,8 +175,20 @@ export class AgentTable {
     return this.cleanupOpenStmt.all().map((row) => AgentRowSchema.parse(row));
   }
 
-  markRunning(id: AgentId, proc: StartedProcess, at: number): boolean {
-    return this.markRunningStmt.run({ id, ...proc, subreaper: proc.subreaper ? 1 : 0, at }).changes === 1;
+  /**
+   * Ends the launch: with the started process (pending → running, unless the agent was
+   * already ended) or with null when nothing could be started.
+   */
+  recordLaunch(id: AgentId, proc: StartedProcess | null, at: number): void {
+    this.recordLaunchStmt.run({
+      id,
+      pid: proc?.pid ?? null,
+      startTime: proc?.startTime ?? null,
+      pgid: proc?.pgid ?? null,
+      sid: proc?.sid ?? null,
+      subreaper: proc?.subreaper === true ? 1 : 0,
+      at,
+    });
   }
 
   /**
