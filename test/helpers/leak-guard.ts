@@ -69,7 +69,13 @@ afterAll(async () => {
     problems.push(`processes survived the file: ${survivors.map(describeProcess).join(", ")}`);
     for (const pid of survivors) process.kill(pid, "SIGKILL");
   }
-  const zombies = childPids(process.pid).filter((pid) => readStat(pid)?.state === "Z");
+  // Node reaps an exited child when its event loop handles SIGCHLD: give it the chance.
+  const zombieChildren = (): number[] => childPids(process.pid).filter((pid) => readStat(pid)?.state === "Z");
+  let zombies = zombieChildren();
+  for (let i = 0; i < 100 && zombies.length > 0; i += 1) {
+    await sleep(20);
+    zombies = zombieChildren();
+  }
   if (zombies.length > 0) problems.push(`zombie children: ${zombies.join(", ")}`);
   const fdsAfter = openFds();
   if (fdsAfter.size > fdsBefore.size) {
