@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { gunzipSync } from "node:zlib";
@@ -72,6 +72,15 @@ describe.each([
     const task = corral.task(agent.taskId);
     expect(task?.activeCount).toBe(0);
     expect(task?.agentCount).toBe(1);
+  });
+
+  it("runs a program named by a path relative to the agent's working dir", async () => {
+    corral = openCorral({ subreaper });
+    const task = newTask(corral);
+    writeFileSync(join(task.workspace, "run.sh"), "#!/bin/sh\necho \"ran in $PWD\"\n", { mode: 0o700 });
+    const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "rel", prompt: "p", command: ["./run.sh"], cwd: task.workspace }));
+    expect((await corral.whenCleaned(agent.id)).status).toBe("completed");
+    expect(archived(corral, agent.id)).toBe(`ran in ${task.workspace}\n`);
   });
 
   it("records failed on a non-zero exit and crashed on a signal", async () => {

@@ -1,12 +1,16 @@
 import { accessSync, constants, statSync } from "node:fs";
-import { delimiter, isAbsolute, join } from "node:path";
+import { delimiter, join, resolve } from "node:path";
 
 /**
- * The absolute path `name` resolves to on PATH, or null. Resolving before spawning turns a
- * missing program into a clear launch error instead of an exit code from a child.
+ * The absolute path `name` resolves to (a path with a slash against `cwd`, a bare name on
+ * PATH), or null. Resolving before spawning turns a missing program into a clear launch error
+ * instead of an exit code from a child.
  */
-export function findExecutable(name: string, path: string | undefined): string | null {
-  if (name.includes("/")) return isExecutableFile(name) ? (isAbsolute(name) ? name : join(process.cwd(), name)) : null;
+export function findExecutable(name: string, path: string | undefined, cwd: string = process.cwd()): string | null {
+  if (name.includes("/")) {
+    const target = resolve(cwd, name);
+    return isExecutableFile(target) ? target : null;
+  }
   for (const dir of (path ?? "").split(delimiter)) {
     if (dir === "") continue;
     const candidate = join(dir, name);

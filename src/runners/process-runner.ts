@@ -27,8 +27,10 @@ export class ProcessRunner implements Runner {
     const { plan } = launch;
     const [program, ...args] = plan.argv;
     if (program === undefined) return fail("LAUNCH_FAILED", "the command is empty");
+    // The mark goes first, so it sits at the start of /proc/<pid>/environ where a sweep reads
+    // it, and is set last, so nothing inherited or planned can replace it.
     const env = { [launch.mark.name]: launch.mark.value, ...process.env, ...plan.env, [launch.mark.name]: launch.mark.value };
-    const resolved = findExecutable(program, env.PATH);
+    const resolved = findExecutable(program, env.PATH, plan.cwd);
     if (resolved === null) return fail("LAUNCH_FAILED", `cannot run ${program}: not found or not executable on PATH`);
     const argv = this.tiniPath === null ? [resolved, ...args] : [this.tiniPath, "-s", "-g", "--", resolved, ...args];
 
@@ -52,7 +54,10 @@ export class ProcessRunner implements Runner {
       // The child cannot be reaped before this tick ends, so its stat is there even if it
       // already exited.
       const stat = readStat(pid);
-      if (stat === null) return fail("LAUNCH_FAILED", `cannot read /proc/${pid}/stat of the new agent process`);
+      if (stat === null) {
+        child.kill("SIGKILL");
+        return fail("LAUNCH_FAILED", `cannot read /proc/${pid}/stat of the new agent process; it was killed`);
+      }
       const subreaper = this.tiniPath !== null;
       const exited = new Promise<ExitStatus>((resolve) => {
         child.once("exit", (code, signal) => resolve(exitStatus(code, signal, subreaper)));
