@@ -5,14 +5,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { commandBackend } from "../backends/command.js";
 import type { Backend, BackendPlan } from "../backends/backend.js";
-import { statusForExit, type ExitStatus } from "../domain/agent-state.js";
+import { isTerminal, statusForExit, type ExitStatus } from "../domain/agent-state.js";
 import type { Config } from "../domain/config.js";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
-import { newAgentId, newTaskId, type AgentId, type TaskId } from "../domain/ids.js";
+import { newAgentId, newTaskId, TaskIdSchema, type AgentId, type TaskId } from "../domain/ids.js";
 import { findExecutable } from "../runners/executables.js";
 import { ProcessRunner } from "../runners/process-runner.js";
 import type { Runner } from "../runners/runner.js";
-import type { AgentRecord, CleanupStepRecord, TaskRecord } from "../store/records.js";
+import type { AgentRecord, TaskRecord } from "../store/records.js";
 import { Store } from "../store/store.js";
 import { identify, type ProcessIdentity } from "../supervisor/identity.js";
 import { CLEANUP_STEPS, MARK_NAME, runCleanup, stepsToRetry, type CleanupContext, type CleanupStep } from "./cleanup.js";
@@ -25,24 +25,21 @@ import {
   type DeployInput,
   type EventInput,
 } from "./inputs.js";
+import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQuery } from "./agent-output.js";
 import { createLogger } from "./logger.js";
+import { agentView, cleanupView, eventView, taskStatus, taskSummary } from "./task-status.js";
+import type { AgentView, CleanupRecordView, EventView, TaskStatusView, TaskSummaryView } from "./views.js";
 import { Workspaces } from "./workspace.js";
-
-export interface CleanupRecord {
-  readonly agentId: AgentId;
-  readonly status: AgentRecord["cleanupStatus"];
-  readonly attempts: number;
-  readonly steps: CleanupStepRecord[];
-}
 
 export interface KillResult {
   readonly agent: AgentRecord;
   /** False when the agent had already ended: nothing was done, the record is the earlier one. */
   readonly killedNow: boolean;
-  readonly cleanup: CleanupRecord;
+  readonly cleanup: CleanupRecordView;
 }
 
 const CLEANED_POLL_MS = 20;
+const WAIT_POLL_MS = 100;
 
 /**
  * The lifecycle service: the only place that combines store, runners, backends and the
@@ -249,6 +246,13 @@ export class Corral {
     return ok({ agent: this.store.agents.get(id) as AgentRecord, killedNow, cleanup: this.cleanupRecord(id) });
   }
 
+  /** kill, for a caller that names the task too: an agent of another task is refused. */
+  async killInTask(rawTaskId: string, rawAgentId: string, reason?: string): Promise<Result<KillResult>> {
+    const agent = this.findAgent(rawTaskId, rawAgentId);
+    if (!agent.ok) return agent;
+    return this.kill(agent.value.id, reason);
+  }
+
   /**
    * Resolves once the agent's cleanup has finished (done or partial), whichever process runs
    * it — or, past the timeout, with the record as it stands, so a caller never hangs on a
@@ -265,14 +269,81 @@ export class Corral {
     }
   }
 
-  cleanupRecord(id: AgentId): CleanupRecord {
+  cleanupRecord(id: AgentId): CleanupRecordView {
     const agent = this.store.agents.get(id);
-    return {
-      agentId: id,
-      status: agent?.cleanupStatus ?? "pending",
-      attempts: agent?.cleanupAttempts ?? 0,
-      steps: this.store.cleanupSteps.forAgent(id),
-    };
+    if (agent === null) return { agentId: id, status: "pending", attempts: 0, steps: [] };
+    return cleanupView(agent, this.store.cleanupSteps.forAgent(id));
+  }
+
+  /** A task's agents, counts, hierarchy, latest progress and findings, and limits in use. */
+  status(rawTaskId: string): Result<TaskStatusView> {
+    const task = this.findTask(rawTaskId);
+    if (!task.ok) return task;
+    return ok(taskStatus(this.store, this.config, task.value));
+  }
+
+  /** Every progress report and finding of a task, oldest first. */
+  timeline(rawTaskId: string): Result<EventView[]> {
+    const task = this.findTask(rawTaskId);
+    if (!task.ok) return task;
+    return ok(this.store.events.forTask(task.value.id).map(eventView));
+  }
+
+  listTasks(): TaskSummaryView[] {
+    return this.store.tasks.list().map(taskSummary);
+  }
+
+  /** An agent's output from its live log or its archive, shaped by the query. */
+  output(rawTaskId: string, rawAgentId: string, rawQuery: OutputQuery): Result<AgentOutputView> {
+    const query = parseOutputQuery(rawQuery);
+    if (!query.ok) return query;
+    const agent = this.findAgent(rawTaskId, rawAgentId);
+    if (!agent.ok) return agent;
+    return ok(readAgentOutput(agent.value, query.value));
+  }
+
+  /**
+   * Waits until any or all of the agents (default: every agent of the task) have ended, or
+   * the timeout passes; `onTick` is called on every poll with how many have ended.
+   */
+  async waitForAgents(
+    rawTaskId: string,
+    rawAgentIds: readonly string[] | undefined,
+    mode: "any" | "all",
+    timeoutMs: number,
+    onTick: (ended: number, total: number) => void = () => undefined,
+  ): Promise<Result<{ satisfied: boolean; agents: AgentView[] }>> {
+    const task = this.findTask(rawTaskId);
+    if (!task.ok) return task;
+    const ids = rawAgentIds ?? this.store.agents.forTask(task.value.id).map((a) => a.id);
+    for (const id of ids) {
+      const agent = this.findAgent(rawTaskId, id);
+      if (!agent.ok) return agent;
+    }
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const agents = ids.map((id) => this.store.agents.get(id as AgentId) as AgentRecord);
+      const ended = agents.filter((a) => isTerminal(a.status)).length;
+      onTick(ended, agents.length);
+      const satisfied = mode === "any" ? ended > 0 || agents.length === 0 : ended === agents.length;
+      if (satisfied || Date.now() >= deadline) return ok({ satisfied, agents: agents.map(agentView) });
+      await sleep(Math.min(WAIT_POLL_MS, Math.max(1, deadline - Date.now())));
+    }
+  }
+
+  private findTask(rawTaskId: string): Result<TaskRecord> {
+    const id = parseInput(TaskIdSchema, rawTaskId);
+    if (!id.ok) return fail("INVALID_ID", `task_id: ${id.error.message.replace(/^input: /, "")}`);
+    const task = this.store.tasks.get(id.value);
+    return task === null ? fail("UNKNOWN_TASK", `no task ${rawTaskId}`) : ok(task);
+  }
+
+  private findAgent(rawTaskId: string, rawAgentId: string): Result<AgentRecord> {
+    const task = this.findTask(rawTaskId);
+    if (!task.ok) return task;
+    const agent = this.store.agents.get(rawAgentId as AgentId);
+    if (agent === null || agent.taskId !== task.value.id) return fail("UNKNOWN_AGENT", `no agent ${rawAgentId} in task ${rawTaskId}`);
+    return ok(agent);
   }
 
   /** Progress and findings, appended with the agent's and task's counters in one transaction. */
@@ -316,6 +387,13 @@ export class Corral {
       await this.track(agent.id, this.cleanup(agent.id, claim, stepsToRetry(failedSteps)));
     }
     return taken;
+  }
+
+  /** Kills every live agent this process launched, in parallel, then closes. */
+  async shutdown(reason = "corral shut down"): Promise<void> {
+    if (this.closed) return;
+    await Promise.all(this.store.agents.liveOwnedBy(this.owner).map((agent) => this.kill(agent.id, reason)));
+    await this.close();
   }
 
   /** Waits for cleanups under way and closes the store. Agents still running keep running. */

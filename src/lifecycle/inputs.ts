@@ -13,14 +13,18 @@ export const CreateTaskInputSchema = z
   .strict();
 export type CreateTaskInput = z.input<typeof CreateTaskInputSchema>;
 
+export const BACKENDS = ["command"] as const;
+
 export const DeployInputSchema = z
   .object({
     taskId: TaskIdSchema,
     agentType: AgentTypeSchema,
     prompt: z.string().min(1, "an agent needs a prompt").max(1_000_000),
     parentId: AgentIdSchema.optional(),
-    backend: z.enum(["command"]).default("command"),
+    backend: z.enum(BACKENDS).default("command"),
     command: z.array(z.string()).min(1).optional(),
+    model: z.string().min(1).max(200).optional(),
+    effort: z.enum(["low", "medium", "high"]).optional(),
     cwd: z.string().min(1).optional(),
   })
   .strict();

@@ -46,6 +46,7 @@ export class AgentTable {
   private readonly activeStmt;
   private readonly byTaskStmt;
   private readonly liveChildrenStmt;
+  private readonly liveOwnedStmt;
   private readonly cleanupOpenStmt;
   private readonly insertTx;
   private readonly releaseTx;
@@ -60,6 +61,7 @@ export class AgentTable {
     this.getStmt = db.prepare(`SELECT * FROM agents WHERE id = ?`);
     this.byTaskStmt = db.prepare(`SELECT * FROM agents WHERE task_id = ? ORDER BY created_at, id`);
     this.liveChildrenStmt = db.prepare(`SELECT * FROM agents WHERE parent_id = ? AND status IN ${LIVE}`);
+    this.liveOwnedStmt = db.prepare(`SELECT * FROM agents WHERE owner_pid = ? AND owner_start = ? AND status IN ${LIVE}`);
     this.cleanupOpenStmt = db.prepare(`SELECT * FROM agents WHERE cleanup_status = 'partial' ORDER BY ended_at`);
 
     const taskStmt = db.prepare(`SELECT agent_count FROM tasks WHERE id = ?`);
@@ -168,6 +170,10 @@ export class AgentTable {
 
   liveChildren(id: AgentId): AgentRecord[] {
     return this.liveChildrenStmt.all(id).map((row) => AgentRowSchema.parse(row));
+  }
+
+  liveOwnedBy(owner: { readonly pid: number; readonly startTime: string }): AgentRecord[] {
+    return this.liveOwnedStmt.all(owner.pid, owner.startTime).map((row) => AgentRowSchema.parse(row));
   }
 
   /** Agents whose cleanup left a step failed, oldest first. */

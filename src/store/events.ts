@@ -17,6 +17,7 @@ export class EventTable {
   private readonly appendTx;
   private readonly byAgentStmt;
   private readonly byTaskStmt;
+  private readonly latestStmt;
 
   constructor(db: Db) {
     const insert = db.prepare(
@@ -39,6 +40,7 @@ export class EventTable {
     this.appendTx = (event: NewEvent) => append.immediate(event);
     this.byAgentStmt = db.prepare(`SELECT * FROM events WHERE agent_id = ? AND id > ? ORDER BY id LIMIT ?`);
     this.byTaskStmt = db.prepare(`SELECT * FROM events WHERE task_id = ? AND id > ? ORDER BY id LIMIT ?`);
+    this.latestStmt = db.prepare(`SELECT * FROM events WHERE task_id = ? AND kind = ? ORDER BY id DESC LIMIT ?`);
   }
 
   /** The new event's id, or null when no such agent exists in that task. */
@@ -52,5 +54,10 @@ export class EventTable {
 
   forTask(taskId: TaskId, afterId = 0, limit = 10_000): EventRecord[] {
     return this.byTaskStmt.all(taskId, afterId, limit).map((row) => EventRowSchema.parse(row));
+  }
+
+  /** The task's newest events of one kind, newest first. */
+  latest(taskId: TaskId, kind: EventKind, limit: number): EventRecord[] {
+    return this.latestStmt.all(taskId, kind, limit).map((row) => EventRowSchema.parse(row));
   }
 }

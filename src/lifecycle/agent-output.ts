@@ -1,0 +1,124 @@
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
+import { z } from "zod";
+import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
+import type { AgentRecord } from "../store/records.js";
+import { parseInput } from "./inputs.js";
+import { ExitView } from "./views.js";
+
+export const OutputQuerySchema = z
+  .object({
+    tail: z.number().int().positive().max(1_000_000).optional(),
+    filter: z.string().min(1).max(1000).optional(),
+    format: z.enum(["text", "jsonl", "parsed"]).default("text"),
+    responseFormat: z.enum(["full", "summary", "compact", "recent"]).default("full"),
+    maxBytes: z.number().int().positive().max(16 * 1024 * 1024).default(100_000),
+  })
+  .strict();
+export type OutputQuery = z.input<typeof OutputQuerySchema>;
+
+export const AgentOutputView = z.object({
+  agentId: z.string(),
+  source: z.enum(["live", "archive", "none"]),
+  totalBytes: z.number().int(),
+  totalLines: z.number().int(),
+  returnedLines: z.number().int(),
+  truncated: z.boolean(),
+  format: z.enum(["text", "jsonl", "parsed"]),
+  responseFormat: z.enum(["full", "summary", "compact", "recent"]),
+  text: z.string().optional(),
+  entries: z.array(z.unknown()).optional(),
+  summary: z
+    .object({ status: z.string(), exit: ExitView.nullable(), lines: z.number().int(), bytes: z.number().int(), lastLines: z.array(z.string()) })
+    .optional(),
+});
+export type AgentOutputView = z.infer<typeof AgentOutputView>;
+
+/** How much of a log is read at most: its end, where a coordinator looks. */
+const READ_LIMIT = 64 * 1024 * 1024;
+const RECENT_LINES = 50;
+const COMPACT_LINE = 200;
+
+/** The log while the agent runs, its archive afterwards: readers open, read and close. */
+function readLog(agent: AgentRecord): { source: "live" | "archive" | "none"; data: Buffer; totalBytes: number } {
+  if (existsSync(agent.logPath)) {
+    const fd = openSync(agent.logPath, "r");
+    try {
+      const size = fstatSync(fd).size;
+      const length = Math.min(size, READ_LIMIT);
+      const data = Buffer.alloc(length);
+      const read = readSync(fd, data, 0, length, size - length);
+      return { source: "live", data: data.subarray(0, read), totalBytes: size };
+    } finally {
+      closeSync(fd);
+    }
+  }
+  if (agent.archivePath !== null && existsSync(agent.archivePath)) {
+    const data = gunzipSync(readFileSync(agent.archivePath), { maxOutputLength: 4 * READ_LIMIT });
+    return { source: "archive", data: data.subarray(Math.max(0, data.length - READ_LIMIT)), totalBytes: data.length };
+  }
+  return { source: "none", data: Buffer.alloc(0), totalBytes: 0 };
+}
+
+function parseJsonLine(line: string): unknown {
+  try {
+    return JSON.parse(line) as unknown;
+  } catch (cause) {
+    return { raw: line, error: describeUnknown(cause) };
+  }
+}
+
+export interface ParsedOutputQuery extends z.output<typeof OutputQuerySchema> {
+  readonly pattern: RegExp | null;
+}
+
+export function parseOutputQuery(raw: OutputQuery): Result<ParsedOutputQuery> {
+  const parsed = parseInput(OutputQuerySchema, raw);
+  if (!parsed.ok) return parsed;
+  if (parsed.value.filter === undefined) return ok({ ...parsed.value, pattern: null });
+  try {
+    return ok({ ...parsed.value, pattern: new RegExp(parsed.value.filter) });
+  } catch (cause) {
+    return fail("INVALID_INPUT", `filter is not a valid regular expression: ${describeUnknown(cause)}`);
+  }
+}
+
+/** Reads an agent's output, live or archived alike, shaped as the caller asks. */
+export function readAgentOutput(agent: AgentRecord, query: ParsedOutputQuery): AgentOutputView {
+  const pattern = query.pattern;
+  const log = readLog(agent);
+  const all = log.data.toString("utf8").split("\n");
+  if (all.at(-1) === "") all.pop();
+  const base = {
+    agentId: agent.id,
+    source: log.source,
+    totalBytes: log.totalBytes,
+    totalLines: all.length,
+    format: query.format,
+    responseFormat: query.responseFormat,
+  };
+  if (query.responseFormat === "summary") {
+    return {
+      ...base,
+      returnedLines: 0,
+      truncated: false,
+      summary: { status: agent.status, exit: agent.exit, lines: all.length, bytes: log.totalBytes, lastLines: all.slice(-10) },
+    };
+  }
+  let lines = pattern === null ? all : all.filter((line) => pattern.test(line));
+  const tail = query.tail ?? (query.responseFormat === "recent" ? RECENT_LINES : undefined);
+  if (tail !== undefined) lines = lines.slice(-tail);
+  if (query.responseFormat === "compact") lines = lines.map((l) => (l.length > COMPACT_LINE ? `${l.slice(0, COMPACT_LINE)}…` : l));
+  // Keep the newest lines that fit in maxBytes.
+  let bytes = 0;
+  let start = lines.length;
+  while (start > 0 && bytes + Buffer.byteLength(lines[start - 1] as string) + 1 <= query.maxBytes) {
+    start -= 1;
+    bytes += Buffer.byteLength(lines[start] as string) + 1;
+  }
+  const kept = lines.slice(start);
+  const truncated = start > 0 || log.totalBytes > log.data.length;
+  if (query.format === "text") return { ...base, returnedLines: kept.length, truncated, text: kept.map((l) => `${l}\n`).join("") };
+  const entries = kept.map((line) => (query.format === "jsonl" ? parseJsonLine(line) : { type: "line", text: line }));
+  return { ...base, returnedLines: kept.length, truncated, entries };
+}

@@ -1,0 +1,97 @@
+import type { Config } from "../domain/config.js";
+import { AGENT_STATUSES } from "../domain/agent-state.js";
+import type { AgentRecord, CleanupStepRecord, EventRecord, TaskRecord } from "../store/records.js";
+import type { Store } from "../store/store.js";
+import type { AgentView, CleanupRecordView, EventView, HierarchyNode, TaskStatusView, TaskSummaryView } from "./views.js";
+
+const LATEST_PROGRESS = 10;
+const LATEST_FINDINGS = 20;
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+export function agentView(agent: AgentRecord): AgentView {
+  return {
+    agentId: agent.id,
+    type: agent.type,
+    status: agent.status,
+    reason: agent.reason,
+    parent: agent.parentId,
+    depth: agent.depth,
+    progress: agent.progress,
+    latestMessage: agent.lastMessage,
+    events: agent.eventCount,
+    pid: agent.process?.pid ?? null,
+    exit: agent.exit,
+    cleanup: agent.cleanupStatus,
+    createdAt: new Date(agent.createdAt).toISOString(),
+    startedAt: iso(agent.startedAt),
+    endedAt: iso(agent.endedAt),
+  };
+}
+
+export function eventView(event: EventRecord): EventView {
+  return { id: event.id, agentId: event.agentId, kind: event.kind, at: new Date(event.at).toISOString(), data: event.data };
+}
+
+export function taskSummary(task: TaskRecord): TaskSummaryView {
+  return {
+    taskId: task.id,
+    description: task.description,
+    priority: task.priority,
+    createdAt: new Date(task.createdAt).toISOString(),
+    agents: task.agentCount,
+    active: task.activeCount,
+    events: task.eventCount,
+  };
+}
+
+export function cleanupView(agent: AgentRecord, steps: readonly CleanupStepRecord[]): CleanupRecordView {
+  return {
+    agentId: agent.id,
+    status: agent.cleanupStatus,
+    attempts: agent.cleanupAttempts,
+    steps: steps.map((s) => ({
+      attempt: s.attempt,
+      startedAt: new Date(s.startedAt).toISOString(),
+      step: s.step,
+      outcome: s.outcome,
+      error: s.error,
+      durationMs: s.durationMs,
+      detail: s.detail,
+    })),
+  };
+}
+
+/** Children under their parents, in creation order; roots are the agents with no parent in the task. */
+function hierarchy(agents: readonly AgentRecord[]): HierarchyNode[] {
+  const nodes = new Map<string, HierarchyNode>(agents.map((a) => [a.id, { agentId: a.id, status: a.status, children: [] }]));
+  const roots: HierarchyNode[] = [];
+  for (const agent of agents) {
+    const node = nodes.get(agent.id) as HierarchyNode;
+    const parent = agent.parentId === null ? undefined : nodes.get(agent.parentId);
+    if (parent === undefined) roots.push(node);
+    else parent.children.push(node);
+  }
+  return roots;
+}
+
+/** Everything a coordinator needs to know about a task, in one read that changes nothing. */
+export function taskStatus(store: Store, config: Config, task: TaskRecord): TaskStatusView {
+  const agents = store.agents.forTask(task.id);
+  const counts: Record<string, number> = Object.fromEntries(AGENT_STATUSES.map((s) => [s, 0]));
+  for (const agent of agents) counts[agent.status] = (counts[agent.status] ?? 0) + 1;
+  return {
+    task: { ...taskSummary(task), context: task.context, workspace: task.workspace },
+    counts,
+    agents: agents.map(agentView),
+    hierarchy: hierarchy(agents),
+    latestProgress: store.events.latest(task.id, "progress", LATEST_PROGRESS).map(eventView),
+    findings: store.events.latest(task.id, "finding", LATEST_FINDINGS).map(eventView),
+    limits: {
+      concurrentAgents: { limit: config.maxConcurrentAgents, used: store.agents.countHoldingSlots() },
+      agentsInTask: { limit: config.maxAgentsPerTask, used: task.agentCount },
+      maxDepth: config.maxDepth,
+      maxChildrenPerParent: config.maxChildrenPerParent,
+    },
+  };
+}

@@ -1,0 +1,95 @@
+import { z } from "zod";
+import { AGENT_STATUSES, CLEANUP_STATUSES } from "../domain/agent-state.js";
+
+/**
+ * What the service shows of its state. Every entry point returns these shapes, and the MCP
+ * tools publish them as output schemas, so the types are derived from the schemas.
+ */
+export const ExitView = z.union([
+  z.object({ kind: z.literal("exited"), code: z.number().int() }),
+  z.object({ kind: z.literal("signalled"), signal: z.string() }),
+]);
+
+export const AgentView = z.object({
+  agentId: z.string(),
+  type: z.string(),
+  status: z.enum(AGENT_STATUSES),
+  reason: z.string().nullable(),
+  parent: z.string().nullable(),
+  depth: z.number().int(),
+  progress: z.number().int().nullable(),
+  latestMessage: z.string().nullable(),
+  events: z.number().int(),
+  pid: z.number().int().nullable(),
+  exit: ExitView.nullable(),
+  cleanup: z.enum(CLEANUP_STATUSES),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  endedAt: z.string().nullable(),
+});
+export type AgentView = z.infer<typeof AgentView>;
+
+export const EventView = z.object({
+  id: z.number().int(),
+  agentId: z.string(),
+  kind: z.string(),
+  at: z.string(),
+  data: z.record(z.string(), z.unknown()),
+});
+export type EventView = z.infer<typeof EventView>;
+
+export interface HierarchyNode {
+  agentId: string;
+  status: string;
+  children: HierarchyNode[];
+}
+export const HierarchyNodeView: z.ZodType<HierarchyNode> = z.lazy(() =>
+  z.object({ agentId: z.string(), status: z.string(), children: z.array(HierarchyNodeView) }),
+);
+
+export const LimitUse = z.object({ limit: z.number().int(), used: z.number().int() });
+
+export const TaskSummaryView = z.object({
+  taskId: z.string(),
+  description: z.string(),
+  priority: z.string(),
+  createdAt: z.string(),
+  agents: z.number().int(),
+  active: z.number().int(),
+  events: z.number().int(),
+});
+export type TaskSummaryView = z.infer<typeof TaskSummaryView>;
+
+export const TaskStatusView = z.object({
+  task: TaskSummaryView.extend({ context: z.record(z.string(), z.unknown()), workspace: z.string() }),
+  counts: z.record(z.string(), z.number().int()),
+  agents: z.array(AgentView),
+  hierarchy: z.array(HierarchyNodeView),
+  latestProgress: z.array(EventView),
+  findings: z.array(EventView),
+  limits: z.object({
+    concurrentAgents: LimitUse,
+    agentsInTask: LimitUse,
+    maxDepth: z.number().int(),
+    maxChildrenPerParent: z.number().int(),
+  }),
+});
+export type TaskStatusView = z.infer<typeof TaskStatusView>;
+
+export const CleanupStepView = z.object({
+  attempt: z.number().int(),
+  startedAt: z.string(),
+  step: z.string(),
+  outcome: z.string(),
+  error: z.string().nullable(),
+  durationMs: z.number(),
+  detail: z.record(z.string(), z.unknown()),
+});
+
+export const CleanupRecordView = z.object({
+  agentId: z.string(),
+  status: z.enum(CLEANUP_STATUSES),
+  attempts: z.number().int(),
+  steps: z.array(CleanupStepView),
+});
+export type CleanupRecordView = z.infer<typeof CleanupRecordView>;
