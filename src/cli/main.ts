@@ -1,8 +1,19 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import type { CorralError } from "../domain/errors.js";
+import { loadConfig } from "../lifecycle/config-loader.js";
+import { Corral } from "../lifecycle/corral.js";
+import { createLogger } from "../lifecycle/logger.js";
+import { serveStdio } from "../mcp/coordinator-server.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+
+/** Exit codes: 0 success, 1 a usage error or a refusal with a message, 2 corral could not start. */
+function die(error: CorralError): never {
+  process.stderr.write(`corral: ${error.code}: ${error.message}\n`);
+  process.exit(2);
+}
 
 const program = new Command()
   .name("corral")
@@ -12,11 +23,19 @@ const program = new Command()
   )
   .version(pkg.version, "-V, --version", "print the version")
   .helpOption("-h, --help", "show this help")
-  .showHelpAfterError()
-  .argument("[command]", "a corral command (this version has none yet)")
-  .action((command: string | undefined) => {
-    if (command !== undefined) program.error(`error: unknown command '${command}'`, { exitCode: 1 });
-    program.help();
+  .showHelpAfterError();
+
+program
+  .command("serve")
+  .description("serve MCP on stdin/stdout for Claude Code or any MCP client (logs go to stderr)")
+  .action(async () => {
+    const config = loadConfig();
+    if (!config.ok) die(config.error);
+    const logger = createLogger(config.value.logLevel);
+    const corral = Corral.open(config.value, logger);
+    if (!corral.ok) die(corral.error);
+    await serveStdio(corral.value, pkg.version, logger);
+    process.exit(0);
   });
 
-program.parse(process.argv);
+await program.parseAsync(process.argv);

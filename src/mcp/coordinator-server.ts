@@ -1,0 +1,48 @@
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import type { Logger } from "pino";
+import type { Corral } from "../lifecycle/corral.js";
+import { registerCoordinatorTools } from "./coordinator-tools.js";
+import { registerResources } from "./resources.js";
+
+export function createCoordinatorServer(corral: Corral, version: string): McpServer {
+  const server = new McpServer(
+    { name: "corral", version },
+    {
+      instructions:
+        "corral runs headless coding agents in the background. Create a task (create_real_task), deploy agents into it " +
+        "(deploy_headless_agent), then wait_for_agents or get_real_task_status, read get_agent_output, and kill_real_agent " +
+        "what is no longer needed. Every agent's processes and files are cleaned up when it ends.",
+    },
+  );
+  registerCoordinatorTools(server, corral);
+  registerResources(server, corral);
+  return server;
+}
+
+/**
+ * Serves MCP on stdin/stdout until the client goes away or a signal arrives, then kills the
+ * agents this server launched and exits. The SDK's stdio transport does not notice stdin
+ * closing by itself, so that is watched here.
+ */
+export async function serveStdio(corral: Corral, version: string, logger: Logger): Promise<void> {
+  const server = createCoordinatorServer(corral, version);
+  let stopping: Promise<void> | null = null;
+  const stop = (why: string): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info({ why }, "shutting down");
+      await server.close();
+      await corral.shutdown(`corral stopped: ${why}`);
+    })();
+    return stopping;
+  };
+  const done = new Promise<void>((resolve) => {
+    const finish = (why: string) => () => void stop(why).then(resolve);
+    process.stdin.once("end", finish("stdin closed"));
+    process.stdin.once("close", finish("stdin closed"));
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, finish(signal));
+  });
+  await server.connect(new StdioServerTransport());
+  logger.info("serving MCP on stdio");
+  await done;
+}

@@ -1,0 +1,249 @@
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { z } from "zod";
+import { fail, ok } from "../domain/errors.js";
+import type { Corral } from "../lifecycle/corral.js";
+import { AgentOutputView } from "../lifecycle/agent-output.js";
+import { BACKENDS } from "../lifecycle/inputs.js";
+import { agentView } from "../lifecycle/task-status.js";
+import { AgentView, CleanupRecordView, TaskStatusView, TaskSummaryView } from "../lifecycle/views.js";
+import { toolResult } from "./results.js";
+
+const taskId = z.string().describe("the task id create_real_task returned, e.g. TASK-20260101-120000-0123abcd");
+const agentId = z.string().describe("an agent id from deploy_headless_agent or get_real_task_status");
+const agentType = z.string().describe("what the agent is, 1-40 chars of a-z 0-9 _ -: e.g. 'researcher', 'test_writer'");
+const launchOptions = {
+  model: z.string().min(1).max(200).optional().describe("model for the agent's CLI (claude: e.g. 'sonnet', 'opus')"),
+  effort: z.enum(["low", "medium", "high"]).optional().describe("reasoning effort, for CLIs that take one"),
+  backend: z.enum(BACKENDS).optional().describe("which agent CLI runs it; 'command' runs `command` as given"),
+  command: z.array(z.string()).min(1).optional().describe("with backend 'command': the argv to run (no shell)"),
+};
+
+const READ_ONLY = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false } as const;
+const CREATES = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false } as const;
+
+/**
+ * The coordinator's tools, under the names users of the original orchestrator know. Each is
+ * a thin shell: validate, call the lifecycle service, shape the answer.
+ */
+export function registerCoordinatorTools(server: McpServer, corral: Corral): void {
+  server.registerTool(
+    "create_real_task",
+    {
+      title: "Create a task",
+      description:
+        "Creates a task: a workspace and a shared context that every agent deployed into it receives. " +
+        "Call this first, then deploy_headless_agent with the returned task_id. client_cwd is the directory the agents work in.",
+      inputSchema: {
+        description: z.string().describe("what the task is about"),
+        priority: z.enum(["low", "normal", "high", "critical"]).optional(),
+        client_cwd: z.string().optional().describe("absolute path of the project the agents work in"),
+        background_context: z.string().optional(),
+        expected_deliverables: z.array(z.string()).optional(),
+        success_criteria: z.array(z.string()).optional(),
+        constraints: z.array(z.string()).optional(),
+        relevant_files: z.array(z.string()).optional(),
+        conversation_history: z.string().optional(),
+      },
+      outputSchema: { task_id: z.string(), workspace: z.string(), status: z.literal("created") },
+      annotations: CREATES,
+    },
+    async ({ description, priority, client_cwd, ...context }) => {
+      const created = corral.createTask({
+        description,
+        ...(priority === undefined ? {} : { priority }),
+        ...(client_cwd === undefined ? {} : { clientCwd: client_cwd }),
+        context: Object.fromEntries(Object.entries(context).filter(([, v]) => v !== undefined)),
+      });
+      return toolResult(created.ok ? ok({ task_id: created.value.id, workspace: created.value.workspace, status: "created" as const }) : created);
+    },
+  );
+
+  const deployed = { agent_id: z.string(), task_id: z.string(), status: z.string(), depth: z.number().int(), pid: z.number().int().nullable() };
+
+  server.registerTool(
+    "deploy_headless_agent",
+    {
+      title: "Deploy an agent",
+      description:
+        "Starts a headless agent in a task and returns its agent_id at once; the agent works in the background. " +
+        "Follow it with get_real_task_status, get_agent_output or wait_for_agents. Refused when a limit is reached.",
+      inputSchema: {
+        task_id: taskId,
+        agent_type: agentType,
+        prompt: z.string().describe("the agent's mission"),
+        parent: z.string().optional().describe("agent id of the parent, to deploy as its child"),
+        ...launchOptions,
+      },
+      outputSchema: deployed,
+      annotations: CREATES,
+    },
+    async ({ task_id, agent_type, prompt, parent, ...launch }) =>
+      toolResult(await deploy(corral, DEPLOY_FIELDS, { task_id, agent_type, prompt, parent, ...launch })),
+  );
+
+  server.registerTool(
+    "spawn_child_agent",
+    {
+      title: "Spawn a child agent",
+      description: "Deploys an agent as the child of another, within the depth and children limits.",
+      inputSchema: {
+        task_id: taskId,
+        parent_agent_id: agentId,
+        child_agent_type: agentType,
+        child_prompt: z.string(),
+        ...launchOptions,
+      },
+      outputSchema: deployed,
+      annotations: CREATES,
+    },
+    async ({ task_id, parent_agent_id, child_agent_type, child_prompt, ...launch }) =>
+      toolResult(await deploy(corral, SPAWN_FIELDS, { task_id, agent_type: child_agent_type, prompt: child_prompt, parent: parent_agent_id, ...launch })),
+  );
+
+  server.registerTool(
+    "get_real_task_status",
+    {
+      title: "Task status",
+      description:
+        "Everything about a task in one read that changes nothing: counts by state, every agent with progress and " +
+        "latest message, the hierarchy, the latest progress and findings, and the limits in use.",
+      inputSchema: { task_id: taskId },
+      outputSchema: TaskStatusView,
+      annotations: READ_ONLY,
+    },
+    async ({ task_id }) => toolResult(corral.status(task_id)),
+  );
+
+  server.registerTool(
+    "get_agent_output",
+    {
+      title: "Agent output",
+      description:
+        "An agent's output, from its live log or its archive alike. response_format: full, recent (last 50 lines), " +
+        "compact (long lines cut), summary (state, exit, size, last lines). filter is a regular expression on lines.",
+      inputSchema: {
+        task_id: taskId,
+        agent_id: agentId,
+        tail: z.number().int().optional().describe("only the last N lines"),
+        filter: z.string().optional(),
+        format: z.enum(["text", "jsonl", "parsed"]).optional(),
+        response_format: z.enum(["full", "summary", "compact", "recent"]).optional(),
+        max_bytes: z.number().int().optional().describe("at most this many bytes of lines (default 100000)"),
+      },
+      outputSchema: AgentOutputView,
+      annotations: READ_ONLY,
+    },
+    async ({ task_id, agent_id, tail, filter, format, response_format, max_bytes }) =>
+      toolResult(
+        corral.output(task_id, agent_id, {
+          ...(tail === undefined ? {} : { tail }),
+          ...(filter === undefined ? {} : { filter }),
+          ...(format === undefined ? {} : { format }),
+          ...(response_format === undefined ? {} : { responseFormat: response_format }),
+          ...(max_bytes === undefined ? {} : { maxBytes: max_bytes }),
+        }),
+      ),
+  );
+
+  server.registerTool(
+    "kill_real_agent",
+    {
+      title: "Kill an agent",
+      description:
+        "Stops an agent and all its descendants, verifies their processes are gone, archives the log and frees the slot. " +
+        "Returns the cleanup record: what was signalled, what survived (the goal is nothing), what was archived and deleted.",
+      inputSchema: { task_id: taskId, agent_id: agentId, reason: z.string().max(2000).optional() },
+      outputSchema: { killed_now: z.boolean(), agent: AgentView, cleanup: CleanupRecordView },
+      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+    },
+    async ({ task_id, agent_id, reason }) => {
+      const killed = await corral.killInTask(task_id, agent_id, reason ?? "killed by the coordinator");
+      return toolResult(
+        killed.ok ? ok({ killed_now: killed.value.killedNow, agent: agentView(killed.value.agent), cleanup: killed.value.cleanup }) : killed,
+      );
+    },
+  );
+
+  server.registerTool(
+    "list_real_tasks",
+    {
+      title: "List tasks",
+      description: "Every task, newest first, with its agent counts.",
+      inputSchema: {},
+      outputSchema: { tasks: z.array(TaskSummaryView) },
+      annotations: READ_ONLY,
+    },
+    async () => toolResult(ok({ tasks: corral.listTasks() })),
+  );
+
+  server.registerTool(
+    "wait_for_agents",
+    {
+      title: "Wait for agents",
+      description:
+        "Returns when any (mode 'any') or all (mode 'all', the default) of the given agents — or of every agent in the task — " +
+        "have ended, or when timeout_s passes, sending progress notifications meanwhile. Use it instead of polling.",
+      inputSchema: {
+        task_id: taskId,
+        agent_ids: z.array(z.string()).optional(),
+        mode: z.enum(["any", "all"]).optional(),
+        timeout_s: z.number().positive().max(24 * 3600).optional().describe("default 300"),
+      },
+      outputSchema: { satisfied: z.boolean(), agents: z.array(AgentView) },
+      annotations: READ_ONLY,
+    },
+    async ({ task_id, agent_ids, mode, timeout_s }, extra) => {
+      const token = extra._meta?.progressToken;
+      let last = -1;
+      const waited = await corral.waitForAgents(task_id, agent_ids, mode ?? "all", (timeout_s ?? 300) * 1000, (ended, total) => {
+        if (token === undefined || ended === last) return;
+        last = ended;
+        void extra.sendNotification({
+          method: "notifications/progress",
+          params: { progressToken: token, progress: ended, total, message: `${ended} of ${total} agents ended` },
+        });
+      });
+      return toolResult(waited);
+    },
+  );
+}
+
+/** Lifecycle field names as this tool's caller knows them, for error messages. */
+const DEPLOY_FIELDS: Readonly<Record<string, string>> = { taskId: "task_id", agentType: "agent_type", parentId: "parent" };
+const SPAWN_FIELDS: Readonly<Record<string, string>> = { ...DEPLOY_FIELDS, agentType: "child_agent_type", parentId: "parent_agent_id", prompt: "child_prompt" };
+
+/** "taskId: ..." → "task_id: ...": the message names the field the way the caller wrote it. */
+function renameField(message: string, names: Readonly<Record<string, string>>): string {
+  const field = /^(\w+):/.exec(message)?.[1];
+  const renamed = field === undefined ? undefined : names[field];
+  return renamed === undefined ? message : `${renamed}${message.slice((field as string).length)}`;
+}
+
+async function deploy(
+  corral: Corral,
+  names: Readonly<Record<string, string>>,
+  input: {
+    task_id: string;
+    agent_type: string;
+    prompt: string;
+    parent: string | undefined;
+    model?: string | undefined;
+    effort?: "low" | "medium" | "high" | undefined;
+    backend?: (typeof BACKENDS)[number] | undefined;
+    command?: string[] | undefined;
+  },
+) {
+  const result = await corral.deploy({
+    taskId: input.task_id,
+    agentType: input.agent_type,
+    prompt: input.prompt,
+    ...(input.parent === undefined ? {} : { parentId: input.parent }),
+    ...(input.model === undefined ? {} : { model: input.model }),
+    ...(input.effort === undefined ? {} : { effort: input.effort }),
+    ...(input.backend === undefined ? {} : { backend: input.backend }),
+    ...(input.command === undefined ? {} : { command: input.command }),
+  });
+  if (!result.ok) return fail(result.error.code, renameField(result.error.message, names));
+  const agent = result.value;
+  return ok({ agent_id: agent.id, task_id: agent.taskId, status: agent.status, depth: agent.depth, pid: agent.process?.pid ?? null });
+}

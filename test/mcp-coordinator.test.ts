@@ -1,0 +1,221 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { isAlive } from "../src/supervisor/identity.js";
+import { readStat } from "../src/supervisor/procfs.js";
+import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
+
+let coordinator: Coordinator | null = null;
+afterEach(async () => {
+  await coordinator?.close();
+  coordinator = null;
+});
+
+interface Deployed {
+  agent_id: string;
+  pid: number | null;
+  status: string;
+}
+interface Status {
+  counts: Record<string, number>;
+  agents: { agentId: string; status: string; cleanup: string; parent: string | null; depth: number }[];
+  hierarchy: { agentId: string; children: unknown[] }[];
+  limits: { concurrentAgents: { limit: number; used: number } };
+}
+
+describe("corral serve, driven by an MCP client over stdio", () => {
+  it("lists every coordinator tool with honest annotations and output schemas", async () => {
+    coordinator = await startCoordinator();
+    const { tools } = await coordinator.client.listTools();
+    const byName = new Map(tools.map((t) => [t.name, t]));
+    expect([...byName.keys()].sort()).toEqual(
+      [
+        "create_real_task",
+        "deploy_headless_agent",
+        "get_agent_output",
+        "get_real_task_status",
+        "kill_real_agent",
+        "list_real_tasks",
+        "spawn_child_agent",
+        "wait_for_agents",
+      ].sort(),
+    );
+    for (const tool of tools) {
+      expect(tool.title, tool.name).toBeTruthy();
+      expect(tool.description?.length ?? 0, tool.name).toBeGreaterThan(40);
+      expect(tool.outputSchema, tool.name).toBeDefined();
+    }
+    expect(byName.get("get_real_task_status")?.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false });
+    expect(byName.get("kill_real_agent")?.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: true });
+  });
+
+  it("creates a task, deploys, waits, reads output live and archived, kills, and cleans everything", async () => {
+    coordinator = await startCoordinator();
+    const c = coordinator;
+    const { task_id } = await c.call<{ task_id: string }>("create_real_task", {
+      description: "e2e",
+      success_criteria: ["all agents finish"],
+    });
+    const quick = await Promise.all(
+      [1, 2, 3].map((n) =>
+        c.call<Deployed>("deploy_headless_agent", {
+          task_id,
+          agent_type: "worker",
+          prompt: `job ${n}`,
+          backend: "command",
+          command: ["bash", "-c", `echo "worker ${n} got: $(cat)"; sleep 0.2`],
+        }),
+      ),
+    );
+    const sleeper = await c.call<Deployed>("deploy_headless_agent", {
+      task_id,
+      agent_type: "sleeper",
+      prompt: "wait",
+      backend: "command",
+      command: ["bash", "-c", "echo sleeping; exec sleep 300"],
+    });
+    expect(sleeper.status).toBe("running");
+    await sleep(100);
+    const live = await c.call<{ source: string; text: string }>("get_agent_output", { task_id, agent_id: sleeper.agent_id });
+    expect([live.source, live.text]).toEqual(["live", "sleeping\n"]);
+
+    const waited = await c.call<{ satisfied: boolean; agents: { status: string }[] }>("wait_for_agents", {
+      task_id,
+      agent_ids: quick.map((q) => q.agent_id),
+      mode: "all",
+      timeout_s: 30,
+    });
+    expect(waited.satisfied).toBe(true);
+    expect(waited.agents.map((a) => a.status)).toEqual(["completed", "completed", "completed"]);
+    const notYet = await c.call<{ satisfied: boolean }>("wait_for_agents", { task_id, agent_ids: [sleeper.agent_id], timeout_s: 0.3 });
+    expect(notYet.satisfied).toBe(false);
+
+    const killed = await c.call<{ killed_now: boolean; agent: { status: string }; cleanup: { status: string; steps: { step: string; outcome: string }[] } }>(
+      "kill_real_agent",
+      { task_id, agent_id: sleeper.agent_id, reason: "done with it" },
+    );
+    expect(killed.killed_now).toBe(true);
+    expect(killed.agent.status).toBe("killed");
+    expect(killed.cleanup.status).toBe("done");
+    expect(killed.cleanup.steps.every((s) => s.outcome === "ok")).toBe(true);
+    expect(isAlive({ pid: sleeper.pid!, startTime: readStat(sleeper.pid!)?.startTime ?? "gone" })).toBe(false);
+
+    const archived = await c.call<{ source: string; text: string }>("get_agent_output", { task_id, agent_id: quick[1]!.agent_id });
+    expect([archived.source, archived.text]).toEqual(["archive", "worker 2 got: job 2\n"]);
+    const summary = await c.call<{ summary: { status: string; exit: unknown } }>("get_agent_output", {
+      task_id,
+      agent_id: quick[0]!.agent_id,
+      response_format: "summary",
+    });
+    expect(summary.summary).toMatchObject({ status: "completed", exit: { kind: "exited", code: 0 } });
+
+    const status = await c.call<Status>("get_real_task_status", { task_id });
+    expect(status.counts).toMatchObject({ completed: 3, killed: 1, running: 0 });
+    expect(status.agents.every((a) => a.cleanup === "done")).toBe(true);
+    expect(status.limits.concurrentAgents.used).toBe(0);
+    const again = await c.call<Status>("get_real_task_status", { task_id });
+    expect(again).toEqual(status);
+
+    const { tasks } = await c.call<{ tasks: { taskId: string; agents: number }[] }>("list_real_tasks");
+    expect(tasks).toEqual([expect.objectContaining({ taskId: task_id, agents: 4 })]);
+    const text = async (uri: string): Promise<string> => {
+      const content = (await c.client.readResource({ uri })).contents[0];
+      return content !== undefined && "text" in content ? content.text : "";
+    };
+    expect(JSON.parse(await text(`task://${task_id}/status`)).counts.completed).toBe(3);
+    expect(await text(`agent://${task_id}/${quick[2]!.agent_id}/output`)).toBe("worker 3 got: job 3\n");
+    expect(JSON.parse(await text("tasks://list"))).toEqual([expect.objectContaining({ taskId: task_id })]);
+  });
+
+  it("spawns children within the depth limit and refuses the one beyond it", async () => {
+    coordinator = await startCoordinator({ CORRAL_MAX_DEPTH: "1" });
+    const c = coordinator;
+    const { task_id } = await c.call<{ task_id: string }>("create_real_task", { description: "tree" });
+    const sleep300 = { backend: "command", command: ["sleep", "300"] };
+    const lead = await c.call<Deployed>("deploy_headless_agent", { task_id, agent_type: "lead", prompt: "p", ...sleep300 });
+    const child = await c.call<Deployed>("spawn_child_agent", {
+      task_id,
+      parent_agent_id: lead.agent_id,
+      child_agent_type: "helper",
+      child_prompt: "p",
+      ...sleep300,
+    });
+    const refusal = await c.refused("spawn_child_agent", {
+      task_id,
+      parent_agent_id: child.agent_id,
+      child_agent_type: "helper",
+      child_prompt: "p",
+      ...sleep300,
+    });
+    expect(refusal).toMatch(/^LIMIT_DEPTH: .*maxDepth=1/);
+    const status = await c.call<Status>("get_real_task_status", { task_id });
+    expect(status.hierarchy).toEqual([{ agentId: lead.agent_id, status: "running", children: [{ agentId: child.agent_id, status: "running", children: [] }] }]);
+    await c.call("kill_real_agent", { task_id, agent_id: lead.agent_id });
+    const after = await c.call<Status>("get_real_task_status", { task_id });
+    expect(after.counts.killed).toBe(2);
+  });
+
+  it("kills the agents it launched when its client goes away", async () => {
+    coordinator = await startCoordinator();
+    const { task_id } = await coordinator.call<{ task_id: string }>("create_real_task", { description: "orphans" });
+    const agent = await coordinator.call<Deployed>("deploy_headless_agent", {
+      task_id,
+      agent_type: "sleeper",
+      prompt: "p",
+      backend: "command",
+      command: ["sleep", "300"],
+    });
+    const identity = { pid: agent.pid!, startTime: readStat(agent.pid!)!.startTime };
+    const server = coordinator.transport.pid!;
+    await coordinator.close();
+    coordinator = null;
+    for (let i = 0; i < 200 && (isAlive(identity) || readStat(server) !== null); i += 1) await sleep(25);
+    expect(isAlive(identity)).toBe(false);
+    expect(readStat(server)).toBeNull();
+  });
+});
+
+describe("malformed input gets a clear error", () => {
+  const task = "TASK-20260101-000000-00000000";
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ["create_real_task", {}, /description/],
+    ["create_real_task", { description: "   " }, /a task needs a description/],
+    ["create_real_task", { description: "d", priority: "urgent" }, /priority/],
+    ["deploy_headless_agent", { task_id: task, agent_type: "w", prompt: "p", command: ["true"], backend: "command" }, /^UNKNOWN_TASK: no task/],
+    ["deploy_headless_agent", { task_id: "nope", agent_type: "w", prompt: "p", backend: "command", command: ["true"] }, /^INVALID_ID: task_id: a task id looks like/],
+    ["deploy_headless_agent", { task_id: task, agent_type: "Bad Type", prompt: "p" }, /^INVALID_AGENT_TYPE: agent_type: an agent type is 1 to 40/],
+    ["deploy_headless_agent", { task_id: task, agent_type: "w" }, /prompt/],
+    ["deploy_headless_agent", { task_id: task, agent_type: "w", prompt: "p", backend: "nope" }, /backend/],
+    ["deploy_headless_agent", { task_id: 42, agent_type: "w", prompt: "p" }, /task_id/],
+    ["spawn_child_agent", { task_id: task, parent_agent_id: "x", child_agent_type: "w", child_prompt: "p" }, /^INVALID_ID: parent_agent_id: an agent id looks like/],
+    ["get_real_task_status", {}, /task_id/],
+    ["get_real_task_status", { task_id: "TASK-../../etc" }, /^INVALID_ID/],
+    ["get_real_task_status", { task_id: task }, /^UNKNOWN_TASK/],
+    ["get_agent_output", { task_id: task, agent_id: "a-000000-000000" }, /^UNKNOWN_TASK/],
+    ["get_agent_output", { task_id: task, agent_id: "a", response_format: "poem" }, /response_format/],
+    ["get_agent_output", { task_id: task, agent_id: "a", tail: -3 }, /^INVALID_INPUT: tail: /],
+    ["kill_real_agent", { task_id: task }, /agent_id/],
+    ["kill_real_agent", { task_id: task, agent_id: "ghost-000000-000000" }, /^UNKNOWN_TASK/],
+    ["wait_for_agents", { task_id: task, mode: "some" }, /mode/],
+    ["wait_for_agents", { task_id: task, timeout_s: -1 }, /timeout_s/],
+    ["list_real_tasks", { extra: { deep: [1, 2, 3] } }, /.*/],
+  ];
+
+  let shared: Coordinator;
+  beforeAll(async () => {
+    shared = await startCoordinator();
+  });
+  afterAll(async () => {
+    await shared.close();
+  });
+
+  it.each(cases)("%s %j", async (tool, args, expected) => {
+    if (tool === "list_real_tasks") {
+      // Unknown arguments to a tool that takes none are ignored, not a crash.
+      expect(await shared.call(tool, args)).toEqual({ tasks: [] });
+      return;
+    }
+    const message = await shared.refused(tool, args);
+    if (process.env.SHOW_MESSAGES) console.log(`${tool}: ${message}`);
+    expect(message).toMatch(expected);
+  });
+});
