@@ -211,6 +211,7 @@ async function benchEventWrite(): Promise<void> {
             agentDir: join(task.workspace, "agents", id),
             logPath: join(task.workspace, "logs", `${id}.log`),
             mark: "none",
+            tokenHash: null,
             owner: corral.owner,
             createdAt: Date.now(),
           },

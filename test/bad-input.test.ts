@@ -39,7 +39,7 @@ describe("bad input gets a specific error and changes nothing", () => {
     ["an agent type of 41 characters", { agentType: "a".repeat(41) }, "INVALID_AGENT_TYPE", "1 to 40"],
     ["an empty agent type", { agentType: "" }, "INVALID_AGENT_TYPE", "agentType"],
     ["an empty prompt", { prompt: "" }, "INVALID_INPUT", "prompt"],
-    ["no command for the command backend", { command: undefined }, "INVALID_INPUT", "needs `command`"],
+    ["no command for the command backend", { backend: "command", command: undefined }, "INVALID_INPUT", "needs `command`"],
     ["an unknown backend", { backend: "nope" }, "INVALID_INPUT", "backend"],
     ["an unknown field", { colour: "red" }, "INVALID_INPUT", "colour"],
     ["a cwd that does not exist", { cwd: "/nonexistent/dir" }, "INVALID_INPUT", "not an existing directory"],

@@ -39,7 +39,7 @@ describe("several OS processes on one store", () => {
       expect(agent.cleanupStatus).toBe("done");
       expect(agent.cleanupAttempts).toBe(1);
       const steps = corral.cleanupRecord(agent.id).steps;
-      expect(steps.map((s) => s.step)).toEqual(["terminate", "verify", "archive_log", "delete_temp_files", "release_slot"]);
+      expect(steps.map((s) => s.step)).toEqual(["terminate", "verify", "record_outcome", "archive_log", "delete_temp_files", "release_slot"]);
       expect(steps.every((s) => s.outcome === "ok")).toBe(true);
     }
     const after = corral.task(task.id)!;

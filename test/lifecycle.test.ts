@@ -64,6 +64,7 @@ describe.each([
     expect(steps.map((s) => [s.step, s.outcome])).toEqual([
       ["terminate", "ok"],
       ["verify", "ok"],
+      ["record_outcome", "ok"],
       ["archive_log", "ok"],
       ["delete_temp_files", "ok"],
       ["release_slot", "ok"],
@@ -178,6 +179,7 @@ describe.each([
     expect(corral.cleanupRecord(agent.id).steps.map((s) => [s.step, s.outcome])).toEqual([
       ["terminate", "ok"],
       ["verify", "ok"],
+      ["record_outcome", "ok"],
       ["archive_log", "failed"],
       ["delete_temp_files", "ok"],
       ["release_slot", "ok"],
@@ -229,6 +231,7 @@ describe.each([
           agentDir: join(task.workspace, "agents", id),
           logPath: join(task.workspace, "logs", `${id}.log`),
           mark: "late",
+          tokenHash: null,
           owner: corral.owner,
           createdAt: Date.now(),
         },

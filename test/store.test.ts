@@ -39,6 +39,7 @@ function seed(store: Store) {
         agentDir: "/w/agents/x",
         logPath: "/w/logs/x.log",
         mark: "m",
+        tokenHash: null,
         owner: { pid: 1, startTime: "1" },
         createdAt: 1,
       },

@@ -1,5 +1,9 @@
-import type { AgentId, AgentType, TaskId } from "../domain/ids.js";
 import type { Result } from "../domain/errors.js";
+import type { AgentId, AgentType, TaskId } from "../domain/ids.js";
+import type { StreamEvent } from "../domain/stream-events.js";
+
+export const EFFORTS = ["low", "medium", "high", "xhigh", "max"] as const;
+export type Effort = (typeof EFFORTS)[number];
 
 /** What one agent is asked to do, independent of which CLI does it. */
 export interface AgentSpec {
@@ -8,22 +12,37 @@ export interface AgentSpec {
   readonly agentType: AgentType;
   readonly prompt: string;
   readonly cwd: string;
+  readonly parentId: AgentId | null;
+  readonly depth: number;
+  readonly task: { readonly description: string; readonly context: Readonly<Record<string, unknown>> };
+  /** The agent's private dir: the plan's files are written here and removed at cleanup. */
+  readonly dir: string;
+  /** The credential the agent's own corral MCP server authenticates it with. */
+  readonly token: string;
   /** The argv of the `command` backend. */
   readonly command: readonly string[] | null;
+  readonly model: string | null;
+  readonly effort: Effort | null;
 }
 
-/** What a backend wants launched: files to write into the agent's private dir, then argv. */
+/** What a backend wants launched. */
 export interface BackendPlan {
+  /** Sub-directories of the agent dir to create. */
+  readonly dirs: readonly string[];
   /** File name (inside the agent dir) → content; written 0600 before launch, deleted at cleanup. */
   readonly files: Readonly<Record<string, string>>;
-  /** Builds argv and env once the files' absolute paths are known. */
-  readonly argv: (fileAt: (name: string) => string) => readonly string[];
-  readonly env: (fileAt: (name: string) => string) => Readonly<Record<string, string>>;
+  readonly argv: readonly string[];
+  /** Added to the inherited environment; null removes an inherited variable. */
+  readonly env: Readonly<Record<string, string | null>>;
   /** A file of `files` fed to stdin, or null. */
   readonly stdin: string | null;
 }
 
 export interface Backend {
   readonly name: string;
+  /** Refuses a deploy this backend cannot run, before anything is recorded. */
+  check(input: { readonly command: readonly string[] | null }): Result<void>;
   plan(spec: AgentSpec): Result<BackendPlan>;
+  /** Turns one line of the agent's output into events, for CLIs with a structured stream. */
+  readonly parseLine: ((line: string) => StreamEvent[]) | null;
 }

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { fail, ok, type Result } from "../domain/errors.js";
 import type { AgentSpec, Backend, BackendPlan } from "./backend.js";
 
@@ -9,22 +10,28 @@ const PROMPT_FILE = "prompt.txt";
  */
 export const commandBackend: Backend = {
   name: "command",
-  plan(spec: AgentSpec): Result<BackendPlan> {
-    const argv = spec.command;
-    if (argv === null || argv.length === 0 || argv[0] === "") {
+  check({ command }): Result<void> {
+    if (command === null || command.length === 0 || command[0] === "") {
       return fail("INVALID_INPUT", "the command backend needs `command`: the argv to run, e.g. [\"bash\", \"-c\", \"...\"]");
     }
-    if (argv.some((arg) => arg.includes("\0"))) return fail("INVALID_INPUT", "a command argument may not contain a NUL byte");
+    if (command.some((arg) => arg.includes("\0"))) return fail("INVALID_INPUT", "a command argument may not contain a NUL byte");
+    return ok(undefined);
+  },
+  plan(spec: AgentSpec): Result<BackendPlan> {
+    const checked = this.check(spec);
+    if (!checked.ok) return checked;
     return ok({
+      dirs: [],
       files: { [PROMPT_FILE]: spec.prompt },
-      argv: () => argv,
-      env: (fileAt) => ({
+      argv: spec.command as readonly string[],
+      env: {
         CORRAL_AGENT_ID: spec.agentId,
         CORRAL_TASK_ID: spec.taskId,
         CORRAL_AGENT_TYPE: spec.agentType,
-        CORRAL_PROMPT_FILE: fileAt(PROMPT_FILE),
-      }),
+        CORRAL_PROMPT_FILE: join(spec.dir, PROMPT_FILE),
+      },
       stdin: PROMPT_FILE,
     });
   },
+  parseLine: null,
 };

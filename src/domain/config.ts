@@ -19,6 +19,19 @@ export const ConfigSchema = z
       .describe("run agents under tini as a child subreaper: auto uses it when found on PATH"),
     cleanupRetryMs: positiveInt.default(30_000).describe("how often a partial cleanup is retried"),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    claudePath: z.string().min(1).default("claude").describe("the claude executable: a path, or a name on PATH"),
+    claudePermissionMode: z
+      .enum(["acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan"])
+      .default("acceptEdits")
+      .describe("--permission-mode for claude agents"),
+    claudeAllowedTools: z
+      .preprocess((v) => (typeof v === "string" ? v.split(",").map((t) => t.trim()).filter(Boolean) : v), z.array(z.string().min(1)))
+      .default([])
+      .describe("tools claude agents may use without asking, besides corral's"),
+    claudeStrictMcp: z
+      .preprocess((v) => (v === "1" || v === "true" ? true : v === "0" || v === "false" ? false : v), z.boolean())
+      .default(false)
+      .describe("give claude agents only corral's MCP server, not the project's"),
   })
   .strict();
 
@@ -35,6 +48,10 @@ export const CONFIG_ENV: Readonly<Record<ConfigKey, string>> = {
   subreaper: "CORRAL_SUBREAPER",
   cleanupRetryMs: "CORRAL_CLEANUP_RETRY_MS",
   logLevel: "CORRAL_LOG_LEVEL",
+  claudePath: "CORRAL_CLAUDE_PATH",
+  claudePermissionMode: "CORRAL_CLAUDE_PERMISSION_MODE",
+  claudeAllowedTools: "CORRAL_CLAUDE_ALLOWED_TOOLS",
+  claudeStrictMcp: "CORRAL_CLAUDE_STRICT_MCP",
 };
 
 /** The config file's path: CORRAL_CONFIG, else config.json in the state dir. */

@@ -1,6 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { describeUnknown } from "../domain/errors.js";
+import type { Backend } from "../backends/backend.js";
+import { isTerminal } from "../domain/agent-state.js";
+import { validateCompletion } from "../domain/validation.js";
 import type { Runner } from "../runners/runner.js";
 import type { AgentRecord, StepOutcome } from "../store/records.js";
 import type { Store } from "../store/store.js";
@@ -8,9 +11,11 @@ import { discover, type AgentScope } from "../supervisor/discover.js";
 import { isAlive, type ProcessIdentity } from "../supervisor/identity.js";
 import type { TerminationReport } from "../supervisor/terminate.js";
 import { archiveLog } from "./archive.js";
+import { countFilesChanged } from "./files-changed.js";
+import type { StreamFollower } from "./stream-follower.js";
 import type { Workspaces } from "./workspace.js";
 
-export const CLEANUP_STEPS = ["terminate", "verify", "archive_log", "delete_temp_files", "release_slot"] as const;
+export const CLEANUP_STEPS = ["terminate", "verify", "record_outcome", "archive_log", "delete_temp_files", "release_slot"] as const;
 export type CleanupStep = (typeof CLEANUP_STEPS)[number];
 
 export const MARK_NAME = "CORRAL_MARK";
@@ -18,6 +23,8 @@ const LAUNCH_WAIT_MS = 5000;
 
 export interface CleanupContext {
   readonly store: Store;
+  readonly backends: ReadonlyMap<string, Backend>;
+  readonly streams: StreamFollower;
   readonly runner: Runner;
   readonly workspaces: Workspaces;
   readonly graceMs: number;
@@ -76,6 +83,28 @@ export async function runCleanup(
       survivors = alive;
       if (alive.length > 0) return failed({ survivors: alive }, `processes still running: ${describe(alive)}`);
       return { outcome: "ok", detail: { method: finished?.method ?? "sweep", survivors: [] }, error: null };
+    },
+    record_outcome: async () => {
+      // The log is complete once the processes are gone: read the rest of its stream, then
+      // weigh the evidence that the agent did its work.
+      const parseLine = ctx.backends.get(agent.backend)?.parseLine ?? null;
+      if (parseLine !== null) ctx.streams.drain(agent.id, parseLine);
+      const current = ctx.store.agents.get(agent.id) ?? agent;
+      if (!isTerminal(current.status)) return failed({}, `the agent is ${current.status}, not ended`);
+      const counts = ctx.store.agents.eventCounts(agent.id);
+      const validation = validateCompletion({
+        status: current.status,
+        exit: current.exit,
+        claimedDone: current.claimedDone,
+        progressReports: counts.progress ?? 0,
+        findings: counts.finding ?? 0,
+        filesChanged: current.startedAt === null ? null : countFilesChanged(current.cwd, current.startedAt),
+        streamed: parseLine !== null,
+        result: current.stream.result,
+        corralConnected: current.stream.corralConnected,
+      });
+      ctx.store.agents.setValidation(agent.id, validation);
+      return { outcome: "ok", detail: { confidence: validation.confidence, warnings: validation.warnings }, error: null };
     },
     archive_log: async () => {
       const running: ProcessIdentity[] = survivors ?? [];

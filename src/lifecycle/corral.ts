@@ -1,8 +1,9 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
+import { claudeBackend } from "../backends/claude.js";
 import { commandBackend } from "../backends/command.js";
 import type { Backend, BackendPlan } from "../backends/backend.js";
 import { isTerminal, statusForExit, type ExitStatus } from "../domain/agent-state.js";
@@ -27,6 +28,8 @@ import {
 } from "./inputs.js";
 import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQuery } from "./agent-output.js";
 import { createLogger } from "./logger.js";
+import { corralEntry } from "./self.js";
+import { StreamFollower } from "./stream-follower.js";
 import { agentView, cleanupView, eventView, taskStatus, taskSummary } from "./task-status.js";
 import type { AgentView, CleanupRecordView, EventView, TaskStatusView, TaskSummaryView } from "./views.js";
 import { Workspaces } from "./workspace.js";
@@ -40,6 +43,7 @@ export interface KillResult {
 
 const CLEANED_POLL_MS = 20;
 const WAIT_POLL_MS = 100;
+const STREAM_POLL_MS = 250;
 
 /**
  * The lifecycle service: the only place that combines store, runners, backends and the
@@ -55,6 +59,7 @@ export class Corral {
   private readonly runner: Runner;
   private readonly backends: ReadonlyMap<string, Backend>;
   private readonly inFlight = new Map<AgentId, Promise<void>>();
+  private readonly streams: StreamFollower;
   private readonly retryTimer: NodeJS.Timeout;
   private closed = false;
 
@@ -69,7 +74,18 @@ export class Corral {
     this.workspaces = new Workspaces(config.home);
     this.runner = new ProcessRunner(tini);
     this.usesSubreaper = tini !== null;
-    this.backends = new Map([[commandBackend.name, commandBackend]]);
+    this.streams = new StreamFollower(store, logger, STREAM_POLL_MS);
+    const claude = claudeBackend({
+      claudePath: config.claudePath,
+      permissionMode: config.claudePermissionMode,
+      allowedTools: config.claudeAllowedTools,
+      strictMcp: config.claudeStrictMcp,
+      agentServer: { command: process.execPath, args: [corralEntry(), "serve", "--agent"], home: config.home },
+    });
+    this.backends = new Map([
+      [claude.name, claude],
+      [commandBackend.name, commandBackend],
+    ]);
     this.retryTimer = setInterval(() => void this.retryCleanups(), config.cleanupRetryMs);
     this.retryTimer.unref();
   }
@@ -120,17 +136,20 @@ export class Corral {
     const { taskId, agentType, prompt } = input.value;
     const task = this.store.tasks.get(taskId);
     if (task === null) return fail("UNKNOWN_TASK", `no task ${taskId}`);
-    const backend = this.backends.get(input.value.backend);
-    if (backend === undefined) return fail("INVALID_INPUT", `no backend ${input.value.backend}`);
+    const command = input.value.command ?? null;
+    const backendName = input.value.backend ?? (command === null ? "claude" : "command");
+    const backend = this.backends.get(backendName);
+    if (backend === undefined) return fail("INVALID_INPUT", `no backend ${backendName}`);
+    const checked = backend.check({ command });
+    if (!checked.ok) return checked;
     const cwd = input.value.cwd ?? stringOr(task.context.clientCwd, task.workspace);
     if (!isDirectory(cwd)) return fail("INVALID_INPUT", `cwd ${cwd} is not an existing directory`);
     const agentId = newAgentId(agentType);
     const paths = this.workspaces.agentPaths(taskId, agentId);
     if (!paths.ok) return paths;
-    const plan = backend.plan({ agentId, taskId, agentType, prompt, cwd, command: input.value.command ?? null });
-    if (!plan.ok) return plan;
 
     const mark = randomBytes(16).toString("hex");
+    const token = randomBytes(24).toString("base64url");
     const inserted = this.store.agents.insert(
       {
         id: agentId,
@@ -140,19 +159,36 @@ export class Corral {
         backend: backend.name,
         runner: this.runner.kind,
         prompt,
-        spec: { command: input.value.command ?? null },
+        spec: { command, model: input.value.model ?? null, effort: input.value.effort ?? null },
         cwd,
         agentDir: paths.value.dir,
         logPath: paths.value.log,
         mark,
+        tokenHash: hashToken(token),
         owner: this.owner,
         createdAt: Date.now(),
       },
       this.config,
     );
     if (!inserted.ok) return inserted;
+    const agent = inserted.value;
 
-    const launched = this.launch(inserted.value, plan.value, paths.value.dir, mark);
+    const plan = backend.plan({
+      agentId,
+      taskId,
+      agentType,
+      prompt,
+      cwd,
+      parentId: agent.parentId,
+      depth: agent.depth,
+      task: { description: task.description, context: task.context },
+      dir: paths.value.dir,
+      token,
+      command,
+      model: input.value.model ?? null,
+      effort: input.value.effort ?? null,
+    });
+    const launched = plan.ok ? this.launch(agent, backend, plan.value, mark) : plan;
     if (!launched.ok) {
       this.store.agents.recordLaunch(agentId, null, Date.now());
       await this.end(agentId, { status: "failed", reason: launched.error.message, exit: null });
@@ -161,23 +197,13 @@ export class Corral {
     return ok(this.store.agents.get(agentId) as AgentRecord);
   }
 
-  private launch(
-    agent: AgentRecord,
-    plan: BackendPlan,
-    dir: string,
-    mark: string,
-  ): Result<void> {
+  private launch(agent: AgentRecord, backend: Backend, plan: BackendPlan, mark: string): Result<void> {
     let started;
     try {
-      const fileAt = this.workspaces.writeAgentFiles(dir, plan.files);
-      if (!fileAt.ok) return fileAt;
+      const written = this.workspaces.writeAgentFiles(agent.agentDir, plan.dirs, plan.files);
+      if (!written.ok) return written;
       started = this.runner.start({
-        plan: {
-          argv: plan.argv(fileAt.value),
-          env: plan.env(fileAt.value),
-          cwd: agent.cwd,
-          stdinPath: plan.stdin === null ? null : fileAt.value(plan.stdin),
-        },
+        plan: { argv: plan.argv, env: plan.env, cwd: agent.cwd, stdinPath: plan.stdin === null ? null : join(agent.agentDir, plan.stdin) },
         logPath: agent.logPath,
         mark: { name: MARK_NAME, value: mark },
       });
@@ -187,6 +213,7 @@ export class Corral {
     if (!started.ok) return started;
     const proc = started.value;
     this.store.agents.recordLaunch(agent.id, proc, Date.now());
+    if (backend.parseLine !== null) this.streams.follow(agent.id, backend.parseLine);
     proc.exited
       .then((exit) => this.onExit(agent.id, exit))
       .catch((cause: unknown) => this.logger.error({ agent: agent.id, err: describeUnknown(cause) }, "recording an exit failed"));
@@ -220,7 +247,15 @@ export class Corral {
   }
 
   private cleanupContext(): CleanupContext {
-    return { store: this.store, runner: this.runner, workspaces: this.workspaces, graceMs: this.config.graceMs, logger: this.logger };
+    return {
+      store: this.store,
+      backends: this.backends,
+      streams: this.streams,
+      runner: this.runner,
+      workspaces: this.workspaces,
+      graceMs: this.config.graceMs,
+      logger: this.logger,
+    };
   }
 
   private async track(id: AgentId, work: Promise<void>): Promise<void> {
@@ -401,10 +436,13 @@ export class Corral {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.retryTimer);
+    this.streams.stop();
     await Promise.all(this.inFlight.values());
     this.store.close();
   }
 }
+
+const hashToken = (token: string): string => createHash("sha256").update(token).digest("hex");
 
 function stringOr(value: unknown, fallback: string): string {
   return typeof value === "string" && value !== "" ? value : fallback;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { EFFORTS } from "../backends/backend.js";
 import { AgentIdSchema, AgentTypeSchema, TaskIdSchema } from "../domain/ids.js";
 import { fail, ok, type ErrorCode, type Result } from "../domain/errors.js";
 
@@ -13,7 +14,7 @@ export const CreateTaskInputSchema = z
   .strict();
 export type CreateTaskInput = z.input<typeof CreateTaskInputSchema>;
 
-export const BACKENDS = ["command"] as const;
+export const BACKENDS = ["claude", "command"] as const;
 
 export const DeployInputSchema = z
   .object({
@@ -21,10 +22,11 @@ export const DeployInputSchema = z
     agentType: AgentTypeSchema,
     prompt: z.string().min(1, "an agent needs a prompt").max(1_000_000),
     parentId: AgentIdSchema.optional(),
-    backend: z.enum(BACKENDS).default("command"),
+    /** Defaults to `command` when a command is given, else `claude`. */
+    backend: z.enum(BACKENDS).optional(),
     command: z.array(z.string()).min(1).optional(),
     model: z.string().min(1).max(200).optional(),
-    effort: z.enum(["low", "medium", "high"]).optional(),
+    effort: z.enum(EFFORTS).optional(),
     cwd: z.string().min(1).optional(),
   })
   .strict();

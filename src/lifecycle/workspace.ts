@@ -43,21 +43,20 @@ export class Workspaces {
     return ok({ dir: dir.value, log: log.value, archive: archive.value });
   }
 
-  /** Writes the files into the agent's fresh private dir and returns their absolute paths. */
-  writeAgentFiles(dir: string, files: Readonly<Record<string, string>>): Result<(name: string) => string> {
+  /** Creates the agent's private dir with the given sub-dirs, and writes the files into it. */
+  writeAgentFiles(dir: string, dirs: readonly string[], files: Readonly<Record<string, string>>): Result<void> {
     mkdirSync(dir, { mode: 0o700 });
-    const paths = new Map<string, string>();
+    for (const sub of dirs) {
+      const path = resolveInside(dir, sub);
+      if (!path.ok) return path;
+      mkdirSync(path.value, { recursive: true, mode: 0o700 });
+    }
     for (const [name, content] of Object.entries(files)) {
       const path = resolveInside(dir, name);
       if (!path.ok) return path;
       writeFileSync(path.value, content, { mode: 0o600, flag: "wx" });
-      paths.set(name, path.value);
     }
-    return ok((name: string) => {
-      const path = paths.get(name);
-      if (path === undefined) throw new Error(`the backend asked for ${name}, which it did not list among its files`);
-      return path;
-    });
+    return ok(undefined);
   }
 
   /** Removes an agent's private dir; the path is checked again so a bad row cannot aim it elsewhere. */

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { fail, ok } from "../domain/errors.js";
 import type { Corral } from "../lifecycle/corral.js";
 import { AgentOutputView } from "../lifecycle/agent-output.js";
+import { EFFORTS, type Effort } from "../backends/backend.js";
 import { BACKENDS } from "../lifecycle/inputs.js";
 import { agentView } from "../lifecycle/task-status.js";
 import { AgentView, CleanupRecordView, TaskStatusView, TaskSummaryView } from "../lifecycle/views.js";
@@ -13,8 +14,11 @@ const agentId = z.string().describe("an agent id from deploy_headless_agent or g
 const agentType = z.string().describe("what the agent is, 1-40 chars of a-z 0-9 _ -: e.g. 'researcher', 'test_writer'");
 const launchOptions = {
   model: z.string().min(1).max(200).optional().describe("model for the agent's CLI (claude: e.g. 'sonnet', 'opus')"),
-  effort: z.enum(["low", "medium", "high"]).optional().describe("reasoning effort, for CLIs that take one"),
-  backend: z.enum(BACKENDS).optional().describe("which agent CLI runs it; 'command' runs `command` as given"),
+  effort: z.enum(EFFORTS).optional().describe("reasoning effort, for CLIs that take one"),
+  backend: z
+    .enum(BACKENDS)
+    .optional()
+    .describe("which agent CLI runs it: 'claude' (Claude Code, the default) or 'command' (runs `command` as given)"),
   command: z.array(z.string()).min(1).optional().describe("with backend 'command': the argv to run (no shell)"),
 };
 
@@ -228,7 +232,7 @@ async function deploy(
     prompt: string;
     parent: string | undefined;
     model?: string | undefined;
-    effort?: "low" | "medium" | "high" | undefined;
+    effort?: Effort | undefined;
     backend?: (typeof BACKENDS)[number] | undefined;
     command?: string[] | undefined;
   },

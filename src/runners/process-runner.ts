@@ -29,7 +29,12 @@ export class ProcessRunner implements Runner {
     if (program === undefined) return fail("LAUNCH_FAILED", "the command is empty");
     // The mark goes first, so it sits at the start of /proc/<pid>/environ where a sweep reads
     // it, and is set last, so nothing inherited or planned can replace it.
-    const env = { [launch.mark.name]: launch.mark.value, ...process.env, ...plan.env, [launch.mark.name]: launch.mark.value };
+    const env: Record<string, string | undefined> = { [launch.mark.name]: launch.mark.value, ...process.env };
+    for (const [name, value] of Object.entries(plan.env)) {
+      if (value === null) delete env[name];
+      else env[name] = value;
+    }
+    env[launch.mark.name] = launch.mark.value;
     const resolved = findExecutable(program, env.PATH, plan.cwd);
     if (resolved === null) return fail("LAUNCH_FAILED", `cannot run ${program}: not found or not executable on PATH`);
     const argv = this.tiniPath === null ? [resolved, ...args] : [this.tiniPath, "-s", "-g", "--", resolved, ...args];

@@ -6,7 +6,8 @@ import type { TerminateOptions, TerminationReport } from "../supervisor/terminat
 /** What a backend asks to be run: argv, extra environment, and where stdin comes from. */
 export interface LaunchPlan {
   readonly argv: readonly string[];
-  readonly env: Readonly<Record<string, string>>;
+  /** Added to corral's own environment; null removes an inherited variable. */
+  readonly env: Readonly<Record<string, string | null>>;
   readonly cwd: string;
   /** A file fed to the agent's stdin, or null for no input. */
   readonly stdinPath: string | null;

@@ -18,8 +18,28 @@ export interface NewAgent {
   readonly agentDir: string;
   readonly logPath: string;
   readonly mark: string;
+  /** sha256 of the agent server's token; null for agents that get none. */
+  readonly tokenHash: string | null;
   readonly owner: { readonly pid: number; readonly startTime: string };
   readonly createdAt: number;
+}
+
+/** What a stretch of an agent's output stream adds to its totals. */
+export interface StreamDelta {
+  readonly sessionId?: string;
+  readonly model?: string | null;
+  readonly corralConnected?: boolean | null;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly costUsd?: number | null;
+  readonly numTurns?: number | null;
+  readonly toolCalls: number;
+  readonly denials: number;
+  readonly errors: number;
+  readonly lastText?: string;
+  readonly result?: { readonly text: string | null; readonly isError: boolean };
+  /** The run's own totals, from its final result: they replace the running sums. */
+  readonly totalTokens?: { readonly input: number; readonly output: number };
 }
 
 export interface StartedProcess {
@@ -55,6 +75,18 @@ export class AgentTable {
   private readonly claimRetryStmt;
   private readonly finishCleanupStmt;
   private readonly setArchiveStmt;
+  private readonly byTokenStmt;
+  private readonly claimDoneStmt;
+  private readonly setValidationStmt;
+  private readonly eventCountsStmt;
+  private readonly applyStreamTx: (
+    agent: { id: AgentId; taskId: TaskId },
+    from: number,
+    to: number,
+    delta: StreamDelta,
+    events: readonly unknown[],
+    at: number,
+  ) => boolean;
   private readonly endStmts: Map<TerminalStatus, ReturnType<Db["prepare"]>>;
 
   constructor(db: Db) {
@@ -71,9 +103,9 @@ export class AgentTable {
     this.activeStmt = activeStmt;
     const insertStmt = db.prepare(
       `INSERT INTO agents (id, task_id, type, parent_id, depth, status, backend, runner, prompt, spec, cwd,
-         agent_dir, log_path, mark, owner_pid, owner_start, created_at)
+         agent_dir, log_path, mark, token_hash, owner_pid, owner_start, created_at)
        VALUES (@id, @taskId, @type, @parentId, @depth, 'pending', @backend, @runner, @prompt, @spec, @cwd,
-         @agentDir, @logPath, @mark, @ownerPid, @ownerStart, @createdAt)`,
+         @agentDir, @logPath, @mark, @tokenHash, @ownerPid, @ownerStart, @createdAt)`,
     );
     const bumpTask = db.prepare(
       `UPDATE tasks SET agent_count = agent_count + 1, active_count = active_count + 1 WHERE id = ?`,
@@ -136,6 +168,60 @@ export class AgentTable {
        WHERE id = @id AND cleanup_claim = @claim`,
     );
     this.setArchiveStmt = db.prepare(`UPDATE agents SET archive_path = ? WHERE id = ?`);
+    this.byTokenStmt = db.prepare(`SELECT * FROM agents WHERE token_hash = ?`);
+    this.claimDoneStmt = db.prepare(`UPDATE agents SET claimed_done = 1 WHERE id = ?`);
+    this.setValidationStmt = db.prepare(`UPDATE agents SET validation = ? WHERE id = ?`);
+    this.eventCountsStmt = db.prepare(`SELECT kind, COUNT(*) AS n FROM events WHERE agent_id = ? GROUP BY kind`);
+    const advance = db.prepare(
+      `UPDATE agents SET stream_offset = @to,
+         session_id = COALESCE(@sessionId, session_id), model = COALESCE(@model, model),
+         mcp_connected = COALESCE(@corralConnected, mcp_connected),
+         input_tokens = CASE WHEN @totalInput IS NULL THEN input_tokens + @inputTokens ELSE @totalInput END,
+         output_tokens = CASE WHEN @totalOutput IS NULL THEN output_tokens + @outputTokens ELSE @totalOutput END,
+         cost_usd = COALESCE(@costUsd, cost_usd), num_turns = COALESCE(@numTurns, num_turns),
+         tool_calls = tool_calls + @toolCalls, denials = denials + @denials, stream_errors = stream_errors + @errors,
+         last_message = COALESCE(@lastText, last_message),
+         result_text = CASE WHEN @hasResult = 1 THEN @resultText ELSE result_text END,
+         result_is_error = CASE WHEN @hasResult = 1 THEN @resultIsError ELSE result_is_error END
+       WHERE id = @id AND stream_offset = @from`,
+    );
+    const insertEvent = db.prepare(`INSERT INTO events (task_id, agent_id, kind, at, data) VALUES (?, ?, 'stream', ?, ?)`);
+    const bumpCounts = db.prepare(`UPDATE agents SET event_count = event_count + ? WHERE id = ?`);
+    const bumpTaskEvents = db.prepare(`UPDATE tasks SET event_count = event_count + ? WHERE id = ?`);
+    // The offset is the guard: two processes reading the same log cannot both count a stretch.
+    const applyStream = db.transaction(
+      (agent: { id: AgentId; taskId: TaskId }, from: number, to: number, delta: StreamDelta, events: readonly unknown[], at: number): boolean => {
+        const changed = advance.run({
+          id: agent.id,
+          from,
+          to,
+          sessionId: delta.sessionId ?? null,
+          model: delta.model ?? null,
+          corralConnected: delta.corralConnected === undefined || delta.corralConnected === null ? null : delta.corralConnected ? 1 : 0,
+          inputTokens: delta.inputTokens,
+          outputTokens: delta.outputTokens,
+          totalInput: delta.totalTokens?.input ?? null,
+          totalOutput: delta.totalTokens?.output ?? null,
+          costUsd: delta.costUsd ?? null,
+          numTurns: delta.numTurns ?? null,
+          toolCalls: delta.toolCalls,
+          denials: delta.denials,
+          errors: delta.errors,
+          lastText: delta.lastText ?? null,
+          hasResult: delta.result === undefined ? 0 : 1,
+          resultText: delta.result?.text ?? null,
+          resultIsError: delta.result?.isError === true ? 1 : 0,
+        });
+        if (changed.changes !== 1) return false;
+        for (const event of events) insertEvent.run(agent.taskId, agent.id, at, JSON.stringify(event));
+        if (events.length > 0) {
+          bumpCounts.run(events.length, agent.id);
+          bumpTaskEvents.run(events.length, agent.taskId);
+        }
+        return true;
+      },
+    );
+    this.applyStreamTx = (agent, from, to, delta, events, at) => applyStream.immediate(agent, from, to, delta, events, at);
     this.endStmts = new Map();
     for (const status of ["completed", "failed", "killed", "crashed", "timed_out"] as const) {
       const from = sourcesOf(status).map((s) => `'${s}'`).join(", ");
@@ -237,6 +323,34 @@ export class AgentTable {
 
   setArchive(id: AgentId, path: string): void {
     this.setArchiveStmt.run(path, id);
+  }
+
+  byTokenHash(hash: string): AgentRecord | null {
+    const row = this.byTokenStmt.get(hash);
+    return row === undefined ? null : AgentRowSchema.parse(row);
+  }
+
+  /** The agent said it is done; it stays running until its process exits. */
+  claimDone(id: AgentId): void {
+    this.claimDoneStmt.run(id);
+  }
+
+  setValidation(id: AgentId, validation: unknown): void {
+    this.setValidationStmt.run(JSON.stringify(validation), id);
+  }
+
+  /** How many events of each kind the agent has. */
+  eventCounts(id: AgentId): Record<string, number> {
+    const rows = this.eventCountsStmt.all(id) as { kind: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.kind, r.n]));
+  }
+
+  /**
+   * Adds what the log between `from` and `to` said, with its events, if no one else has yet:
+   * false when the stored offset is no longer `from`.
+   */
+  applyStream(agent: { id: AgentId; taskId: TaskId }, from: number, to: number, delta: StreamDelta, events: readonly unknown[], at: number): boolean {
+    return this.applyStreamTx(agent, from, to, delta, events, at);
   }
 
   countHoldingSlots(): number {

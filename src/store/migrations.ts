@@ -83,6 +83,26 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX cleanup_steps_by_agent ON cleanup_steps(agent_id, id);
   `,
+  // The agent server's credential, and what the agent's output stream has told so far.
+  `
+  ALTER TABLE agents ADD COLUMN token_hash TEXT;
+  CREATE UNIQUE INDEX agents_by_token ON agents(token_hash) WHERE token_hash IS NOT NULL;
+  ALTER TABLE agents ADD COLUMN claimed_done INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE agents ADD COLUMN stream_offset INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE agents ADD COLUMN session_id TEXT;
+  ALTER TABLE agents ADD COLUMN model TEXT;
+  ALTER TABLE agents ADD COLUMN mcp_connected INTEGER;
+  ALTER TABLE agents ADD COLUMN input_tokens INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE agents ADD COLUMN output_tokens INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE agents ADD COLUMN cost_usd REAL;
+  ALTER TABLE agents ADD COLUMN num_turns INTEGER;
+  ALTER TABLE agents ADD COLUMN tool_calls INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE agents ADD COLUMN denials INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE agents ADD COLUMN stream_errors INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE agents ADD COLUMN result_text TEXT;
+  ALTER TABLE agents ADD COLUMN result_is_error INTEGER;
+  ALTER TABLE agents ADD COLUMN validation TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { AGENT_STATUSES, CLEANUP_STATUSES, type ExitStatus } from "../domain/agent-state.js";
 import type { AgentId, AgentType, TaskId } from "../domain/ids.js";
+import type { Validation } from "../domain/validation.js";
 
 /** Rows are a boundary too: each is parsed into a record, so a bad row fails loudly here. */
 const json = z.string().transform((text, ctx) => {
@@ -76,6 +77,21 @@ export const AgentRowSchema = z
     started_at: nullableInt,
     ended_at: nullableInt,
     cleaned_at: nullableInt,
+    claimed_done: z.number().int(),
+    stream_offset: z.number().int(),
+    session_id: z.string().nullable(),
+    model: z.string().nullable(),
+    mcp_connected: nullableInt,
+    input_tokens: z.number().int(),
+    output_tokens: z.number().int(),
+    cost_usd: z.number().nullable(),
+    num_turns: nullableInt,
+    tool_calls: z.number().int(),
+    denials: z.number().int(),
+    stream_errors: z.number().int(),
+    result_text: z.string().nullable(),
+    result_is_error: nullableInt,
+    validation: json.nullable(),
   })
   .transform((r) => ({
     id: r.id as AgentId,
@@ -110,6 +126,22 @@ export const AgentRowSchema = z
     startedAt: r.started_at,
     endedAt: r.ended_at,
     cleanedAt: r.cleaned_at,
+    claimedDone: r.claimed_done === 1,
+    stream: {
+      offset: r.stream_offset,
+      sessionId: r.session_id,
+      model: r.model,
+      corralConnected: r.mcp_connected === null ? null : r.mcp_connected === 1,
+      inputTokens: r.input_tokens,
+      outputTokens: r.output_tokens,
+      costUsd: r.cost_usd,
+      numTurns: r.num_turns,
+      toolCalls: r.tool_calls,
+      denials: r.denials,
+      errors: r.stream_errors,
+      result: r.result_is_error === null ? null : { text: r.result_text, isError: r.result_is_error === 1 },
+    },
+    validation: r.validation as Validation | null,
   }));
 export type AgentRecord = z.output<typeof AgentRowSchema>;
 
@@ -119,7 +151,7 @@ function exitOf(code: number | null, signal: string | null): ExitStatus | null {
   return null;
 }
 
-export const EVENT_KINDS = ["progress", "finding", "note"] as const;
+export const EVENT_KINDS = ["progress", "finding", "stream"] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 export const EventRowSchema = z

@@ -1,0 +1,98 @@
+import { join } from "node:path";
+import { ok, type Result } from "../domain/errors.js";
+import { composeAgentPrompt } from "./agent-prompt.js";
+import type { AgentSpec, Backend, BackendPlan } from "./backend.js";
+import { parseClaudeLine } from "./claude-stream.js";
+
+/** The name corral's MCP server has in each agent's config: its tools are mcp__corral__*. */
+export const CORRAL_SERVER = "corral";
+
+/**
+ * Variables a Claude Code session sets for the processes it starts. An agent launched by a
+ * corral that itself runs inside Claude Code would inherit them and take itself for a child
+ * session of the coordinator (or look for a descriptor that is not there), so they are removed.
+ */
+export const PARENT_SESSION_VARIABLES = [
+  "CLAUDECODE",
+  "CLAUDE_CODE_ENTRYPOINT",
+  "CLAUDE_CODE_SESSION_ID",
+  "CLAUDE_CODE_SESSION_KIND",
+  "CLAUDE_CODE_SESSION_NAME",
+  "CLAUDE_CODE_SESSION_ACCESS_TOKEN",
+  "CLAUDE_CODE_CHILD_SESSION",
+  "CLAUDE_CODE_SSE_PORT",
+  "CLAUDE_CODE_EXECPATH",
+  "CLAUDE_CODE_COORDINATOR_MODE",
+  "CLAUDE_CODE_WORKER_EPOCH",
+  "CLAUDE_CODE_REMOTE_SESSION_ID",
+  "CLAUDE_CODE_RESUME_INTERRUPTED_TURN",
+  "CLAUDE_CODE_RESUME_PROMPT",
+  "CLAUDE_CODE_OAUTH_TOKEN_FILE_DESCRIPTOR",
+  "CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR",
+] as const;
+
+export interface ClaudeOptions {
+  /** The claude executable: a path, or a name looked up on PATH. */
+  readonly claudePath: string;
+  readonly permissionMode: string;
+  /** Tools allowed without asking, besides corral's own. */
+  readonly allowedTools: readonly string[];
+  /** Whether the agent sees only corral's MCP server, not the project's. */
+  readonly strictMcp: boolean;
+  /** How the agent's CLI starts corral's agent server. */
+  readonly agentServer: { readonly command: string; readonly args: readonly string[]; readonly home: string };
+}
+
+const PROMPT_FILE = "prompt.md";
+const MCP_FILE = "mcp.json";
+
+/** Claude Code in headless mode, `claude -p`, reporting through corral's agent MCP server. */
+export function claudeBackend(options: ClaudeOptions): Backend {
+  return {
+    name: "claude",
+    check: () => ok(undefined),
+    plan(spec: AgentSpec): Result<BackendPlan> {
+      const mcpConfig = {
+        mcpServers: {
+          [CORRAL_SERVER]: {
+            type: "stdio",
+            command: options.agentServer.command,
+            args: options.agentServer.args,
+            env: { CORRAL_AGENT_TOKEN: spec.token, CORRAL_HOME: options.agentServer.home },
+          },
+        },
+      };
+      const argv = [
+        options.claudePath,
+        "-p",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--mcp-config",
+        join(spec.dir, MCP_FILE),
+        ...(options.strictMcp ? ["--strict-mcp-config"] : []),
+        "--allowedTools",
+        `mcp__${CORRAL_SERVER}`,
+        ...options.allowedTools,
+        "--permission-mode",
+        options.permissionMode,
+        ...(spec.model === null ? [] : ["--model", spec.model]),
+        ...(spec.effort === null ? [] : ["--effort", spec.effort]),
+      ];
+      const env: Record<string, string | null> = Object.fromEntries(PARENT_SESSION_VARIABLES.map((name) => [name, null]));
+      // The CLI keeps per-session scratch files under TMPDIR; inside the agent dir they go
+      // with the agent's cleanup instead of piling up in /tmp.
+      env.TMPDIR = join(spec.dir, "tmp");
+      env.CORRAL_AGENT_ID = spec.agentId;
+      env.CORRAL_TASK_ID = spec.taskId;
+      return ok({
+        dirs: ["tmp"],
+        files: { [PROMPT_FILE]: composeAgentPrompt(spec, `mcp__${CORRAL_SERVER}__`), [MCP_FILE]: JSON.stringify(mcpConfig, null, 2) },
+        argv,
+        env,
+        stdin: PROMPT_FILE,
+      });
+    },
+    parseLine: (line) => parseClaudeLine(line, CORRAL_SERVER),
+  };
+}

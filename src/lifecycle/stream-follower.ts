@@ -1,0 +1,69 @@
+import type { Logger } from "pino";
+import { describeUnknown } from "../domain/errors.js";
+import type { AgentId } from "../domain/ids.js";
+import type { StreamEvent } from "../domain/stream-events.js";
+import type { Store } from "../store/store.js";
+import { readStream } from "./stream-reader.js";
+
+interface Followed {
+  readonly parseLine: (line: string) => StreamEvent[];
+  readonly counted: Set<string>;
+}
+
+/**
+ * Keeps the store up to date with what running agents' output streams say (session, tokens,
+ * tool calls, latest text), by reading each log's new lines every interval. Opens, reads and
+ * closes: it holds no descriptor between reads.
+ */
+export class StreamFollower {
+  private readonly followed = new Map<AgentId, Followed>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly logger: Logger,
+    private readonly intervalMs: number,
+  ) {}
+
+  follow(id: AgentId, parseLine: (line: string) => StreamEvent[]): void {
+    this.followed.set(id, { parseLine, counted: new Set() });
+    if (this.timer === null) {
+      this.timer = setInterval(() => this.poll(), this.intervalMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Reads the rest of the agent's stream, partial last line included, and stops following it. */
+  drain(id: AgentId, parseLine: (line: string) => StreamEvent[]): void {
+    const followed = this.followed.get(id);
+    this.unfollow(id);
+    const agent = this.store.agents.get(id);
+    if (agent !== null) readStream(this.store, agent, parseLine, followed?.counted ?? new Set(), true);
+  }
+
+  stop(): void {
+    this.followed.clear();
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private unfollow(id: AgentId): void {
+    this.followed.delete(id);
+    if (this.followed.size === 0) this.stop();
+  }
+
+  private poll(): void {
+    for (const [id, followed] of this.followed) {
+      try {
+        const agent = this.store.agents.get(id);
+        if (agent === null || agent.endedAt !== null) {
+          this.unfollow(id);
+          continue;
+        }
+        readStream(this.store, agent, followed.parseLine, followed.counted, false);
+      } catch (cause) {
+        this.logger.warn({ agent: id, err: describeUnknown(cause) }, "reading the agent's stream failed");
+      }
+    }
+  }
+}
