@@ -5,7 +5,7 @@ import type { CorralError } from "../domain/errors.js";
 import { loadConfig } from "../lifecycle/config-loader.js";
 import { Corral } from "../lifecycle/corral.js";
 import { createLogger } from "../lifecycle/logger.js";
-import { serveStdio } from "../mcp/coordinator-server.js";
+import { createAgentServer, createCoordinatorServer, serveStdio } from "../mcp/servers.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -28,13 +28,18 @@ const program = new Command()
 program
   .command("serve")
   .description("serve MCP on stdin/stdout for Claude Code or any MCP client (logs go to stderr)")
-  .action(async () => {
+  .option("--agent", "serve an agent's own tools, for the agent named by CORRAL_AGENT_TOKEN (corral's agents start this)")
+  .action(async (options: { agent?: boolean }) => {
     const config = loadConfig();
     if (!config.ok) die(config.error);
     const logger = createLogger(config.value.logLevel);
     const corral = Corral.open(config.value, logger);
     if (!corral.ok) die(corral.error);
-    await serveStdio(corral.value, pkg.version, logger);
+    const server =
+      options.agent === true
+        ? createAgentServer(corral.value, pkg.version, process.env.CORRAL_AGENT_TOKEN)
+        : createCoordinatorServer(corral.value, pkg.version);
+    await serveStdio(server, corral.value, logger);
     process.exit(0);
   });
 

@@ -21,7 +21,8 @@ export type ErrorCode =
   | "DB_NEWER_THAN_CODE"
   | "DB_CORRUPT"
   | "DB_UNAVAILABLE"
-  | "PROC_UNAVAILABLE";
+  | "PROC_UNAVAILABLE"
+  | "AUTH_REFUSED";
 
 export interface CorralError {
   readonly code: ErrorCode;

@@ -2,6 +2,7 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } fr
 import { gunzipSync } from "node:zlib";
 import { z } from "zod";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
+import type { StreamEvent } from "../domain/stream-events.js";
 import type { AgentRecord } from "../store/records.js";
 import { parseInput } from "./inputs.js";
 import { ExitView } from "./views.js";
@@ -29,7 +30,19 @@ export const AgentOutputView = z.object({
   text: z.string().optional(),
   entries: z.array(z.unknown()).optional(),
   summary: z
-    .object({ status: z.string(), exit: ExitView.nullable(), lines: z.number().int(), bytes: z.number().int(), lastLines: z.array(z.string()) })
+    .object({
+      status: z.string(),
+      exit: ExitView.nullable(),
+      lines: z.number().int(),
+      bytes: z.number().int(),
+      lastLines: z.array(z.string()),
+      result: z.object({ text: z.string().nullable(), isError: z.boolean() }).nullable(),
+      errors: z.array(z.string()),
+      toolCalls: z.record(z.string(), z.number().int()),
+      costUsd: z.number().nullable(),
+      inputTokens: z.number().int(),
+      outputTokens: z.number().int(),
+    })
     .optional(),
 });
 export type AgentOutputView = z.infer<typeof AgentOutputView>;
@@ -83,8 +96,16 @@ export function parseOutputQuery(raw: OutputQuery): Result<ParsedOutputQuery> {
   }
 }
 
-/** Reads an agent's output, live or archived alike, shaped as the caller asks. */
-export function readAgentOutput(agent: AgentRecord, query: ParsedOutputQuery): AgentOutputView {
+/**
+ * Reads an agent's output, live or archived alike, shaped as the caller asks. `parseLine` is
+ * the backend's stream parser: with it, `parsed` gives corral's events and the summary counts
+ * tool calls and errors; without it, lines stay lines.
+ */
+export function readAgentOutput(
+  agent: AgentRecord,
+  query: ParsedOutputQuery,
+  parseLine: ((line: string) => StreamEvent[]) | null,
+): AgentOutputView {
   const pattern = query.pattern;
   const log = readLog(agent);
   const all = log.data.toString("utf8").split("\n");
@@ -98,11 +119,29 @@ export function readAgentOutput(agent: AgentRecord, query: ParsedOutputQuery): A
     responseFormat: query.responseFormat,
   };
   if (query.responseFormat === "summary") {
+    const events = parseLine === null ? [] : all.flatMap((line) => parseLine(line));
+    const toolCalls: Record<string, number> = {};
+    for (const event of events) if (event.kind === "tool_call") toolCalls[event.name] = (toolCalls[event.name] ?? 0) + 1;
+    const errors = events.flatMap((event) =>
+      event.kind === "error" ? [event.message] : event.kind === "tool_result" && event.isError ? [event.excerpt] : [],
+    );
     return {
       ...base,
       returnedLines: 0,
       truncated: false,
-      summary: { status: agent.status, exit: agent.exit, lines: all.length, bytes: log.totalBytes, lastLines: all.slice(-10) },
+      summary: {
+        status: agent.status,
+        exit: agent.exit,
+        lines: all.length,
+        bytes: log.totalBytes,
+        lastLines: all.slice(-10),
+        result: agent.stream.result,
+        errors,
+        toolCalls,
+        costUsd: agent.stream.costUsd,
+        inputTokens: agent.stream.inputTokens,
+        outputTokens: agent.stream.outputTokens,
+      },
     };
   }
   let lines = pattern === null ? all : all.filter((line) => pattern.test(line));
@@ -119,6 +158,11 @@ export function readAgentOutput(agent: AgentRecord, query: ParsedOutputQuery): A
   const kept = lines.slice(start);
   const truncated = start > 0 || log.totalBytes > log.data.length;
   if (query.format === "text") return { ...base, returnedLines: kept.length, truncated, text: kept.map((l) => `${l}\n`).join("") };
-  const entries = kept.map((line) => (query.format === "jsonl" ? parseJsonLine(line) : { type: "line", text: line }));
+  const entries =
+    query.format === "jsonl"
+      ? kept.map(parseJsonLine)
+      : parseLine === null
+        ? kept.map((line) => ({ kind: "line", text: line }))
+        : kept.flatMap((line) => parseLine(line));
   return { ...base, returnedLines: kept.length, truncated, entries };
 }

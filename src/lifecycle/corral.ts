@@ -281,6 +281,21 @@ export class Corral {
     return ok({ agent: this.store.agents.get(id) as AgentRecord, killedNow, cleanup: this.cleanupRecord(id) });
   }
 
+  /** The agent a token belongs to: the agent server acts for it alone. */
+  authenticate(token: string | undefined): Result<AgentRecord> {
+    if (token === undefined || token === "") {
+      return fail("AUTH_REFUSED", "no CORRAL_AGENT_TOKEN in this server's environment: only an agent launched by corral can use these tools");
+    }
+    const agent = this.store.agents.byTokenHash(hashToken(token));
+    if (agent === null) return fail("AUTH_REFUSED", "CORRAL_AGENT_TOKEN matches no agent in this state dir (check CORRAL_HOME)");
+    return ok(agent);
+  }
+
+  /** The agent says it is done; it becomes terminal when its process exits. */
+  claimDone(id: AgentId): void {
+    this.store.agents.claimDone(id);
+  }
+
   /** kill, for a caller that names the task too: an agent of another task is refused. */
   async killInTask(rawTaskId: string, rawAgentId: string, reason?: string): Promise<Result<KillResult>> {
     const agent = this.findAgent(rawTaskId, rawAgentId);
@@ -334,7 +349,7 @@ export class Corral {
     if (!query.ok) return query;
     const agent = this.findAgent(rawTaskId, rawAgentId);
     if (!agent.ok) return agent;
-    return ok(readAgentOutput(agent.value, query.value));
+    return ok(readAgentOutput(agent.value, query.value, this.backends.get(agent.value.backend)?.parseLine ?? null));
   }
 
   /**

@@ -13,6 +13,7 @@ export function agentView(agent: AgentRecord): AgentView {
   return {
     agentId: agent.id,
     type: agent.type,
+    backend: agent.backend,
     status: agent.status,
     reason: agent.reason,
     parent: agent.parentId,
@@ -26,7 +27,30 @@ export function agentView(agent: AgentRecord): AgentView {
     createdAt: new Date(agent.createdAt).toISOString(),
     startedAt: iso(agent.startedAt),
     endedAt: iso(agent.endedAt),
+    claimedDone: agent.claimedDone,
+    sessionId: agent.stream.sessionId,
+    model: agent.stream.model,
+    corralConnected: agent.stream.corralConnected,
+    costUsd: agent.stream.costUsd,
+    inputTokens: agent.stream.inputTokens,
+    outputTokens: agent.stream.outputTokens,
+    numTurns: agent.stream.numTurns,
+    toolCalls: agent.stream.toolCalls,
+    flags: flagsOf(agent),
+    validation:
+      agent.validation === null
+        ? null
+        : { confidence: agent.validation.confidence, score: agent.validation.score, warnings: [...agent.validation.warnings] },
   };
+}
+
+function flagsOf(agent: AgentRecord): string[] {
+  const flags: string[] = [];
+  if (agent.stream.corralConnected === false) flags.push("corral's MCP server did not connect: this agent cannot report");
+  if (agent.stream.denials > 0) flags.push(`${agent.stream.denials} tool uses were denied permission`);
+  if (agent.stream.errors > 0) flags.push(`${agent.stream.errors} lines of its output stream could not be read`);
+  if (agent.cleanupStatus === "partial") flags.push("its cleanup is partial: a step failed and will be retried");
+  return flags;
 }
 
 export function eventView(event: EventRecord): EventView {

@@ -13,6 +13,7 @@ export const ExitView = z.union([
 export const AgentView = z.object({
   agentId: z.string(),
   type: z.string(),
+  backend: z.string(),
   status: z.enum(AGENT_STATUSES),
   reason: z.string().nullable(),
   parent: z.string().nullable(),
@@ -26,6 +27,18 @@ export const AgentView = z.object({
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   endedAt: z.string().nullable(),
+  claimedDone: z.boolean(),
+  sessionId: z.string().nullable(),
+  model: z.string().nullable(),
+  corralConnected: z.boolean().nullable(),
+  costUsd: z.number().nullable(),
+  inputTokens: z.number().int(),
+  outputTokens: z.number().int(),
+  numTurns: z.number().int().nullable(),
+  toolCalls: z.number().int(),
+  /** Problems seen while it runs, e.g. that it cannot report. */
+  flags: z.array(z.string()),
+  validation: z.object({ confidence: z.string(), score: z.number(), warnings: z.array(z.string()) }).nullable(),
 });
 export type AgentView = z.infer<typeof AgentView>;
 

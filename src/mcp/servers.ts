@@ -2,9 +2,11 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { Logger } from "pino";
 import type { Corral } from "../lifecycle/corral.js";
+import { registerAgentTools } from "./agent-tools.js";
 import { registerCoordinatorTools } from "./coordinator-tools.js";
 import { registerResources } from "./resources.js";
 
+/** The coordinator's face: full authority over its tasks. */
 export function createCoordinatorServer(corral: Corral, version: string): McpServer {
   const server = new McpServer(
     { name: "corral", version },
@@ -20,13 +22,26 @@ export function createCoordinatorServer(corral: Corral, version: string): McpSer
   return server;
 }
 
+/** An agent's own face, started by its CLI: scoped to the agent its token names. */
+export function createAgentServer(corral: Corral, version: string, token: string | undefined): McpServer {
+  const server = new McpServer(
+    { name: "corral-agent", version },
+    {
+      instructions:
+        "Report your progress (update_agent_progress) and findings (report_agent_finding) to the coordinator as you work; " +
+        "report status 'completed' when your mission is done.",
+    },
+  );
+  registerAgentTools(server, corral, token);
+  return server;
+}
+
 /**
  * Serves MCP on stdin/stdout until the client goes away or a signal arrives, then kills the
- * agents this server launched and exits. The SDK's stdio transport does not notice stdin
+ * agents this process launched and exits. The SDK's stdio transport does not notice stdin
  * closing by itself, so that is watched here.
  */
-export async function serveStdio(corral: Corral, version: string, logger: Logger): Promise<void> {
-  const server = createCoordinatorServer(corral, version);
+export async function serveStdio(server: McpServer, corral: Corral, logger: Logger): Promise<void> {
   let stopping: Promise<void> | null = null;
   const stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
