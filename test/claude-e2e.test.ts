@@ -1,0 +1,202 @@
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isAlive } from "../src/supervisor/identity.js";
+import { readStat } from "../src/supervisor/procfs.js";
+import { scriptBlock, startModelServer, type ModelServer, type Step } from "./fixtures/model-server/index.js";
+import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
+
+const CLAUDE = join(import.meta.dirname, "..", "node_modules", ".bin", "claude");
+const tool = (name: string, input: Record<string, unknown>): Step => ({ tool: `mcp__corral__${name}`, input });
+const progress = (status: string, message: string, value: number): Step => tool("update_agent_progress", { status, message, progress: value });
+const prompt = (mission: string, steps: Step[]): string => `${mission}\n\n${scriptBlock(steps)}`;
+
+interface AgentView {
+  agentId: string;
+  status: string;
+  progress: number | null;
+  latestMessage: string | null;
+  events: number;
+  pid: number | null;
+  cleanup: string;
+  claimedDone: boolean;
+  sessionId: string | null;
+  corralConnected: boolean | null;
+  costUsd: number | null;
+  inputTokens: number;
+  outputTokens: number;
+  toolCalls: number;
+  validation: { confidence: string; warnings: string[] } | null;
+}
+interface Status {
+  counts: Record<string, number>;
+  agents: AgentView[];
+  findings: { agentId: string; data: Record<string, unknown> }[];
+  latestProgress: { agentId: string; data: Record<string, unknown> }[];
+}
+
+let model: ModelServer;
+let c: Coordinator;
+let taskId: string;
+
+beforeAll(async () => {
+  model = await startModelServer();
+  c = await startCoordinator({
+    ANTHROPIC_BASE_URL: model.url,
+    ANTHROPIC_API_KEY: "test-key",
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+    DISABLE_AUTOUPDATER: "1",
+    DISABLE_TELEMETRY: "1",
+    CORRAL_CLAUDE_PATH: CLAUDE,
+    CORRAL_CLAUDE_ALLOWED_TOOLS: "Bash",
+    CORRAL_MAX_DEPTH: "1",
+    // As if corral itself ran inside a Claude Code session: agents must still start.
+    CLAUDECODE: "1",
+    CLAUDE_CODE_ENTRYPOINT: "cli",
+  });
+  ({ task_id: taskId } = await c.call<{ task_id: string }>("create_real_task", {
+    description: "scripted end-to-end run",
+    success_criteria: ["every agent reports and finishes"],
+  }));
+});
+
+afterAll(async () => {
+  await c?.close();
+  await model?.close();
+});
+
+async function deploy(agentType: string, steps: Step[]): Promise<{ agent_id: string; pid: number | null }> {
+  return c.call("deploy_headless_agent", { task_id: taskId, agent_type: agentType, prompt: prompt(`You are ${agentType}.`, steps), model: "sonnet" });
+}
+
+const status = () => c.call<Status>("get_real_task_status", { task_id: taskId });
+const agentIn = (s: Status, id: string): AgentView => s.agents.find((a) => a.agentId === id) as AgentView;
+
+describe("a coordinator fans out real claude agents through corral serve", () => {
+  it("runs three agents that report progress and findings through their own agent server, and finish", async () => {
+    const workers = await Promise.all(
+      [1, 2, 3].map((n) =>
+        deploy(`worker${n}`, [
+          progress("working", `worker ${n} started`, 10),
+          tool("report_agent_finding", { finding_type: "bug", severity: "high", message: `worker ${n} found a bug`, data: { n } }),
+          progress("completed", `worker ${n} is done`, 100),
+          { say: `worker ${n} signing off` },
+        ]),
+      ),
+    );
+    const waited = await c.call<{ satisfied: boolean; agents: AgentView[] }>("wait_for_agents", {
+      task_id: taskId,
+      agent_ids: workers.map((w) => w.agent_id),
+      mode: "all",
+      timeout_s: 60,
+    });
+    expect(waited.satisfied).toBe(true);
+
+    let s = await status();
+    for (const w of workers) {
+      let agent = agentIn(s, w.agent_id);
+      for (let i = 0; i < 100 && agent.cleanup !== "done"; i += 1) {
+        await sleep(50);
+        s = await status();
+        agent = agentIn(s, w.agent_id);
+      }
+      expect(agent).toMatchObject({ status: "completed", progress: 100, claimedDone: true, corralConnected: true, cleanup: "done" });
+      expect(agent.latestMessage).toMatch(/worker \d (is done|signing off)/);
+      expect(agent.sessionId).toBeTruthy();
+      expect(agent.costUsd).toBeGreaterThan(0);
+      expect(agent.inputTokens).toBeGreaterThan(0);
+      expect(agent.toolCalls).toBe(3);
+      expect(agent.validation?.confidence).toBe("high");
+      expect(isAlive({ pid: w.pid!, startTime: readStat(w.pid!)?.startTime ?? "gone" })).toBe(false);
+    }
+    const findings = s.findings.filter((f) => workers.some((w) => w.agent_id === f.agentId));
+    expect(findings.map((f) => f.data.message).sort()).toEqual(["worker 1 found a bug", "worker 2 found a bug", "worker 3 found a bug"]);
+
+    const summary = await c.call<{ source: string; summary: { result: { isError: boolean; text: string } | null; toolCalls: Record<string, number> } }>(
+      "get_agent_output",
+      { task_id: taskId, agent_id: workers[0]!.agent_id, response_format: "summary" },
+    );
+    expect(summary.source).toBe("archive");
+    expect(summary.summary.result).toEqual({ isError: false, text: "worker 1 signing off" });
+    expect(summary.summary.toolCalls).toEqual({ mcp__corral__update_agent_progress: 2, mcp__corral__report_agent_finding: 1 });
+  });
+
+  it("kills an agent that hangs, with its agent server, and can read its output before and after", async () => {
+    const hung = await deploy("hanger", [progress("working", "about to hang", 50), { hang: true }]);
+    for (let i = 0; i < 200; i += 1) {
+      const agent = agentIn(await status(), hung.agent_id);
+      if (agent.progress === 50) break;
+      await sleep(50);
+    }
+    const live = await c.call<{ source: string; entries: { kind: string }[] }>("get_agent_output", {
+      task_id: taskId,
+      agent_id: hung.agent_id,
+      format: "parsed",
+    });
+    expect(live.source).toBe("live");
+    expect(live.entries.map((e) => e.kind)).toContain("init");
+    expect(live.entries.map((e) => e.kind)).toContain("tool_call");
+
+    const killed = await c.call<{ cleanup: { status: string; steps: { step: string; detail: { signalled?: unknown[]; survivors?: unknown[] } }[] } }>(
+      "kill_real_agent",
+      { task_id: taskId, agent_id: hung.agent_id, reason: "hung" },
+    );
+    expect(killed.cleanup.status).toBe("done");
+    const terminate = killed.cleanup.steps.find((s) => s.step === "terminate");
+    // claude, its agent server, and tini: every one of them signalled, none survived.
+    expect(terminate?.detail.signalled?.length).toBeGreaterThanOrEqual(2);
+    expect(terminate?.detail.survivors).toEqual([]);
+    const after = await c.call<{ source: string; text: string }>("get_agent_output", { task_id: taskId, agent_id: hung.agent_id });
+    expect(after.source).toBe("archive");
+    expect(after.text).toContain("about to hang");
+  });
+
+  it("lets an agent spawn a child, and the depth limit refuses the grandchild", async () => {
+    const child = [
+      tool("spawn_child_agent", { child_agent_type: "grandchild", child_prompt: "never runs" }),
+      progress("completed", "child done", 100),
+      { say: "child out" },
+    ];
+    const parent = await deploy("parent", [
+      tool("spawn_child_agent", { child_agent_type: "child", child_prompt: prompt("You are the child.", child) }),
+      { tool: "Bash", input: { command: "sleep 3", description: "give the child time" } },
+      progress("completed", "parent done", 100),
+      { say: "parent out" },
+    ]);
+    await c.call("wait_for_agents", { task_id: taskId, agent_ids: [parent.agent_id], timeout_s: 60 });
+    const s = await status();
+    const children = s.agents.filter((a) => (a as AgentView & { parent: string | null }).parent === parent.agent_id);
+    expect(children).toHaveLength(1);
+    const kid = children[0] as AgentView & { depth: number };
+    expect(kid.depth).toBe(1);
+    expect(kid.status).toBe("completed");
+    expect(s.agents.filter((a) => a.agentId.startsWith("grandchild"))).toEqual([]);
+    const kidOutput = await c.call<{ entries: { kind: string; isError?: boolean; excerpt?: string }[] }>("get_agent_output", {
+      task_id: taskId,
+      agent_id: kid.agentId,
+      format: "parsed",
+    });
+    const refusal = kidOutput.entries.find((e) => e.kind === "tool_result" && e.isError === true);
+    expect(refusal?.excerpt).toMatch(/LIMIT_DEPTH/);
+  });
+
+  it("refuses an agent that reports as another agent", async () => {
+    const victim = await deploy("victim", [progress("working", "the real one", 5), { hang: true }]);
+    const impostor = await deploy("impostor", [
+      tool("update_agent_progress", { status: "completed", message: "forged", progress: 100, agent_id: victim.agent_id }),
+      { say: "tried" },
+    ]);
+    await c.call("wait_for_agents", { task_id: taskId, agent_ids: [impostor.agent_id], timeout_s: 60 });
+    const output = await c.call<{ entries: { kind: string; isError?: boolean; excerpt?: string }[] }>("get_agent_output", {
+      task_id: taskId,
+      agent_id: impostor.agent_id,
+      format: "parsed",
+    });
+    expect(output.entries.find((e) => e.kind === "tool_result")?.excerpt).toMatch(/AUTH_REFUSED: you are agent impostor-.* cannot act for agent victim-/);
+    const s = await status();
+    const forged = s.latestProgress.filter((p) => p.data.message === "forged");
+    expect(forged).toEqual([]);
+    expect(agentIn(s, victim.agent_id).claimedDone).toBe(false);
+    await c.call("kill_real_agent", { task_id: taskId, agent_id: victim.agent_id });
+  });
+});
