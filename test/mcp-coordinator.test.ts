@@ -78,13 +78,18 @@ describe("corral serve, driven by an MCP client over stdio", () => {
     const live = await c.call<{ source: string; text: string }>("get_agent_output", { task_id, agent_id: sleeper.agent_id });
     expect([live.source, live.text]).toEqual(["live", "sleeping\n"]);
 
-    const waited = await c.call<{ satisfied: boolean; agents: { status: string }[] }>("wait_for_agents", {
-      task_id,
-      agent_ids: quick.map((q) => q.agent_id),
-      mode: "all",
-      timeout_s: 30,
-    });
+    const notes: { progress: number; total?: number }[] = [];
+    const waitedRaw = await c.client.callTool(
+      { name: "wait_for_agents", arguments: { task_id, agent_ids: quick.map((q) => q.agent_id), mode: "all", timeout_s: 30 } },
+      undefined,
+      { onprogress: (note) => notes.push(note) },
+    );
+    const waited = waitedRaw.structuredContent as { satisfied: boolean; agents: { status: string }[] };
     expect(waited.satisfied).toBe(true);
+    // Progress notifications came while it waited, counting ended agents up to all three.
+    expect(notes.length).toBeGreaterThan(0);
+    expect(notes.every((n) => n.total === 3)).toBe(true);
+    expect(notes.at(-1)?.progress).toBe(3);
     expect(waited.agents.map((a) => a.status)).toEqual(["completed", "completed", "completed"]);
     const notYet = await c.call<{ satisfied: boolean }>("wait_for_agents", { task_id, agent_ids: [sleeper.agent_id], timeout_s: 0.3 });
     expect(notYet.satisfied).toBe(false);

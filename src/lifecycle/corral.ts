@@ -361,7 +361,7 @@ export class Corral {
     rawAgentIds: readonly string[] | undefined,
     mode: "any" | "all",
     timeoutMs: number,
-    onTick: (ended: number, total: number) => void = () => undefined,
+    onTick: (ended: number, total: number) => void | Promise<void> = () => undefined,
   ): Promise<Result<{ satisfied: boolean; agents: AgentView[] }>> {
     const task = this.findTask(rawTaskId);
     if (!task.ok) return task;
@@ -374,7 +374,7 @@ export class Corral {
     for (;;) {
       const agents = ids.map((id) => this.store.agents.get(id as AgentId) as AgentRecord);
       const ended = agents.filter((a) => isTerminal(a.status)).length;
-      onTick(ended, agents.length);
+      await onTick(ended, agents.length);
       const satisfied = mode === "any" ? ended > 0 || agents.length === 0 : ended === agents.length;
       if (satisfied || Date.now() >= deadline) return ok({ satisfied, agents: agents.map(agentView) });
       await sleep(Math.min(WAIT_POLL_MS, Math.max(1, deadline - Date.now())));

@@ -199,10 +199,11 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
     async ({ task_id, agent_ids, mode, timeout_s }, extra) => {
       const token = extra._meta?.progressToken;
       let last = -1;
-      const waited = await corral.waitForAgents(task_id, agent_ids, mode ?? "all", (timeout_s ?? 300) * 1000, (ended, total) => {
+      // Awaited, so that the last notification reaches the client before the result does.
+      const waited = await corral.waitForAgents(task_id, agent_ids, mode ?? "all", (timeout_s ?? 300) * 1000, async (ended, total) => {
         if (token === undefined || ended === last) return;
         last = ended;
-        void extra.sendNotification({
+        await extra.sendNotification({
           method: "notifications/progress",
           params: { progressToken: token, progress: ended, total, message: `${ended} of ${total} agents ended` },
         });

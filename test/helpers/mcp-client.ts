@@ -18,11 +18,11 @@ export interface Coordinator {
 }
 
 /** Launches `corral serve` as Claude Code would: a child process speaking MCP on stdio. */
-export async function startCoordinator(env: Record<string, string> = {}): Promise<Coordinator> {
+export async function startCoordinator(env: Record<string, string> = {}, args: readonly string[] = []): Promise<Coordinator> {
   const home = mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "serve-"));
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [CORRAL_BIN, "serve"],
+    args: [CORRAL_BIN, "serve", ...args],
     env: { ...(process.env as Record<string, string>), CORRAL_HOME: home, CORRAL_LOG_LEVEL: "warn", ...env },
     stderr: "inherit",
   });
