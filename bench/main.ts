@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +11,8 @@ import type { AgentId, AgentType, TaskId } from "../src/domain/ids.js";
 import { loadConfig } from "../src/lifecycle/config-loader.js";
 import { Corral } from "../src/lifecycle/corral.js";
 import { createLogger } from "../src/lifecycle/logger.js";
+import { corralEntry } from "../src/lifecycle/self.js";
+import { hashToken, newToken } from "../src/lifecycle/tokens.js";
 import { childPids, readStat } from "../src/supervisor/procfs.js";
 import { round, summarize, type Summary } from "./stats.js";
 
@@ -189,37 +193,45 @@ async function benchLifecycles(): Promise<void> {
   );
 }
 
+/** Agent rows straight into the store, as many as a figure needs, with the given tokens. */
+function insertAgents(corral: Corral, task: { id: TaskId; workspace: string }, count: number, tokens: readonly string[] = []): AgentId[] {
+  const ids: AgentId[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const id = `bench-000000-${i.toString(16).padStart(6, "0")}` as AgentId;
+    unwrap(
+      corral.store.agents.insert(
+        {
+          id,
+          taskId: task.id,
+          type: "bench" as AgentType,
+          parentId: null,
+          backend: "command",
+          runner: "process",
+          prompt: "p",
+          spec: {},
+          cwd: "/",
+          agentDir: join(task.workspace, "agents", id),
+          logPath: join(task.workspace, "logs", `${id}.log`),
+          mark: "none",
+          tokenHash: tokens[i] === undefined ? null : hashToken(tokens[i] as string),
+          owner: corral.owner,
+          createdAt: Date.now(),
+        },
+        corral.config,
+      ),
+    );
+    ids.push(id);
+  }
+  return ids;
+}
+
+const MANY = { maxAgentsPerTask: 100_000, maxConcurrentAgents: 100_000 };
+
 async function benchEventWrite(): Promise<void> {
   const agents = 10_000;
-  const summary = await withCorral({ maxAgentsPerTask: 100_000, maxConcurrentAgents: 100_000 }, async (corral) => {
+  const summary = await withCorral(MANY, async (corral) => {
     const task = unwrap(corral.createTask({ description: "bench events" }));
-    const ids: AgentId[] = [];
-    for (let i = 0; i < agents; i += 1) {
-      const id = `bench-000000-${i.toString(16).padStart(6, "0")}` as AgentId;
-      unwrap(
-        corral.store.agents.insert(
-          {
-            id,
-            taskId: task.id as TaskId,
-            type: "bench" as AgentType,
-            parentId: null,
-            backend: "command",
-            runner: "process",
-            prompt: "p",
-            spec: {},
-            cwd: "/",
-            agentDir: join(task.workspace, "agents", id),
-            logPath: join(task.workspace, "logs", `${id}.log`),
-            mark: "none",
-            tokenHash: null,
-            owner: corral.owner,
-            createdAt: Date.now(),
-          },
-          corral.config,
-        ),
-      );
-      ids.push(id);
-    }
+    const ids = insertAgents(corral, task, agents);
     const times: number[] = [];
     for (let i = 0; i < 5000; i += 1) {
       const id = ids[(i * 7919) % ids.length] as AgentId;
@@ -230,6 +242,112 @@ async function benchEventWrite(): Promise<void> {
     return summarize(times);
   });
   record(`progress event written, ${agents.toLocaleString("en")} agents in the store`, ms(summary), "median ≤ 0.5 ms", summary.median <= 0.5, summary);
+}
+
+async function benchStatus(): Promise<void> {
+  const sizes = [10, 100, 1000];
+  const results: Record<number, Summary> = {};
+  for (const size of sizes) {
+    results[size] = await withCorral(MANY, async (corral) => {
+      const task = unwrap(corral.createTask({ description: `bench status ${size}` }));
+      const ids = insertAgents(corral, task, size);
+      for (let i = 0; i < 200; i += 1) {
+        const id = ids[i % ids.length] as AgentId;
+        const message = `m${i}`;
+        unwrap(
+          i % 4 === 0
+            ? corral.report(id, { kind: "finding", findingType: "bench", severity: "low", message })
+            : corral.report(id, { kind: "progress", status: "working", message }),
+        );
+      }
+      const times: number[] = [];
+      for (let i = 0; i < 50; i += 1) {
+        const t0 = performance.now();
+        JSON.stringify(unwrap(corral.status(task.id)));
+        times.push(performance.now() - t0);
+      }
+      return summarize(times);
+    });
+  }
+  const at = (n: number): Summary => results[n] as Summary;
+  record(
+    "get_real_task_status, 10 / 100 / 1,000 agents (read and serialised)",
+    `median ${round(at(10).median)} / ${round(at(100).median)} / ${round(at(1000).median)} ms; ×${round(at(1000).median / at(100).median, 1)} from 100 to 1,000`,
+    "≤ 10 ms at 1,000",
+    at(1000).median <= 10,
+    results,
+  );
+}
+
+async function benchRoundTrip(): Promise<void> {
+  const home = mkdtempSync(join(scratch, "serve-"));
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [corralEntry(), "serve"],
+    env: { ...(process.env as Record<string, string>), CORRAL_HOME: home, CORRAL_LOG_LEVEL: "warn" },
+  });
+  const client = new Client({ name: "corral-bench", version: "1" });
+  await client.connect(transport);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < 50; i += 1) await client.callTool({ name: "list_real_tasks", arguments: {} });
+    for (let i = 0; i < 500; i += 1) {
+      const t0 = performance.now();
+      await client.callTool({ name: "list_real_tasks", arguments: {} });
+      times.push(performance.now() - t0);
+    }
+  } finally {
+    await client.close();
+  }
+  const summary = summarize(times);
+  record("tool call round trip over stdio (list_real_tasks)", ms(summary), "median ≤ 2 ms", summary.median <= 2, summary);
+}
+
+async function benchAgentServers(): Promise<void> {
+  const servers = 20;
+  const each = 200;
+  const data = await withCorral(MANY, async (corral) => {
+    const task = unwrap(corral.createTask({ description: "bench agent servers" }));
+    const tokens = Array.from({ length: servers }, () => newToken());
+    insertAgents(corral, task, servers, tokens);
+    const clients = await Promise.all(
+      tokens.map(async (token) => {
+        const client = new Client({ name: "corral-bench-agent", version: "1" });
+        await client.connect(
+          new StdioClientTransport({
+            command: process.execPath,
+            args: [corralEntry(), "serve", "--agent"],
+            env: { ...(process.env as Record<string, string>), CORRAL_HOME: corral.config.home, CORRAL_AGENT_TOKEN: token, CORRAL_LOG_LEVEL: "warn" },
+          }),
+        );
+        return client;
+      }),
+    );
+    let refused = 0;
+    const t0 = performance.now();
+    try {
+      await Promise.all(
+        clients.map(async (client, n) => {
+          for (let i = 0; i < each; i += 1) {
+            const result = await client.callTool({ name: "update_agent_progress", arguments: { status: "bench", message: `${n}:${i}`, progress: i % 101 } });
+            if (result.isError === true) refused += 1;
+          }
+        }),
+      );
+    } finally {
+      await Promise.all(clients.map((client) => client.close()));
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const stored = corral.store.events.forTask(task.id, 0, 1_000_000).length;
+    return { servers, each, seconds, perSecond: (servers * each) / seconds, stored, lost: servers * each - stored, refused };
+  });
+  record(
+    `progress updates from ${servers} agent servers at once`,
+    `${Math.round(data.perSecond).toLocaleString("en")} updates/s, ${data.lost} lost`,
+    "0 lost",
+    data.lost === 0 && data.refused === 0,
+    data,
+  );
 }
 
 async function benchWriters(): Promise<void> {
@@ -279,6 +397,9 @@ async function main(): Promise<void> {
     await benchLifecycles();
     await benchEventWrite();
     await benchWriters();
+    await benchRoundTrip();
+    await benchStatus();
+    await benchAgentServers();
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -13,7 +13,7 @@ import { newAgentId, newTaskId, TaskIdSchema, type AgentId, type TaskId } from "
 import { findExecutable } from "../runners/executables.js";
 import { ProcessRunner } from "../runners/process-runner.js";
 import type { Runner } from "../runners/runner.js";
-import type { AgentRecord, TaskRecord } from "../store/records.js";
+import type { AgentRecord, AgentSummary, TaskRecord } from "../store/records.js";
 import { Store } from "../store/store.js";
 import { identify, type ProcessIdentity } from "../supervisor/identity.js";
 import { CLEANUP_STEPS, MARK_NAME, runCleanup, stepsToRetry, type CleanupContext, type CleanupStep } from "./cleanup.js";
@@ -29,6 +29,7 @@ import {
 import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQuery } from "./agent-output.js";
 import { createLogger } from "./logger.js";
 import { corralEntry } from "./self.js";
+import { hashToken, newToken } from "./tokens.js";
 import { StreamFollower } from "./stream-follower.js";
 import { agentView, cleanupView, eventView, taskStatus, taskSummary } from "./task-status.js";
 import type { AgentView, CleanupRecordView, EventView, TaskStatusView, TaskSummaryView } from "./views.js";
@@ -36,6 +37,8 @@ import { Workspaces } from "./workspace.js";
 
 export interface KillResult {
   readonly agent: AgentRecord;
+  /** The agent as status shows it. */
+  readonly view: AgentView;
   /** False when the agent had already ended: nothing was done, the record is the earlier one. */
   readonly killedNow: boolean;
   readonly cleanup: CleanupRecordView;
@@ -149,7 +152,7 @@ export class Corral {
     if (!paths.ok) return paths;
 
     const mark = randomBytes(16).toString("hex");
-    const token = randomBytes(24).toString("base64url");
+    const token = newToken();
     const inserted = this.store.agents.insert(
       {
         id: agentId,
@@ -278,7 +281,12 @@ export class Corral {
     await Promise.all(this.store.agents.liveChildren(id).map((child) => this.kill(child.id, `parent ${id} was killed`)));
     const killedNow = await this.end(id, { status: "killed", reason, exit: null });
     if (!killedNow) await this.whenCleaned(id);
-    return ok({ agent: this.store.agents.get(id) as AgentRecord, killedNow, cleanup: this.cleanupRecord(id) });
+    return ok({
+      agent: this.store.agents.get(id) as AgentRecord,
+      view: agentView(this.store.agents.summary(id) as AgentSummary),
+      killedNow,
+      cleanup: this.cleanupRecord(id),
+    });
   }
 
   /** The agent a token belongs to: the agent server acts for it alone. */
@@ -372,7 +380,7 @@ export class Corral {
     }
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const agents = ids.map((id) => this.store.agents.get(id as AgentId) as AgentRecord);
+      const agents = ids.map((id) => this.store.agents.summary(id as AgentId) as AgentSummary);
       const ended = agents.filter((a) => isTerminal(a.status)).length;
       await onTick(ended, agents.length);
       const satisfied = mode === "any" ? ended > 0 || agents.length === 0 : ended === agents.length;
@@ -456,8 +464,6 @@ export class Corral {
     this.store.close();
   }
 }
-
-const hashToken = (token: string): string => createHash("sha256").update(token).digest("hex");
 
 function stringOr(value: unknown, fallback: string): string {
   return typeof value === "string" && value !== "" ? value : fallback;

@@ -1,6 +1,6 @@
 import type { Config } from "../domain/config.js";
 import { AGENT_STATUSES } from "../domain/agent-state.js";
-import type { AgentRecord, CleanupStepRecord, EventRecord, TaskRecord } from "../store/records.js";
+import type { AgentRecord, AgentSummary, CleanupStepRecord, EventRecord, TaskRecord } from "../store/records.js";
 import type { Store } from "../store/store.js";
 import type { AgentView, CleanupRecordView, EventView, HierarchyNode, TaskStatusView, TaskSummaryView } from "./views.js";
 
@@ -9,7 +9,7 @@ const LATEST_FINDINGS = 20;
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-export function agentView(agent: AgentRecord): AgentView {
+export function agentView(agent: AgentSummary): AgentView {
   return {
     agentId: agent.id,
     type: agent.type,
@@ -21,7 +21,7 @@ export function agentView(agent: AgentRecord): AgentView {
     progress: agent.progress,
     latestMessage: agent.lastMessage,
     events: agent.eventCount,
-    pid: agent.process?.pid ?? null,
+    pid: agent.pid,
     exit: agent.exit,
     cleanup: agent.cleanupStatus,
     createdAt: new Date(agent.createdAt).toISOString(),
@@ -44,7 +44,7 @@ export function agentView(agent: AgentRecord): AgentView {
   };
 }
 
-function flagsOf(agent: AgentRecord): string[] {
+function flagsOf(agent: AgentSummary): string[] {
   const flags: string[] = [];
   if (agent.stream.corralConnected === false) flags.push("corral's MCP server did not connect: this agent cannot report");
   if (agent.stream.denials > 0) flags.push(`${agent.stream.denials} tool uses were denied permission`);
@@ -87,7 +87,7 @@ export function cleanupView(agent: AgentRecord, steps: readonly CleanupStepRecor
 }
 
 /** Children under their parents, in creation order; roots are the agents with no parent in the task. */
-function hierarchy(agents: readonly AgentRecord[]): HierarchyNode[] {
+function hierarchy(agents: readonly AgentSummary[]): HierarchyNode[] {
   const nodes = new Map<string, HierarchyNode>(agents.map((a) => [a.id, { agentId: a.id, status: a.status, children: [] }]));
   const roots: HierarchyNode[] = [];
   for (const agent of agents) {
@@ -101,7 +101,7 @@ function hierarchy(agents: readonly AgentRecord[]): HierarchyNode[] {
 
 /** Everything a coordinator needs to know about a task, in one read that changes nothing. */
 export function taskStatus(store: Store, config: Config, task: TaskRecord): TaskStatusView {
-  const agents = store.agents.forTask(task.id);
+  const agents = store.agents.summariesForTask(task.id);
   const counts: Record<string, number> = Object.fromEntries(AGENT_STATUSES.map((s) => [s, 0]));
   for (const agent of agents) counts[agent.status] = (counts[agent.status] ?? 0) + 1;
   return {

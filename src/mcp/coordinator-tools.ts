@@ -5,7 +5,6 @@ import type { Corral } from "../lifecycle/corral.js";
 import { AgentOutputView } from "../lifecycle/agent-output.js";
 import { EFFORTS, type Effort } from "../backends/backend.js";
 import { BACKENDS } from "../lifecycle/inputs.js";
-import { agentView } from "../lifecycle/task-status.js";
 import { AgentView, CleanupRecordView, TaskStatusView, TaskSummaryView } from "../lifecycle/views.js";
 import { toolResult } from "./results.js";
 
@@ -163,7 +162,7 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
     async ({ task_id, agent_id, reason }) => {
       const killed = await corral.killInTask(task_id, agent_id, reason ?? "killed by the coordinator");
       return toolResult(
-        killed.ok ? ok({ killed_now: killed.value.killedNow, agent: agentView(killed.value.agent), cleanup: killed.value.cleanup }) : killed,
+        killed.ok ? ok({ killed_now: killed.value.killedNow, agent: killed.value.view, cleanup: killed.value.cleanup }) : killed,
       );
     },
   );

@@ -3,7 +3,7 @@ import { fail, ok, type Result } from "../domain/errors.js";
 import type { AgentId, AgentType, TaskId } from "../domain/ids.js";
 import { checkDeploy, type Limits } from "../domain/limits.js";
 import type { Db } from "./database.js";
-import { AgentRowSchema, type AgentRecord } from "./records.js";
+import { AGENT_SUMMARY_COLUMNS, AgentRowSchema, AgentSummaryRowSchema, type AgentRecord, type AgentSummary } from "./records.js";
 
 export interface NewAgent {
   readonly id: AgentId;
@@ -61,8 +61,18 @@ export interface Ending {
 
 const LIVE = `('pending', 'running')`;
 
+function toSummary(values: readonly unknown[]): AgentSummary {
+  const row: Record<string, unknown> = {};
+  AGENT_SUMMARY_COLUMNS.forEach((column, i) => {
+    row[column] = values[i];
+  });
+  return AgentSummaryRowSchema.parse(row);
+}
+
 export class AgentTable {
   private readonly getStmt;
+  private readonly summariesStmt;
+  private readonly summaryStmt;
   private readonly activeStmt;
   private readonly byTaskStmt;
   private readonly liveChildrenStmt;
@@ -91,6 +101,10 @@ export class AgentTable {
 
   constructor(db: Db) {
     this.getStmt = db.prepare(`SELECT * FROM agents WHERE id = ?`);
+    const columns = AGENT_SUMMARY_COLUMNS.join(", ");
+    // Rows as arrays: building an object per row with named keys costs more than the query.
+    this.summariesStmt = db.prepare(`SELECT ${columns} FROM agents WHERE task_id = ? ORDER BY created_at, id`).raw(true);
+    this.summaryStmt = db.prepare(`SELECT ${columns} FROM agents WHERE id = ?`).raw(true);
     this.byTaskStmt = db.prepare(`SELECT * FROM agents WHERE task_id = ? ORDER BY created_at, id`);
     this.liveChildrenStmt = db.prepare(`SELECT * FROM agents WHERE parent_id = ? AND status IN ${LIVE}`);
     this.liveOwnedStmt = db.prepare(`SELECT * FROM agents WHERE owner_pid = ? AND owner_start = ? AND status IN ${LIVE}`);
@@ -248,6 +262,16 @@ export class AgentTable {
   get(id: AgentId): AgentRecord | null {
     const row = this.getStmt.get(id);
     return row === undefined ? null : AgentRowSchema.parse(row);
+  }
+
+  /** What a status view shows of each agent of the task, in creation order. */
+  summariesForTask(taskId: TaskId): AgentSummary[] {
+    return (this.summariesStmt.all(taskId) as unknown[][]).map(toSummary);
+  }
+
+  summary(id: AgentId): AgentSummary | null {
+    const row = this.summaryStmt.get(id) as unknown[] | undefined;
+    return row === undefined ? null : toSummary(row);
   }
 
   forTask(taskId: TaskId): AgentRecord[] {

@@ -145,6 +145,108 @@ export const AgentRowSchema = z
   }));
 export type AgentRecord = z.output<typeof AgentRowSchema>;
 
+/**
+ * The columns a status view needs, read without the heavy ones (prompt, spec, paths): a task
+ * of a thousand agents is read in a few milliseconds.
+ */
+export const AGENT_SUMMARY_COLUMNS = [
+  "id",
+  "type",
+  "backend",
+  "status",
+  "reason",
+  "parent_id",
+  "depth",
+  "progress",
+  "last_message",
+  "event_count",
+  "pid",
+  "exit_code",
+  "exit_signal",
+  "cleanup_status",
+  "created_at",
+  "started_at",
+  "ended_at",
+  "claimed_done",
+  "session_id",
+  "model",
+  "mcp_connected",
+  "cost_usd",
+  "input_tokens",
+  "output_tokens",
+  "num_turns",
+  "tool_calls",
+  "denials",
+  "stream_errors",
+  "validation",
+] as const;
+
+export const AgentSummaryRowSchema = z
+  .object({
+    id: z.string(),
+    type: z.string(),
+    backend: z.string(),
+    status: z.enum(AGENT_STATUSES),
+    reason: z.string().nullable(),
+    parent_id: z.string().nullable(),
+    depth: z.number().int(),
+    progress: nullableInt,
+    last_message: z.string().nullable(),
+    event_count: z.number().int(),
+    pid: nullableInt,
+    exit_code: nullableInt,
+    exit_signal: z.string().nullable(),
+    cleanup_status: z.enum(CLEANUP_STATUSES),
+    created_at: z.number().int(),
+    started_at: nullableInt,
+    ended_at: nullableInt,
+    claimed_done: z.number().int(),
+    session_id: z.string().nullable(),
+    model: z.string().nullable(),
+    mcp_connected: nullableInt,
+    cost_usd: z.number().nullable(),
+    input_tokens: z.number().int(),
+    output_tokens: z.number().int(),
+    num_turns: nullableInt,
+    tool_calls: z.number().int(),
+    denials: z.number().int(),
+    stream_errors: z.number().int(),
+    validation: json.nullable(),
+  })
+  .transform((r) => ({
+    id: r.id as AgentId,
+    type: r.type as AgentType,
+    backend: r.backend,
+    status: r.status,
+    reason: r.reason,
+    parentId: r.parent_id as AgentId | null,
+    depth: r.depth,
+    progress: r.progress,
+    lastMessage: r.last_message,
+    eventCount: r.event_count,
+    pid: r.pid,
+    exit: exitOf(r.exit_code, r.exit_signal),
+    cleanupStatus: r.cleanup_status,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    claimedDone: r.claimed_done === 1,
+    stream: {
+      sessionId: r.session_id,
+      model: r.model,
+      corralConnected: r.mcp_connected === null ? null : r.mcp_connected === 1,
+      costUsd: r.cost_usd,
+      inputTokens: r.input_tokens,
+      outputTokens: r.output_tokens,
+      numTurns: r.num_turns,
+      toolCalls: r.tool_calls,
+      denials: r.denials,
+      errors: r.stream_errors,
+    },
+    validation: r.validation as Validation | null,
+  }));
+export type AgentSummary = z.output<typeof AgentSummaryRowSchema>;
+
 function exitOf(code: number | null, signal: string | null): ExitStatus | null {
   if (signal !== null) return { kind: "signalled", signal };
   if (code !== null) return { kind: "exited", code };
