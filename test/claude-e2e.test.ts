@@ -1,6 +1,8 @@
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { treeOf } from "../src/supervisor/discover.js";
 import { isAlive } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
 import { scriptBlock, startModelServer, type ModelServer, type Step } from "./fixtures/model-server/index.js";
@@ -136,6 +138,11 @@ describe("a coordinator fans out real claude agents through corral serve", () =>
     expect(live.source).toBe("live");
     expect(live.entries.map((e) => e.kind)).toContain("init");
     expect(live.entries.map((e) => e.kind)).toContain("tool_call");
+    // The mission reaches claude on stdin: no process of the agent carries it in its argv.
+    const tree = treeOf({ pid: hung.pid!, startTime: readStat(hung.pid!)!.startTime });
+    const argvs = tree.map((p) => readFileSync(`/proc/${p.pid}/cmdline`, "latin1").split("\0"));
+    expect(argvs.some((argv) => argv.includes("-p") && argv.includes("stream-json"))).toBe(true);
+    expect(argvs.some((argv) => argv.some((arg) => arg.includes("about to hang") || arg.includes("You are hanger")))).toBe(false);
 
     const killed = await c.call<{ cleanup: { status: string; steps: { step: string; detail: { signalled?: unknown[]; survivors?: unknown[] } }[] } }>(
       "kill_real_agent",

@@ -44,6 +44,6 @@ export function validateCompletion(evidence: CompletionEvidence): Validation {
   if (evidence.progressReports === 0) warn("it never reported progress", 20);
   if (evidence.findings === 0 && evidence.filesChanged === 0) warn("it reported no findings and changed no file in its working dir", 20);
   score = Math.max(0, score);
-  const confidence: Confidence = score >= 80 ? "high" : score >= 50 ? "medium" : score > 0 ? "low" : "none";
+  const confidence: Confidence = score >= 90 ? "high" : score >= 60 ? "medium" : score > 0 ? "low" : "none";
   return { confidence, score, warnings, evidence };
 }
