@@ -109,6 +109,64 @@ describe("store", () => {
     });
   });
 
+  it("reads the same agent through its summary as through its full row", () => {
+    withStore((store) => {
+      const { taskId, agentId } = seed(store);
+      store.agents.recordLaunch(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: true }, 2);
+      store.agents.applyStream({ id: agentId, taskId }, 0, 100, {
+        sessionId: "s",
+        model: "m",
+        corralConnected: true,
+        inputTokens: 7,
+        outputTokens: 3,
+        costUsd: 0.5,
+        numTurns: 2,
+        toolCalls: 4,
+        denials: 1,
+        errors: 2,
+        lastText: "hi",
+        result: { text: "r", isError: false },
+      }, [], 3);
+      store.agents.end(agentId, { status: "failed", reason: "why", exit: { kind: "exited", code: 2 }, at: 4, claim: "c" });
+      store.agents.setValidation(agentId, { confidence: "low", score: 10, warnings: ["w"] });
+      const full = store.agents.get(agentId)!;
+      const summary = store.agents.summary(agentId)!;
+      expect(summary).toEqual({
+        id: full.id,
+        type: full.type,
+        backend: full.backend,
+        status: full.status,
+        reason: full.reason,
+        parentId: full.parentId,
+        depth: full.depth,
+        progress: full.progress,
+        lastMessage: full.lastMessage,
+        eventCount: full.eventCount,
+        pid: full.process?.pid,
+        exit: full.exit,
+        cleanupStatus: full.cleanupStatus,
+        createdAt: full.createdAt,
+        startedAt: full.startedAt,
+        endedAt: full.endedAt,
+        claimedDone: full.claimedDone,
+        stream: {
+          sessionId: "s",
+          model: "m",
+          corralConnected: true,
+          costUsd: 0.5,
+          inputTokens: 7,
+          outputTokens: 3,
+          numTurns: 2,
+          toolCalls: 4,
+          denials: 1,
+          errors: 2,
+        },
+        validation: full.validation,
+      });
+      expect(store.agents.summariesForTask(taskId)).toEqual([summary]);
+    });
+  });
+
   it("gives a slot back once only", () => {
     withStore((store) => {
       const { taskId, agentId } = seed(store);

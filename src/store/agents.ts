@@ -61,12 +61,47 @@ export interface Ending {
 
 const LIVE = `('pending', 'running')`;
 
+/**
+ * A summary row, from the array the query returns. Named one by one, in the order of
+ * AGENT_SUMMARY_COLUMNS, so that every row is an object of one fixed shape: built key by key
+ * in a loop they turn into dictionaries, which cost more to make and to validate.
+ */
 function toSummary(values: readonly unknown[]): AgentSummary {
-  const row: Record<string, unknown> = {};
-  AGENT_SUMMARY_COLUMNS.forEach((column, i) => {
-    row[column] = values[i];
+  const [id, type, backend, status, reason, parent_id, depth, progress, last_message, event_count, pid] = values;
+  const [exit_code, exit_signal, cleanup_status, created_at, started_at, ended_at, claimed_done, session_id] = values.slice(11);
+  const [model, mcp_connected, cost_usd, input_tokens, output_tokens, num_turns, tool_calls, denials] = values.slice(19);
+  const [stream_errors, validation] = values.slice(27);
+  return AgentSummaryRowSchema.parse({
+    id,
+    type,
+    backend,
+    status,
+    reason,
+    parent_id,
+    depth,
+    progress,
+    last_message,
+    event_count,
+    pid,
+    exit_code,
+    exit_signal,
+    cleanup_status,
+    created_at,
+    started_at,
+    ended_at,
+    claimed_done,
+    session_id,
+    model,
+    mcp_connected,
+    cost_usd,
+    input_tokens,
+    output_tokens,
+    num_turns,
+    tool_calls,
+    denials,
+    stream_errors,
+    validation,
   });
-  return AgentSummaryRowSchema.parse(row);
 }
 
 export class AgentTable {
