@@ -18,6 +18,11 @@ export const ConfigSchema = z
       .default("auto")
       .describe("run agents under tini as a child subreaper: auto uses it when found on PATH"),
     cleanupRetryMs: positiveInt.default(30_000).describe("how often a partial cleanup is retried"),
+    reconcileMs: positiveInt.default(5_000).describe("how often agents whose corral died are looked for"),
+    orphans: z
+      .enum(["adopt", "terminate"])
+      .default("adopt")
+      .describe("what to do with an agent whose corral died: watch it to its end, or kill it"),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     claudePath: z.string().min(1).default("claude").describe("the claude executable: a path, or a name on PATH"),
     claudePermissionMode: z
@@ -47,6 +52,8 @@ export const CONFIG_ENV: Readonly<Record<ConfigKey, string>> = {
   graceMs: "CORRAL_GRACE_MS",
   subreaper: "CORRAL_SUBREAPER",
   cleanupRetryMs: "CORRAL_CLEANUP_RETRY_MS",
+  reconcileMs: "CORRAL_RECONCILE_MS",
+  orphans: "CORRAL_ORPHANS",
   logLevel: "CORRAL_LOG_LEVEL",
   claudePath: "CORRAL_CLAUDE_PATH",
   claudePermissionMode: "CORRAL_CLAUDE_PERMISSION_MODE",

@@ -15,7 +15,7 @@ import { ProcessRunner } from "../runners/process-runner.js";
 import type { Runner } from "../runners/runner.js";
 import type { AgentRecord, AgentSummary, TaskRecord } from "../store/records.js";
 import { Store } from "../store/store.js";
-import { identify, type ProcessIdentity } from "../supervisor/identity.js";
+import { identify, isAlive, sameProcess, type ProcessIdentity } from "../supervisor/identity.js";
 import { CLEANUP_STEPS, MARK_NAME, runCleanup, stepsToRetry, type CleanupContext, type CleanupStep } from "./cleanup.js";
 import {
   CreateTaskInputSchema,
@@ -44,7 +44,18 @@ export interface KillResult {
   readonly cleanup: CleanupRecordView;
 }
 
+/** A coordinator watches over every agent; an agent's own server only acts for its agent. */
+export type CorralRole = "coordinator" | "agent";
+
+export interface ReconcileReport {
+  readonly adopted: AgentId[];
+  readonly terminated: AgentId[];
+  readonly failed: AgentId[];
+  readonly cleanupsTakenOver: AgentId[];
+}
+
 const CLEANED_POLL_MS = 20;
+const WATCH_POLL_MS = 200;
 const WAIT_POLL_MS = 100;
 const STREAM_POLL_MS = 250;
 
@@ -64,12 +75,17 @@ export class Corral {
   private readonly inFlight = new Map<AgentId, Promise<void>>();
   private readonly streams: StreamFollower;
   private readonly retryTimer: NodeJS.Timeout;
+  private readonly reconcileTimer: NodeJS.Timeout | null;
+  /** Agents this process adopted: not its children, so their end is seen through /proc. */
+  private readonly adopted = new Map<AgentId, ProcessIdentity>();
+  private watchTimer: NodeJS.Timeout | null = null;
+  private reconciling: Promise<ReconcileReport> | null = null;
   private closed = false;
 
   /** Whether agents run under tini, a subreaper that keeps even setsid'd descendants findable. */
   readonly usesSubreaper: boolean;
 
-  private constructor(config: Config, store: Store, logger: Logger, owner: ProcessIdentity, tini: string | null) {
+  private constructor(config: Config, store: Store, logger: Logger, owner: ProcessIdentity, tini: string | null, role: CorralRole) {
     this.config = config;
     this.store = store;
     this.logger = logger;
@@ -91,9 +107,20 @@ export class Corral {
     ]);
     this.retryTimer = setInterval(() => void this.retryCleanups(), config.cleanupRetryMs);
     this.retryTimer.unref();
+    this.reconcileTimer = null;
+    if (role === "coordinator") {
+      this.reconcileTimer = setInterval(() => void this.reconcile(), config.reconcileMs);
+      this.reconcileTimer.unref();
+      setImmediate(() => void this.reconcile());
+    }
   }
 
-  static open(config: Config, logger: Logger = createLogger(config.logLevel)): Result<Corral> {
+  /**
+   * Opens the store and starts the service. A coordinator also reconciles, at once and then
+   * every reconcileMs: it adopts or terminates agents whose corral died, and takes over
+   * cleanups a dead process left unfinished.
+   */
+  static open(config: Config, logger: Logger = createLogger(config.logLevel), role: CorralRole = "coordinator"): Result<Corral> {
     const owner = identify(process.pid);
     if (owner === null) return fail("PROC_UNAVAILABLE", "cannot read /proc/self/stat: corral needs Linux with /proc mounted");
     const tini = config.subreaper === "none" ? null : findExecutable("tini", process.env.PATH);
@@ -107,7 +134,7 @@ export class Corral {
     }
     const store = Store.open(join(config.home, "corral.db"));
     if (!store.ok) return store;
-    return ok(new Corral(config, store.value, logger, owner, tini));
+    return ok(new Corral(config, store.value, logger, owner, tini, role));
   }
 
   createTask(raw: CreateTaskInput): Result<TaskRecord> {
@@ -235,7 +262,7 @@ export class Corral {
     id: AgentId,
     ending: { status: "completed" | "failed" | "killed" | "crashed" | "timed_out"; reason: string | null; exit: ExitStatus | null },
   ): Promise<boolean> {
-    const claim = `${this.owner.pid}:${this.owner.startTime}:${randomBytes(4).toString("hex")}`;
+    const claim = this.newClaim();
     if (!this.store.agents.end(id, { ...ending, at: Date.now(), claim })) return false;
     await this.track(id, this.cleanup(id, claim, CLEANUP_STEPS));
     return true;
@@ -432,12 +459,106 @@ export class Corral {
     return this.store.agents.get(id);
   }
 
+  /**
+   * Looks after what dead corral processes left: live agents whose owner is gone are adopted
+   * (watched through /proc to their end) or terminated, per `orphans`; an agent caught
+   * mid-launch is ended failed; a cleanup whose claimer died is run again; partial cleanups
+   * are retried. Only what the store says a dead owner held is touched, never an agent of a
+   * live corral. Concurrent calls share one pass.
+   */
+  reconcile(): Promise<ReconcileReport> {
+    this.reconciling ??= this.reconcileOnce().finally(() => {
+      this.reconciling = null;
+    });
+    return this.reconciling;
+  }
+
+  private async reconcileOnce(): Promise<ReconcileReport> {
+    const report = { adopted: [] as AgentId[], terminated: [] as AgentId[], failed: [] as AgentId[], cleanupsTakenOver: [] as AgentId[] };
+    if (this.closed) return report;
+    const endings: Promise<unknown>[] = [];
+    for (const orphan of this.store.agents.live()) {
+      if (sameProcess(orphan.owner, this.owner) || isAlive(orphan.owner)) continue;
+      if (!this.store.agents.adopt(orphan.id, orphan.owner, this.owner)) continue;
+      const agent = this.store.agents.get(orphan.id) as AgentRecord;
+      if (agent.process === null) {
+        report.failed.push(agent.id);
+        this.store.agents.recordLaunch(agent.id, null, Date.now());
+        endings.push(this.end(agent.id, { status: "failed", reason: "its corral died while launching it", exit: null }));
+      } else if (this.config.orphans === "terminate") {
+        report.terminated.push(agent.id);
+        endings.push(this.end(agent.id, { status: "killed", reason: "its corral died (orphans=terminate)", exit: null }));
+      } else {
+        report.adopted.push(agent.id);
+        this.watch(agent);
+      }
+    }
+    for (const agent of this.store.agents.cleanupRunning()) {
+      const claimer = claimerOf(agent.cleanupClaim);
+      if (claimer !== null && isAlive(claimer)) continue;
+      const claim = this.newClaim();
+      if (!this.store.agents.takeOverCleanup(agent.id, agent.cleanupClaim, claim)) continue;
+      report.cleanupsTakenOver.push(agent.id);
+      endings.push(this.track(agent.id, this.cleanup(agent.id, claim, CLEANUP_STEPS)));
+    }
+    await Promise.all(endings);
+    await this.retryCleanups();
+    const changed = Object.values(report).some((ids) => ids.length > 0);
+    if (changed) this.logger.info(report, "reconciled what a dead corral left");
+    return report;
+  }
+
+  /** Follows an adopted agent: its stream, and its end, which only /proc can show. */
+  private watch(agent: AgentRecord): void {
+    if (agent.process === null) return;
+    this.adopted.set(agent.id, { pid: agent.process.pid, startTime: agent.process.startTime });
+    const parseLine = this.backends.get(agent.backend)?.parseLine ?? null;
+    if (parseLine !== null) this.streams.follow(agent.id, parseLine);
+    if (this.watchTimer !== null) return;
+    this.watchTimer = setInterval(() => {
+      for (const [id, root] of this.adopted) {
+        if (isAlive(root)) continue;
+        this.adopted.delete(id);
+        void this.onLostExit(id).catch((cause: unknown) =>
+          this.logger.error({ agent: id, err: describeUnknown(cause) }, "recording an adopted agent's end failed"),
+        );
+      }
+      if (this.adopted.size === 0 && this.watchTimer !== null) {
+        clearInterval(this.watchTimer);
+        this.watchTimer = null;
+      }
+    }, WATCH_POLL_MS);
+    this.watchTimer.unref();
+  }
+
+  /**
+   * An adopted agent's process is gone and its exit status with it (only a parent can read
+   * it): its stream's final result, when it has one, tells how it ended.
+   */
+  private async onLostExit(id: AgentId): Promise<void> {
+    if (this.closed) return;
+    const agent = this.store.agents.get(id);
+    if (agent === null) return;
+    const parseLine = this.backends.get(agent.backend)?.parseLine ?? null;
+    if (parseLine !== null) this.streams.drain(id, parseLine);
+    const result = this.store.agents.get(id)?.stream.result ?? null;
+    await this.end(id, {
+      status: result === null || result.isError ? "failed" : "completed",
+      reason: result === null ? "its exit status was lost: it ended while no corral was its parent" : null,
+      exit: null,
+    });
+  }
+
+  private newClaim(): string {
+    return `${this.owner.pid}:${this.owner.startTime}:${randomBytes(4).toString("hex")}`;
+  }
+
   /** Runs again the failed steps of every partial cleanup; returns how many it took on. */
   async retryCleanups(): Promise<number> {
     if (this.closed) return 0;
     let taken = 0;
     for (const agent of this.store.agents.cleanupPartial()) {
-      const claim = `${this.owner.pid}:${this.owner.startTime}:${randomBytes(4).toString("hex")}`;
+      const claim = this.newClaim();
       if (!this.store.agents.claimRetry(agent.id, claim)) continue;
       taken += 1;
       const last = this.store.cleanupSteps.forAgent(agent.id).filter((s) => s.attempt === agent.cleanupAttempts);
@@ -459,10 +580,20 @@ export class Corral {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.retryTimer);
+    if (this.reconcileTimer !== null) clearInterval(this.reconcileTimer);
+    if (this.watchTimer !== null) clearInterval(this.watchTimer);
     this.streams.stop();
+    await this.reconciling;
     await Promise.all(this.inFlight.values());
     this.store.close();
   }
+}
+
+/** The process that made a cleanup claim (`pid:starttime:nonce`), or null for no claim. */
+function claimerOf(claim: string | null): ProcessIdentity | null {
+  const [pid, startTime] = claim?.split(":") ?? [];
+  if (pid === undefined || startTime === undefined) return null;
+  return { pid: Number(pid), startTime };
 }
 
 function stringOr(value: unknown, fallback: string): string {

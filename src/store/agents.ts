@@ -112,6 +112,10 @@ export class AgentTable {
   private readonly byTaskStmt;
   private readonly liveChildrenStmt;
   private readonly liveOwnedStmt;
+  private readonly liveStmt;
+  private readonly cleanupRunningStmt;
+  private readonly adoptStmt;
+  private readonly takeOverCleanupStmt;
   private readonly cleanupOpenStmt;
   private readonly insertTx;
   private readonly releaseTx;
@@ -143,6 +147,16 @@ export class AgentTable {
     this.byTaskStmt = db.prepare(`SELECT * FROM agents WHERE task_id = ? ORDER BY created_at, id`);
     this.liveChildrenStmt = db.prepare(`SELECT * FROM agents WHERE parent_id = ? AND status IN ${LIVE}`);
     this.liveOwnedStmt = db.prepare(`SELECT * FROM agents WHERE owner_pid = ? AND owner_start = ? AND status IN ${LIVE}`);
+    this.liveStmt = db.prepare(`SELECT * FROM agents WHERE status IN ${LIVE} ORDER BY created_at`);
+    this.cleanupRunningStmt = db.prepare(`SELECT * FROM agents WHERE cleanup_status = 'running' ORDER BY ended_at`);
+    this.adoptStmt = db.prepare(
+      `UPDATE agents SET owner_pid = @toPid, owner_start = @toStart
+       WHERE id = @id AND owner_pid = @fromPid AND owner_start = @fromStart AND status IN ${LIVE}`,
+    );
+    this.takeOverCleanupStmt = db.prepare(
+      `UPDATE agents SET cleanup_claim = @claim, cleanup_attempts = cleanup_attempts + 1
+       WHERE id = @id AND cleanup_status = 'running' AND cleanup_claim IS @stale`,
+    );
     this.cleanupOpenStmt = db.prepare(`SELECT * FROM agents WHERE cleanup_status = 'partial' ORDER BY ended_at`);
 
     const taskStmt = db.prepare(`SELECT agent_count FROM tasks WHERE id = ?`);
@@ -319,6 +333,28 @@ export class AgentTable {
 
   liveOwnedBy(owner: { readonly pid: number; readonly startTime: string }): AgentRecord[] {
     return this.liveOwnedStmt.all(owner.pid, owner.startTime).map((row) => AgentRowSchema.parse(row));
+  }
+
+  /** Every agent not yet ended, whoever owns it. */
+  live(): AgentRecord[] {
+    return this.liveStmt.all().map((row) => AgentRowSchema.parse(row));
+  }
+
+  /** Agents whose cleanup someone has claimed and not finished. */
+  cleanupRunning(): AgentRecord[] {
+    return this.cleanupRunningStmt.all().map((row) => AgentRowSchema.parse(row));
+  }
+
+  /** Makes `to` the owner of a live agent still owned by `from`; true for exactly one caller. */
+  adopt(id: AgentId, from: { pid: number; startTime: string }, to: { pid: number; startTime: string }): boolean {
+    return (
+      this.adoptStmt.run({ id, fromPid: from.pid, fromStart: from.startTime, toPid: to.pid, toStart: to.startTime }).changes === 1
+    );
+  }
+
+  /** Takes over a cleanup whose claimer died mid-way; true for exactly one caller. */
+  takeOverCleanup(id: AgentId, stale: string | null, claim: string): boolean {
+    return this.takeOverCleanupStmt.run({ id, stale, claim }).changes === 1;
   }
 
   /** Agents whose cleanup left a step failed, oldest first. */

@@ -187,6 +187,7 @@ export const AgentRowSchema = AgentColumns.transform((r) => {
         ? null
         : { pid: r.pid, startTime: r.proc_start, pgid: r.pgid ?? r.pid, sid: r.sid ?? r.pid, subreaper: r.subreaper === 1 },
     slotHeld: r.slot_held === 1,
+    cleanupClaim: r.cleanup_claim,
     cleanupAttempts: r.cleanup_attempts,
     cleanedAt: r.cleaned_at,
     stream: {

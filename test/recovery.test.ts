@@ -1,0 +1,99 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { unwrap } from "../src/domain/errors.js";
+import type { AgentId } from "../src/domain/ids.js";
+import { loadConfig } from "../src/lifecycle/config-loader.js";
+import { Corral } from "../src/lifecycle/corral.js";
+import { createLogger } from "../src/lifecycle/logger.js";
+import { isAlive, type ProcessIdentity } from "../src/supervisor/identity.js";
+import { readStat } from "../src/supervisor/procfs.js";
+import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
+
+const opened: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  for (const thing of opened.splice(0).reverse()) await thing.close();
+});
+
+function corralAt(home: string, orphans: "adopt" | "terminate", role: "coordinator" | "agent" = "coordinator"): Corral {
+  const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), orphans, reconcileMs: 60_000 };
+  const corral = unwrap(Corral.open(config, createLogger("silent"), role));
+  opened.push(corral);
+  return corral;
+}
+
+async function deployMany(c: Coordinator, taskId: string, n: number, command: string[]): Promise<{ id: AgentId; root: ProcessIdentity }[]> {
+  const agents = [];
+  for (let i = 0; i < n; i += 1) {
+    const deployed = await c.call<{ agent_id: string; pid: number }>("deploy_headless_agent", {
+      task_id: taskId,
+      agent_type: "orphan",
+      prompt: "p",
+      command,
+    });
+    agents.push({ id: deployed.agent_id as AgentId, root: { pid: deployed.pid, startTime: readStat(deployed.pid)!.startTime } });
+  }
+  return agents;
+}
+
+/** A coordinator with 10 live agents and progress on record, killed with SIGKILL. */
+async function crashWithAgents(command: string[]) {
+  const crashed = await startCoordinator();
+  const { task_id } = await crashed.call<{ task_id: string }>("create_real_task", { description: "crash" });
+  const agents = await deployMany(crashed, task_id, 10, command);
+  // Progress reported while its owner lived, by another process on the same store.
+  const reporter = corralAt(crashed.home, "adopt", "agent");
+  for (const agent of agents) for (let i = 0; i < 5; i += 1) unwrap(reporter.report(agent.id, { kind: "progress", status: "working", message: `${i}` }));
+
+  // A second corral on the same store, alive throughout: its agents must be left alone.
+  const bystander = await startCoordinator({ CORRAL_HOME: crashed.home });
+  opened.push(bystander);
+  const theirs = await deployMany(bystander, task_id, 2, ["sleep", "300"]);
+
+  process.kill(crashed.transport.pid!, "SIGKILL");
+  while (readStat(crashed.transport.pid!) !== null) await sleep(10);
+  await crashed.close();
+  for (const agent of agents) expect(isAlive(agent.root)).toBe(true);
+  return { home: crashed.home, taskId: task_id, agents, theirs };
+}
+
+describe("after a corral died without warning", () => {
+  it("terminates its agents when orphans=terminate, cleans them, keeps their progress, and spares a live corral's agents", async () => {
+    const { home, agents, theirs } = await crashWithAgents(["sleep", "300"]);
+    const recovering = corralAt(home, "terminate");
+    const report = await recovering.reconcile();
+
+    expect([...report.terminated].sort()).toEqual(agents.map((a) => a.id).sort());
+    expect(report.adopted).toEqual([]);
+    for (const agent of agents) {
+      expect(isAlive(agent.root)).toBe(false);
+      const row = recovering.agent(agent.id)!;
+      expect([row.status, row.cleanupStatus, row.eventCount]).toEqual(["killed", "done", 5]);
+      expect(row.reason).toBe("its corral died (orphans=terminate)");
+    }
+    for (const agent of theirs) {
+      expect(isAlive(agent.root)).toBe(true);
+      expect(recovering.agent(agent.id)?.status).toBe("running");
+    }
+  });
+
+  it("adopts its agents by default, watches them to their end, and can kill them", async () => {
+    const { home, agents } = await crashWithAgents(["bash", "-c", "sleep 1.5; echo done"]);
+    const recovering = corralAt(home, "adopt");
+    const report = await recovering.reconcile();
+    expect([...report.adopted].sort()).toEqual(agents.map((a) => a.id).sort());
+    expect((await recovering.reconcile()).adopted).toEqual([]);
+
+    const [first, ...rest] = agents;
+    unwrap(await recovering.kill(first!.id, "no longer needed"));
+    for (const agent of rest) {
+      const ended = await recovering.whenCleaned(agent.id, 10_000);
+      // Not its child: the exit status is gone, and the record says so.
+      expect(ended.status).toBe("failed");
+      expect(ended.reason).toMatch(/exit status was lost/);
+      expect(ended.cleanupStatus).toBe("done");
+      expect(ended.eventCount).toBe(5);
+    }
+    for (const agent of agents) expect(isAlive(agent.root)).toBe(false);
+    expect(recovering.agent(first!.id)?.status).toBe("killed");
+  });
+});
