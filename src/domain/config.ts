@@ -18,6 +18,13 @@ export const ConfigSchema = z
       .default("auto")
       .describe("run agents under tini as a child subreaper: auto uses it when found on PATH"),
     cleanupRetryMs: positiveInt.default(30_000).describe("how often a partial cleanup is retried"),
+    shutdownDeadlineMs: positiveInt
+      .default(8_000)
+      .describe("how long a shutdown may take, all agents together: under the 10 s a container runtime gives"),
+    onShutdown: z
+      .enum(["terminate", "detach"])
+      .default("terminate")
+      .describe("on shutdown, kill this corral's agents, or leave them running for the next corral to adopt"),
     reconcileMs: positiveInt.default(5_000).describe("how often agents whose corral died are looked for"),
     orphans: z
       .enum(["adopt", "terminate"])
@@ -52,6 +59,8 @@ export const CONFIG_ENV: Readonly<Record<ConfigKey, string>> = {
   graceMs: "CORRAL_GRACE_MS",
   subreaper: "CORRAL_SUBREAPER",
   cleanupRetryMs: "CORRAL_CLEANUP_RETRY_MS",
+  shutdownDeadlineMs: "CORRAL_SHUTDOWN_DEADLINE_MS",
+  onShutdown: "CORRAL_ON_SHUTDOWN",
   reconcileMs: "CORRAL_RECONCILE_MS",
   orphans: "CORRAL_ORPHANS",
   logLevel: "CORRAL_LOG_LEVEL",

@@ -81,6 +81,8 @@ export class Corral {
   private watchTimer: NodeJS.Timeout | null = null;
   private reconciling: Promise<ReconcileReport> | null = null;
   private closed = false;
+  /** SIGTERM to SIGKILL; shorter during a shutdown, which has a deadline. */
+  private graceMs: number;
 
   /** Whether agents run under tini, a subreaper that keeps even setsid'd descendants findable. */
   readonly usesSubreaper: boolean;
@@ -90,6 +92,7 @@ export class Corral {
     this.store = store;
     this.logger = logger;
     this.owner = owner;
+    this.graceMs = config.graceMs;
     this.workspaces = new Workspaces(config.home);
     this.runner = new ProcessRunner(tini);
     this.usesSubreaper = tini !== null;
@@ -283,7 +286,7 @@ export class Corral {
       streams: this.streams,
       runner: this.runner,
       workspaces: this.workspaces,
-      graceMs: this.config.graceMs,
+      graceMs: this.graceMs,
       logger: this.logger,
     };
   }
@@ -568,10 +571,18 @@ export class Corral {
     return taken;
   }
 
-  /** Kills every live agent this process launched, in parallel, then closes. */
+  /**
+   * Kills every live agent this process owns, in parallel, then closes; with
+   * onShutdown=detach it leaves them running for the next coordinator to adopt. The grace
+   * period shrinks so that the whole shutdown fits in shutdownDeadlineMs: the SIGTERM phase
+   * gets half of it, the rest is left for SIGKILL, verification and cleanup.
+   */
   async shutdown(reason = "corral shut down"): Promise<void> {
     if (this.closed) return;
-    await Promise.all(this.store.agents.liveOwnedBy(this.owner).map((agent) => this.kill(agent.id, reason)));
+    if (this.config.onShutdown === "terminate") {
+      this.graceMs = Math.min(this.config.graceMs, Math.floor(this.config.shutdownDeadlineMs / 2));
+      await Promise.all(this.store.agents.liveOwnedBy(this.owner).map((agent) => this.kill(agent.id, reason)));
+    }
     await this.close();
   }
 
