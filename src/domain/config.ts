@@ -25,6 +25,10 @@ export const ConfigSchema = z
       .enum(["terminate", "detach"])
       .default("terminate")
       .describe("on shutdown, kill this corral's agents, or leave them running for the next corral to adopt"),
+    reapMs: positiveInt.default(10_000).describe("how often running agents are checked for being stuck or over time"),
+    stuckMs: positiveInt.default(900_000).describe("no output and no progress for this long makes an agent stuck"),
+    onStuck: z.enum(["flag", "terminate"]).default("flag").describe("flag a stuck agent in status, or kill it with reason 'stuck'"),
+    maxRuntimeMs: z.coerce.number().int().min(0).default(0).describe("wall-clock limit per agent, ending it timed_out (0 = none)"),
     reconcileMs: positiveInt.default(5_000).describe("how often agents whose corral died are looked for"),
     orphans: z
       .enum(["adopt", "terminate"])
@@ -61,6 +65,10 @@ export const CONFIG_ENV: Readonly<Record<ConfigKey, string>> = {
   cleanupRetryMs: "CORRAL_CLEANUP_RETRY_MS",
   shutdownDeadlineMs: "CORRAL_SHUTDOWN_DEADLINE_MS",
   onShutdown: "CORRAL_ON_SHUTDOWN",
+  reapMs: "CORRAL_REAP_MS",
+  stuckMs: "CORRAL_STUCK_MS",
+  onStuck: "CORRAL_ON_STUCK",
+  maxRuntimeMs: "CORRAL_MAX_RUNTIME_MS",
   reconcileMs: "CORRAL_RECONCILE_MS",
   orphans: "CORRAL_ORPHANS",
   logLevel: "CORRAL_LOG_LEVEL",

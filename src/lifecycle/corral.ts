@@ -76,6 +76,7 @@ export class Corral {
   private readonly streams: StreamFollower;
   private readonly retryTimer: NodeJS.Timeout;
   private readonly reconcileTimer: NodeJS.Timeout | null;
+  private readonly reapTimer: NodeJS.Timeout | null;
   /** Agents this process adopted: not its children, so their end is seen through /proc. */
   private readonly adopted = new Map<AgentId, ProcessIdentity>();
   private watchTimer: NodeJS.Timeout | null = null;
@@ -111,9 +112,12 @@ export class Corral {
     this.retryTimer = setInterval(() => void this.retryCleanups(), config.cleanupRetryMs);
     this.retryTimer.unref();
     this.reconcileTimer = null;
+    this.reapTimer = null;
     if (role === "coordinator") {
       this.reconcileTimer = setInterval(() => void this.reconcile(), config.reconcileMs);
       this.reconcileTimer.unref();
+      this.reapTimer = setInterval(() => void this.reap(), config.reapMs);
+      this.reapTimer.unref();
       setImmediate(() => void this.reconcile());
     }
   }
@@ -552,6 +556,38 @@ export class Corral {
     });
   }
 
+  /**
+   * Checks the running agents this process owns: past maxRuntimeMs an agent ends timed_out;
+   * with no output (its log untouched) and no report for stuckMs it is flagged stuck, or
+   * killed with reason "stuck" when onStuck=terminate. Returns the agents it acted on.
+   */
+  async reap(now = Date.now()): Promise<{ timedOut: AgentId[]; stuck: AgentId[] }> {
+    const acted = { timedOut: [] as AgentId[], stuck: [] as AgentId[] };
+    if (this.closed) return acted;
+    const endings: Promise<unknown>[] = [];
+    for (const agent of this.store.agents.liveOwnedBy(this.owner)) {
+      if (agent.status !== "running" || agent.startedAt === null) continue;
+      const ran = now - agent.startedAt;
+      if (this.config.maxRuntimeMs > 0 && ran > this.config.maxRuntimeMs) {
+        acted.timedOut.push(agent.id);
+        const reason = `ran ${Math.round(ran / 1000)} s, longer than maxRuntimeMs=${this.config.maxRuntimeMs}`;
+        endings.push(this.end(agent.id, { status: "timed_out", reason, exit: null }));
+        continue;
+      }
+      const quiet = now - Math.max(agent.startedAt, agent.lastEventAt ?? 0, modifiedAt(agent.logPath));
+      if (quiet <= this.config.stuckMs) {
+        if (agent.stuckSince !== null) this.store.agents.clearStuck(agent.id);
+        continue;
+      }
+      acted.stuck.push(agent.id);
+      const reason = `stuck: no output and no progress for ${Math.round(quiet / 1000)} s (stuckMs=${this.config.stuckMs})`;
+      if (this.config.onStuck === "terminate") endings.push(this.end(agent.id, { status: "killed", reason, exit: null }));
+      else if (this.store.agents.markStuck(agent.id, now - quiet)) this.logger.warn({ agent: agent.id }, reason);
+    }
+    await Promise.all(endings);
+    return acted;
+  }
+
   private newClaim(): string {
     return `${this.owner.pid}:${this.owner.startTime}:${randomBytes(4).toString("hex")}`;
   }
@@ -592,6 +628,7 @@ export class Corral {
     this.closed = true;
     clearInterval(this.retryTimer);
     if (this.reconcileTimer !== null) clearInterval(this.reconcileTimer);
+    if (this.reapTimer !== null) clearInterval(this.reapTimer);
     if (this.watchTimer !== null) clearInterval(this.watchTimer);
     this.streams.stop();
     await this.reconciling;
@@ -605,6 +642,16 @@ function claimerOf(claim: string | null): ProcessIdentity | null {
   const [pid, startTime] = claim?.split(":") ?? [];
   if (pid === undefined || startTime === undefined) return null;
   return { pid: Number(pid), startTime };
+}
+
+/** When a file was last written, in ms; 0 when it does not exist (yet, or any more). */
+function modifiedAt(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch (cause) {
+    if ((cause as { code?: unknown }).code === "ENOENT") return 0;
+    throw cause;
+  }
 }
 
 function stringOr(value: unknown, fallback: string): string {

@@ -70,7 +70,7 @@ function toSummary(values: readonly unknown[]): AgentSummary {
   const [id, type, backend, status, reason, parent_id, depth, progress, last_message, event_count, pid] = values;
   const [exit_code, exit_signal, cleanup_status, created_at, started_at, ended_at, claimed_done, session_id] = values.slice(11);
   const [model, mcp_connected, cost_usd, input_tokens, output_tokens, num_turns, tool_calls, denials] = values.slice(19);
-  const [stream_errors, validation] = values.slice(27);
+  const [stream_errors, validation, stuck_since] = values.slice(27);
   return AgentSummaryRowSchema.parse({
     id,
     type,
@@ -101,6 +101,7 @@ function toSummary(values: readonly unknown[]): AgentSummary {
     denials,
     stream_errors,
     validation,
+    stuck_since,
   });
 }
 
@@ -126,6 +127,8 @@ export class AgentTable {
   private readonly setArchiveStmt;
   private readonly byTokenStmt;
   private readonly claimDoneStmt;
+  private readonly markStuckStmt;
+  private readonly clearStuckStmt;
   private readonly setValidationStmt;
   private readonly eventCountsStmt;
   private readonly applyStreamTx: (
@@ -233,6 +236,8 @@ export class AgentTable {
     this.setArchiveStmt = db.prepare(`UPDATE agents SET archive_path = ? WHERE id = ?`);
     this.byTokenStmt = db.prepare(`SELECT * FROM agents WHERE token_hash = ?`);
     this.claimDoneStmt = db.prepare(`UPDATE agents SET claimed_done = 1 WHERE id = ?`);
+    this.markStuckStmt = db.prepare(`UPDATE agents SET stuck_since = ? WHERE id = ? AND stuck_since IS NULL`);
+    this.clearStuckStmt = db.prepare(`UPDATE agents SET stuck_since = NULL WHERE id = ?`);
     this.setValidationStmt = db.prepare(`UPDATE agents SET validation = ? WHERE id = ?`);
     this.eventCountsStmt = db.prepare(`SELECT kind, COUNT(*) AS n FROM events WHERE agent_id = ? GROUP BY kind`);
     const advance = db.prepare(
@@ -428,6 +433,15 @@ export class AgentTable {
   /** The agent said it is done; it stays running until its process exits. */
   claimDone(id: AgentId): void {
     this.claimDoneStmt.run(id);
+  }
+
+  /** Records that the agent looks stuck; true only the first time. */
+  markStuck(id: AgentId, since: number): boolean {
+    return this.markStuckStmt.run(since, id).changes === 1;
+  }
+
+  clearStuck(id: AgentId): void {
+    this.clearStuckStmt.run(id);
   }
 
   setValidation(id: AgentId, validation: unknown): void {

@@ -24,14 +24,14 @@ export class EventTable {
       `INSERT INTO events (task_id, agent_id, kind, at, data) VALUES (?, ?, ?, ?, ?)`,
     );
     const bumpAgent = db.prepare(
-      `UPDATE agents SET event_count = event_count + 1,
+      `UPDATE agents SET event_count = event_count + 1, last_event_at = ?,
          progress = COALESCE(?, progress), last_message = COALESCE(?, last_message)
        WHERE id = ? AND task_id = ?`,
     );
     const bumpTask = db.prepare(`UPDATE tasks SET event_count = event_count + 1 WHERE id = ?`);
     // The event and both counters move together or not at all.
     const append = db.transaction((event: NewEvent): number | null => {
-      const bumped = bumpAgent.run(event.progress ?? null, event.message ?? null, event.agentId, event.taskId);
+      const bumped = bumpAgent.run(event.at, event.progress ?? null, event.message ?? null, event.agentId, event.taskId);
       if (bumped.changes !== 1) return null;
       bumpTask.run(event.taskId);
       const inserted = insert.run(event.taskId, event.agentId, event.kind, event.at, JSON.stringify(event.data));

@@ -103,6 +103,11 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE agents ADD COLUMN result_is_error INTEGER;
   ALTER TABLE agents ADD COLUMN validation TEXT;
   `,
+  // When the agent last reported, and what the reaper noticed.
+  `
+  ALTER TABLE agents ADD COLUMN last_event_at INTEGER;
+  ALTER TABLE agents ADD COLUMN stuck_since INTEGER;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

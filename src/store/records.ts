@@ -91,6 +91,8 @@ const AgentColumns = z.object({
   result_text: z.string().nullable(),
   result_is_error: nullableInt,
   validation: json.nullable(),
+  last_event_at: nullableInt,
+  stuck_since: nullableInt,
 });
 
 /**
@@ -127,6 +129,7 @@ const SummaryColumns = AgentColumns.pick({
   denials: true,
   stream_errors: true,
   validation: true,
+  stuck_since: true,
 });
 export const AGENT_SUMMARY_COLUMNS = Object.keys(SummaryColumns.shape) as (keyof z.infer<typeof SummaryColumns>)[];
 
@@ -162,6 +165,7 @@ function summaryOf(r: z.infer<typeof SummaryColumns>) {
       errors: r.stream_errors,
     },
     validation: r.validation as Validation | null,
+    stuckSince: r.stuck_since,
   };
 }
 
@@ -187,6 +191,7 @@ export const AgentRowSchema = AgentColumns.transform((r) => {
         ? null
         : { pid: r.pid, startTime: r.proc_start, pgid: r.pgid ?? r.pid, sid: r.sid ?? r.pid, subreaper: r.subreaper === 1 },
     slotHeld: r.slot_held === 1,
+    lastEventAt: r.last_event_at,
     cleanupClaim: r.cleanup_claim,
     cleanupAttempts: r.cleanup_attempts,
     cleanedAt: r.cleaned_at,
