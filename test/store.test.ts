@@ -162,6 +162,7 @@ describe("store", () => {
           errors: 2,
         },
         validation: full.validation,
+        stuckSince: null,
       });
       expect(store.agents.summariesForTask(taskId)).toEqual([summary]);
     });
