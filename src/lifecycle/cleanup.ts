@@ -7,10 +7,11 @@ import { validateCompletion } from "../domain/validation.js";
 import type { Runner } from "../runners/runner.js";
 import type { AgentRecord, StepOutcome } from "../store/records.js";
 import type { Store } from "../store/store.js";
-import { discover, type AgentScope } from "../supervisor/discover.js";
+import { discover, markedScope, type AgentScope } from "../supervisor/discover.js";
 import { isAlive, type ProcessIdentity } from "../supervisor/identity.js";
 import type { TerminationReport } from "../supervisor/terminate.js";
 import { archiveLog } from "./archive.js";
+import { failpoint } from "./failpoints.js";
 import { countFilesChanged } from "./files-changed.js";
 import type { StreamFollower } from "./stream-follower.js";
 import type { Workspaces } from "./workspace.js";
@@ -65,7 +66,12 @@ export async function runCleanup(
 
   const run: Record<CleanupStep, () => Promise<StepResult>> = {
     terminate: async () => {
-      if (scope === null) scope = scopeOf(await launchFinished(ctx, agent));
+      if (scope === null) {
+        const launched = await launchFinished(ctx, agent);
+        // A launch that never got recorded (its corral died mid-deploy) may still have
+        // started something: whatever carries the agent's mark is the agent's.
+        scope = scopeOf(launched) ?? (launched.startedAt === null ? markedScope(`${MARK_NAME}=${agent.mark}`) : null);
+      }
       if (scope === null) return skipped("the agent never started a process");
       report = await ctx.runner.terminate(scope, { graceMs: ctx.graceMs });
       const detail = { ...report };
@@ -150,6 +156,7 @@ export async function runCleanup(
       durationMs: performance.now() - t0,
     });
     if (result.outcome === "failed") ctx.logger.warn({ agent: agent.id, step, error: result.error }, "cleanup step failed");
+    failpoint(`cleanup:after-${step}`);
   }
   return allOk ? "done" : "partial";
 }

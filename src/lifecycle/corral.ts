@@ -27,6 +27,7 @@ import {
   type EventInput,
 } from "./inputs.js";
 import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQuery } from "./agent-output.js";
+import { failpoint } from "./failpoints.js";
 import { createLogger } from "./logger.js";
 import { corralEntry } from "./self.js";
 import { hashToken, newToken } from "./tokens.js";
@@ -209,6 +210,7 @@ export class Corral {
     );
     if (!inserted.ok) return inserted;
     const agent = inserted.value;
+    failpoint("deploy:after-insert");
 
     const plan = backend.plan({
       agentId,
@@ -249,6 +251,7 @@ export class Corral {
     }
     if (!started.ok) return started;
     const proc = started.value;
+    failpoint("deploy:after-spawn");
     this.store.agents.recordLaunch(agent.id, proc, Date.now());
     if (backend.parseLine !== null) this.streams.follow(agent.id, backend.parseLine);
     proc.exited
@@ -486,13 +489,15 @@ export class Corral {
     const endings: Promise<unknown>[] = [];
     for (const orphan of this.store.agents.live()) {
       if (sameProcess(orphan.owner, this.owner) || isAlive(orphan.owner)) continue;
+      if (orphan.process === null) {
+        // Caught mid-launch: whatever it may have started is found by its mark at cleanup.
+        const ending = this.end(orphan.id, { status: "failed", reason: "its corral died while launching it", exit: null });
+        endings.push(ending.then((won) => won && report.failed.push(orphan.id)));
+        continue;
+      }
       if (!this.store.agents.adopt(orphan.id, orphan.owner, this.owner)) continue;
       const agent = this.store.agents.get(orphan.id) as AgentRecord;
-      if (agent.process === null) {
-        report.failed.push(agent.id);
-        this.store.agents.recordLaunch(agent.id, null, Date.now());
-        endings.push(this.end(agent.id, { status: "failed", reason: "its corral died while launching it", exit: null }));
-      } else if (this.config.orphans === "terminate") {
+      if (this.config.orphans === "terminate") {
         report.terminated.push(agent.id);
         endings.push(this.end(agent.id, { status: "killed", reason: "its corral died (orphans=terminate)", exit: null }));
       } else {

@@ -15,6 +15,15 @@ export interface AgentScope {
 
 export type DiscoveryMethod = "tree" | "sweep";
 
+/**
+ * The scope of an agent whose process was never recorded: no root, no session, only the mark
+ * in its environment. pid 0 names no process, so the sweep takes every process of ours
+ * that carries the mark, whenever it started.
+ */
+export function markedScope(mark: string): AgentScope {
+  return { root: { pid: 0, startTime: "0" }, sid: -1, subreaper: false, mark };
+}
+
 export interface Discovery {
   readonly method: DiscoveryMethod;
   readonly processes: ProcessIdentity[];

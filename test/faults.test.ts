@@ -1,0 +1,79 @@
+import { existsSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { unwrap } from "../src/domain/errors.js";
+import type { AgentId } from "../src/domain/ids.js";
+import { loadConfig } from "../src/lifecycle/config-loader.js";
+import { Corral } from "../src/lifecycle/corral.js";
+import { createLogger } from "../src/lifecycle/logger.js";
+import { readStat } from "../src/supervisor/procfs.js";
+import { taggedProcesses } from "./helpers/leak-guard.js";
+import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
+
+const opened: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  for (const thing of opened.splice(0).reverse()) await thing.close();
+});
+
+/** A coordinator that dies for real (SIGKILL) when it reaches the named failpoint. */
+async function dyingAt(failpoint: string): Promise<{ server: Coordinator; taskId: string }> {
+  const server = await startCoordinator({ CORRAL_FAILPOINTS: failpoint });
+  const { task_id } = await server.call<{ task_id: string }>("create_real_task", { description: failpoint });
+  return { server, taskId: task_id };
+}
+
+async function died(server: Coordinator): Promise<void> {
+  const pid = server.transport.pid!;
+  while (readStat(pid) !== null && readStat(pid)?.state !== "Z") await sleep(10);
+  await server.close();
+}
+
+function recover(home: string): Corral {
+  const corral = unwrap(Corral.open({ ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), reconcileMs: 60_000 }, createLogger("silent")));
+  opened.push(corral);
+  return corral;
+}
+
+const sleepers = () => taggedProcesses().filter((pid) => ["sleep", "tini"].includes(readStat(pid)?.comm ?? ""));
+
+describe("kill -9 at the worst moments", () => {
+  it.each(["deploy:after-insert", "deploy:after-spawn"])("mid-deploy (%s): the next corral ends the agent failed and nothing survives", async (point) => {
+    const { server, taskId } = await dyingAt(point);
+    const call = server.client.callTool({ name: "deploy_headless_agent", arguments: { task_id: taskId, agent_type: "doomed", prompt: "p", command: ["sleep", "300"] } });
+    await expect(call).rejects.toThrow();
+    await died(server);
+    if (point === "deploy:after-spawn") expect(sleepers().length).toBeGreaterThan(0);
+
+    const corral = recover(server.home);
+    const report = await corral.reconcile();
+    expect(report.failed).toHaveLength(1);
+    const agent = corral.agent(report.failed[0] as AgentId)!;
+    expect([agent.status, agent.reason, agent.cleanupStatus, agent.slotHeld]).toEqual(["failed", "its corral died while launching it", "done", false]);
+    expect(sleepers()).toEqual([]);
+    expect(corral.task(agent.taskId)?.activeCount).toBe(0);
+  });
+
+  it("mid-cleanup (after terminate): the next corral takes the cleanup over and finishes it", async () => {
+    const { server, taskId } = await dyingAt("cleanup:after-terminate");
+    const deployed = await server.call<{ agent_id: string }>("deploy_headless_agent", {
+      task_id: taskId,
+      agent_type: "victim",
+      prompt: "p",
+      command: ["bash", "-c", "echo logged; exec sleep 300"],
+    });
+    await sleep(100);
+    await expect(server.client.callTool({ name: "kill_real_agent", arguments: { task_id: taskId, agent_id: deployed.agent_id } })).rejects.toThrow();
+    await died(server);
+
+    const corral = recover(server.home);
+    const before = corral.agent(deployed.agent_id as AgentId)!;
+    expect([before.status, before.cleanupStatus]).toEqual(["killed", "running"]);
+    const report = await corral.reconcile();
+    expect(report.cleanupsTakenOver).toEqual([deployed.agent_id]);
+    const after = corral.agent(deployed.agent_id as AgentId)!;
+    expect([after.cleanupStatus, after.cleanupAttempts, after.slotHeld]).toEqual(["done", 2, false]);
+    expect(existsSync(after.agentDir)).toBe(false);
+    expect(unwrap(corral.output(taskId, deployed.agent_id, {})).text).toBe("logged\n");
+    expect(sleepers()).toEqual([]);
+  });
+});
