@@ -1,6 +1,8 @@
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
+import type { Config } from "../src/domain/config.js";
 import { unwrap } from "../src/domain/errors.js";
 import type { AgentId } from "../src/domain/ids.js";
 import { loadConfig } from "../src/lifecycle/config-loader.js";
@@ -28,8 +30,9 @@ async function died(server: Coordinator): Promise<void> {
   await server.close();
 }
 
-function recover(home: string): Corral {
-  const corral = unwrap(Corral.open({ ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), reconcileMs: 60_000 }, createLogger("silent")));
+function recover(home: string, overrides: Partial<Config> = {}): Corral {
+  const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), reconcileMs: 60_000, ...overrides };
+  const corral = unwrap(Corral.open(config, createLogger("silent")));
   opened.push(corral);
   return corral;
 }
@@ -75,5 +78,43 @@ describe("kill -9 at the worst moments", () => {
     expect(existsSync(after.agentDir)).toBe(false);
     expect(unwrap(corral.output(taskId, deployed.agent_id, {})).text).toBe("logged\n");
     expect(sleepers()).toEqual([]);
+  });
+});
+
+describe("hard agents", () => {
+  it("50 agents completing at the same instant: each recorded and cleaned once, counters exact", async () => {
+    const corral = recover(mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "fifty-")), { maxConcurrentAgents: 50 });
+    const task = unwrap(corral.createTask({ description: "fifty" }));
+    const gate = join(task.workspace, "go");
+    const ids: AgentId[] = [];
+    for (let i = 0; i < 50; i += 1) {
+      const agent = unwrap(
+        await corral.deploy({
+          taskId: task.id,
+          agentType: "racer",
+          prompt: "p",
+          command: ["bash", "-c", `while [ ! -e ${gate} ]; do sleep 0.01; done; echo finished ${i}`],
+        }),
+      );
+      ids.push(agent.id);
+    }
+    writeFileSync(gate, "");
+    const ended = await Promise.all(ids.map((id) => corral.whenCleaned(id, 30_000)));
+    expect(ended.every((a) => a.status === "completed" && a.cleanupStatus === "done" && a.cleanupAttempts === 1)).toBe(true);
+    for (const id of ids) expect(corral.cleanupRecord(id).steps.filter((s) => s.step === "release_slot")).toHaveLength(1);
+    expect(corral.task(task.id)).toMatchObject({ agentCount: 50, activeCount: 0 });
+    expect(corral.store.agents.countHoldingSlots()).toBe(0);
+  });
+
+  it("an agent that floods 100 MB of output and one that exits in 10 ms are both recorded in full", async () => {
+    const corral = recover(mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "flood-")));
+    const task = unwrap(corral.createTask({ description: "flood" }));
+    const flood = unwrap(await corral.deploy({ taskId: task.id, agentType: "flood", prompt: "p", command: ["head", "-c", "104857600", "/dev/zero"] }));
+    const quick = unwrap(await corral.deploy({ taskId: task.id, agentType: "quick", prompt: "p", command: ["true"] }));
+    const [flooded, quickEnd] = await Promise.all([corral.whenCleaned(flood.id, 60_000), corral.whenCleaned(quick.id, 10_000)]);
+    expect([flooded.status, flooded.cleanupStatus, quickEnd.status, quickEnd.cleanupStatus]).toEqual(["completed", "done", "completed", "done"]);
+    const archive = corral.cleanupRecord(flood.id).steps.find((s) => s.step === "archive_log");
+    expect(archive?.detail.bytes).toBe(104_857_600);
+    expect(statSync(flooded.archivePath!).size).toBeLessThan(1_000_000);
   });
 });

@@ -67,7 +67,13 @@ afterAll(async () => {
   }
   if (survivors.length > 0) {
     problems.push(`processes survived the file: ${survivors.map(describeProcess).join(", ")}`);
-    for (const pid of survivors) process.kill(pid, "SIGKILL");
+    for (const pid of survivors) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch (cause) {
+        if ((cause as { code?: unknown }).code !== "ESRCH") throw cause;
+      }
+    }
   }
   // Node reaps an exited child when its event loop handles SIGCHLD: give it the chance.
   const zombieChildren = (): number[] => childPids(process.pid).filter((pid) => readStat(pid)?.state === "Z");
