@@ -10,7 +10,7 @@ import { openCorral } from "./helpers/sandbox.js";
 
 let corral: Corral;
 afterEach(async () => {
-  await corral.close();
+  await corral.shutdown("test over");
 });
 
 function expectError(result: Result<unknown>, code: ErrorCode, text: string): void {

@@ -7,7 +7,7 @@ import { runWorker } from "./helpers/workers.js";
 
 let corral: Corral;
 afterEach(async () => {
-  await corral.close();
+  await corral.shutdown("test over");
 });
 
 async function sleepers(c: Corral, n: number) {

@@ -12,9 +12,10 @@ import { readStat } from "../src/supervisor/procfs.js";
 import { taggedProcesses } from "./helpers/leak-guard.js";
 import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 
-const opened: { close(): Promise<void> }[] = [];
+// Corrals are shut down (their agents killed) even when a test fails half-way.
+const opened: (Corral | Coordinator)[] = [];
 afterEach(async () => {
-  for (const thing of opened.splice(0).reverse()) await thing.close();
+  for (const thing of opened.splice(0).reverse()) await ("shutdown" in thing ? thing.shutdown("test over") : thing.close());
 });
 
 /** A coordinator that dies for real (SIGKILL) when it reaches the named failpoint. */

@@ -13,7 +13,7 @@ import { agentScript, openCorral } from "./helpers/sandbox.js";
 
 let corral: Corral;
 afterEach(async () => {
-  await corral.close();
+  await corral.shutdown("test over");
 });
 
 function newTask(c: Corral) {

@@ -9,9 +9,10 @@ import { isAlive, type ProcessIdentity } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
 import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 
-const opened: { close(): Promise<void> }[] = [];
+// Corrals are shut down (their agents killed) even when a test fails half-way.
+const opened: (Corral | Coordinator)[] = [];
 afterEach(async () => {
-  for (const thing of opened.splice(0).reverse()) await thing.close();
+  for (const thing of opened.splice(0).reverse()) await ("shutdown" in thing ? thing.shutdown("test over") : thing.close());
 });
 
 function corralAt(home: string, orphans: "adopt" | "terminate", role: "coordinator" | "agent" = "coordinator"): Corral {

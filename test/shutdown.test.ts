@@ -10,9 +10,10 @@ import { readStat } from "../src/supervisor/procfs.js";
 import { agentScript } from "./helpers/sandbox.js";
 import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 
-const opened: { close(): Promise<void> }[] = [];
+// Corrals are shut down (their agents killed) even when a test fails half-way.
+const opened: (Corral | Coordinator)[] = [];
 afterEach(async () => {
-  for (const thing of opened.splice(0).reverse()) await thing.close();
+  for (const thing of opened.splice(0).reverse()) await ("shutdown" in thing ? thing.shutdown("test over") : thing.close());
 });
 
 /** A long grace, so that a shutdown that did not shrink it to the deadline would take 20 s. */

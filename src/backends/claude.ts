@@ -83,6 +83,9 @@ export function claudeBackend(options: ClaudeOptions): Backend {
       // The CLI keeps per-session scratch files under TMPDIR; inside the agent dir they go
       // with the agent's cleanup instead of piling up in /tmp.
       env.TMPDIR = join(spec.dir, "tmp");
+      // `claude -p` starts its first turn without waiting for MCP servers still starting, so
+      // an agent whose first act is to report would find no corral tool (checked with 2.1.197).
+      env.MCP_CONNECTION_NONBLOCKING = "0";
       env.CORRAL_AGENT_ID = spec.agentId;
       env.CORRAL_TASK_ID = spec.taskId;
       return ok({

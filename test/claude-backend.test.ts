@@ -1,0 +1,72 @@
+import { describe, expect, it } from "vitest";
+import { claudeBackend, PARENT_SESSION_VARIABLES } from "../src/backends/claude.js";
+import type { AgentSpec } from "../src/backends/backend.js";
+import { unwrap } from "../src/domain/errors.js";
+import type { AgentId, AgentType, TaskId } from "../src/domain/ids.js";
+
+const spec: AgentSpec = {
+  agentId: "writer-120000-abcdef" as AgentId,
+  taskId: "TASK-20260101-120000-0123abcd" as TaskId,
+  agentType: "writer" as AgentType,
+  prompt: "Write the parser tests.",
+  cwd: "/project",
+  parentId: "lead-120000-000001" as AgentId,
+  depth: 1,
+  task: { description: "Harden the parser", context: { success_criteria: ["tests pass"], constraints: ["no new deps"] } },
+  dir: "/state/agents/writer",
+  token: "secret-token",
+  command: null,
+  model: "sonnet",
+  effort: "high",
+};
+
+const backend = claudeBackend({
+  claudePath: "/bin/claude",
+  permissionMode: "acceptEdits",
+  allowedTools: ["Bash"],
+  strictMcp: true,
+  agentServer: { command: "/usr/bin/node", args: ["/corral/main.js", "serve", "--agent"], home: "/state" },
+});
+
+describe("the claude backend's plan", () => {
+  const plan = unwrap(backend.plan(spec));
+
+  it("runs claude headless with corral's server, its tools allowed, and no prompt on the command line", () => {
+    expect(plan.argv).toEqual([
+      "/bin/claude", "-p", "--output-format", "stream-json", "--verbose",
+      "--mcp-config", "/state/agents/writer/mcp.json", "--strict-mcp-config",
+      "--allowedTools", "mcp__corral", "Bash",
+      "--permission-mode", "acceptEdits", "--model", "sonnet", "--effort", "high",
+    ]);
+    expect(plan.argv.join(" ")).not.toContain("parser tests");
+    expect(plan.stdin).toBe("prompt.md");
+  });
+
+  it("writes an MCP config that starts the agent server with the agent's token", () => {
+    expect(JSON.parse(plan.files["mcp.json"] as string)).toEqual({
+      mcpServers: {
+        corral: {
+          type: "stdio",
+          command: "/usr/bin/node",
+          args: ["/corral/main.js", "serve", "--agent"],
+          env: { CORRAL_AGENT_TOKEN: "secret-token", CORRAL_HOME: "/state" },
+        },
+      },
+    });
+  });
+
+  it("tells the agent who it is, its mission, the task's context and how to report", () => {
+    const prompt = plan.files["prompt.md"] as string;
+    for (const text of ["writer-120000-abcdef", "TASK-20260101-120000-0123abcd", "spawned by agent lead-120000-000001", "depth 1", "Write the parser tests.", "Harden the parser", "- tests pass", "- no new deps", "mcp__corral__update_agent_progress", 'status "completed"']) {
+      expect(prompt).toContain(text);
+    }
+  });
+
+  it("removes a parent Claude Code session's variables, keeps scratch files in the agent dir, and waits for MCP", () => {
+    for (const name of PARENT_SESSION_VARIABLES) expect(plan.env[name]).toBeNull();
+    expect(plan.env.TMPDIR).toBe("/state/agents/writer/tmp");
+    expect(plan.dirs).toEqual(["tmp"]);
+    expect(plan.env.MCP_CONNECTION_NONBLOCKING).toBe("0");
+    expect(plan.env.ANTHROPIC_API_KEY).toBeUndefined();
+  });
+});
