@@ -389,6 +389,86 @@ async function benchWriters(): Promise<void> {
   );
 }
 
+/** `corral serve` as an MCP client starts it, with `count` sleeping agents deployed through it. */
+async function serveWithAgents(home: string, count: number, env: Record<string, string> = {}) {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [corralEntry(), "serve"],
+    env: {
+      ...(process.env as Record<string, string>),
+      CORRAL_HOME: home,
+      CORRAL_LOG_LEVEL: "warn",
+      CORRAL_MAX_CONCURRENT_AGENTS: "1000",
+      CORRAL_MAX_AGENTS_PER_TASK: "1000",
+      ...env,
+    },
+  });
+  const client = new Client({ name: "corral-bench", version: "1" });
+  await client.connect(transport);
+  const created = await client.callTool({ name: "create_real_task", arguments: { description: "bench" } });
+  const taskId = (created.structuredContent as { task_id: string }).task_id;
+  const pids: number[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const deployed = await client.callTool({
+      name: "deploy_headless_agent",
+      arguments: { task_id: taskId, agent_type: "bench", prompt: "p", command: ["sleep", "600"] },
+    });
+    pids.push((deployed.structuredContent as { pid: number }).pid);
+  }
+  return { client, pid: transport.pid as number, pids };
+}
+
+async function gone(pid: number): Promise<void> {
+  while (readStat(pid) !== null && readStat(pid)?.state !== "Z") await sleep(5);
+}
+
+async function benchRecovery(): Promise<void> {
+  const results: Record<string, number> = {};
+  for (const orphans of ["adopt", "terminate"] as const) {
+    for (const count of [10, 100]) {
+      const home = mkdtempSync(join(scratch, "recover-"));
+      const { client, pid } = await serveWithAgents(home, count);
+      process.kill(pid, "SIGKILL");
+      await gone(pid);
+      await client.close();
+      const corral = unwrap(
+        Corral.open({ ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), orphans, reconcileMs: 3_600_000 }, createLogger("silent")),
+      );
+      const t0 = performance.now();
+      const report = await corral.reconcile();
+      results[`${orphans} ${count}`] = performance.now() - t0;
+      const handled = orphans === "adopt" ? report.adopted.length : report.terminated.length;
+      if (handled !== count) throw new Error(`reconcile handled ${handled} of ${count} agents`);
+      await corral.shutdown("bench over");
+      rmSync(home, { recursive: true, force: true });
+    }
+  }
+  const at = (key: string): number => round(results[key] as number);
+  record(
+    "recovery after kill -9: adopt / terminate, 10 and 100 agents",
+    `adopt ${at("adopt 10")} / ${at("adopt 100")} ms; terminate ${at("terminate 10")} / ${at("terminate 100")} ms`,
+    "≤ 2 s at 100",
+    (results["adopt 100"] as number) <= 2000 && (results["terminate 100"] as number) <= 2000,
+    results,
+  );
+}
+
+async function benchShutdown(): Promise<void> {
+  const home = mkdtempSync(join(scratch, "shutdown-"));
+  const { client, pid, pids } = await serveWithAgents(home, 20, { CORRAL_SHUTDOWN_DEADLINE_MS: "8000" });
+  const t0 = performance.now();
+  process.kill(pid, "SIGTERM");
+  await gone(pid);
+  const took = performance.now() - t0;
+  await client.close();
+  const survivors = pids.filter((p) => readStat(p) !== null && readStat(p)?.state !== "Z").length;
+  rmSync(home, { recursive: true, force: true });
+  record("shutdown on SIGTERM with 20 agents", `${Math.round(took)} ms, ${survivors} survivors`, "≤ 8,000 ms deadline, 0 survivors", took <= 8000 && survivors === 0, {
+    ms: took,
+    survivors,
+  });
+}
+
 async function main(): Promise<void> {
   process.stderr.write(`corral bench on ${cpus().length} cores, node ${process.version}\n`);
   try {
@@ -400,6 +480,8 @@ async function main(): Promise<void> {
     await benchRoundTrip();
     await benchStatus();
     await benchAgentServers();
+    await benchRecovery();
+    await benchShutdown();
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
