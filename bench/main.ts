@@ -41,7 +41,7 @@ function record(name: string, figure: string, target: string, met: boolean | nul
 function openCorral(overrides: Partial<Config> = {}): Corral {
   const home = mkdtempSync(join(scratch, "state-"));
   const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), ...overrides };
-  return unwrap(Corral.open(config, createLogger("silent")));
+  return unwrap(Corral.open(config, createLogger("silent"), { watch: false }));
 }
 
 async function withCorral<T>(overrides: Partial<Config>, fn: (c: Corral) => Promise<T>): Promise<T> {
@@ -432,7 +432,7 @@ async function benchRecovery(): Promise<void> {
       await gone(pid);
       await client.close();
       const corral = unwrap(
-        Corral.open({ ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), orphans, reconcileMs: 3_600_000 }, createLogger("silent")),
+        Corral.open({ ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), orphans }, createLogger("silent"), { watch: false }),
       );
       const t0 = performance.now();
       const report = await corral.reconcile();

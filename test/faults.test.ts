@@ -33,7 +33,7 @@ async function died(server: Coordinator): Promise<void> {
 
 function recover(home: string, overrides: Partial<Config> = {}): Corral {
   const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), reconcileMs: 60_000, ...overrides };
-  const corral = unwrap(Corral.open(config, createLogger("silent")));
+  const corral = unwrap(Corral.open(config, createLogger("silent"), { watch: false }));
   opened.push(corral);
   return corral;
 }

@@ -324,3 +324,26 @@ describe("with 1,000 unrelated processes on the machine", () => {
     }
   });
 });
+
+describe("cleanup telemetry", () => {
+  it("reports the success rate and durations, and raises a step that keeps failing", async () => {
+    corral = openCorral();
+    const ok = await deploy(corral, ["true"]);
+    await corral.whenCleaned(ok.id);
+    const failing = [];
+    for (let i = 0; i < 3; i += 1) {
+      const agent = await deploy(corral, ["bash", "-c", "sleep 0.2"]);
+      mkdirSync(join(corral.workspaces.root, agent.taskId, "archive", `${agent.id}.log.gz.partial`));
+      failing.push(agent);
+    }
+    for (const agent of failing) await corral.whenCleaned(agent.id);
+    const health = unwrap(corral.status(ok.taskId)).cleanupHealth;
+    expect(health).toMatchObject({ finished: 4, done: 1, partial: 3, successRate: 0.25, failingSteps: { archive_log: 3 } });
+    expect(health.durationMs.p50).toBeGreaterThan(0);
+    expect(health.warnings).toEqual(["cleanup step archive_log failed 3 times recently", "3 agents have a partial cleanup waiting for a retry"]);
+
+    for (const agent of failing) rmdirSync(join(corral.workspaces.root, agent.taskId, "archive", `${agent.id}.log.gz.partial`));
+    expect(await corral.retryCleanups()).toBe(3);
+    expect(unwrap(corral.status(ok.taskId)).cleanupHealth).toMatchObject({ done: 4, partial: 0, successRate: 1 });
+  });
+});

@@ -15,9 +15,10 @@ afterEach(async () => {
   for (const thing of opened.splice(0).reverse()) await ("shutdown" in thing ? thing.shutdown("test over") : thing.close());
 });
 
-function corralAt(home: string, orphans: "adopt" | "terminate", role: "coordinator" | "agent" = "coordinator"): Corral {
+/** Driven by the test: reconcile() is called, never run by a timer behind its back. */
+function corralAt(home: string, orphans: "adopt" | "terminate"): Corral {
   const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), orphans, reconcileMs: 60_000 };
-  const corral = unwrap(Corral.open(config, createLogger("silent"), role));
+  const corral = unwrap(Corral.open(config, createLogger("silent"), { watch: false }));
   opened.push(corral);
   return corral;
 }
@@ -42,7 +43,7 @@ async function crashWithAgents(command: string[]) {
   const { task_id } = await crashed.call<{ task_id: string }>("create_real_task", { description: "crash" });
   const agents = await deployMany(crashed, task_id, 10, command);
   // Progress reported while its owner lived, by another process on the same store.
-  const reporter = corralAt(crashed.home, "adopt", "agent");
+  const reporter = corralAt(crashed.home, "adopt");
   for (const agent of agents) for (let i = 0; i < 5; i += 1) unwrap(reporter.report(agent.id, { kind: "progress", status: "working", message: `${i}` }));
 
   // A second corral on the same store, alive throughout: its agents must be left alone.
@@ -96,5 +97,20 @@ describe("after a corral died without warning", () => {
     }
     for (const agent of agents) expect(isAlive(agent.root)).toBe(false);
     expect(recovering.agent(first!.id)?.status).toBe("killed");
+  });
+});
+
+describe("a coordinator watching in the background", () => {
+  it("adopts orphans and reaps without being asked", async () => {
+    const { home, agents } = await crashWithAgents(["sleep", "300"]);
+    const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), reconcileMs: 100, reapMs: 100, stuckMs: 100, onStuck: "terminate" as const };
+    const watching = unwrap(Corral.open(config, createLogger("silent"), { watch: true }));
+    opened.push(watching);
+    for (const agent of agents) {
+      const ended = await watching.whenCleaned(agent.id, 10_000);
+      expect([ended.status, ended.cleanupStatus]).toEqual(["killed", "done"]);
+      expect(ended.reason).toMatch(/^stuck: /);
+      expect(isAlive(agent.root)).toBe(false);
+    }
   });
 });

@@ -39,7 +39,7 @@ async function exited(pid: number): Promise<number> {
 }
 
 function readStore(home: string): Corral {
-  const corral = unwrap(Corral.open(unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), createLogger("silent"), "agent"));
+  const corral = unwrap(Corral.open(unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), createLogger("silent"), { watch: false }));
   opened.push(corral);
   return corral;
 }
@@ -72,7 +72,9 @@ describe("corral serve shuts down", () => {
     await server.close();
     for (const agent of agents) expect(isAlive(agent.root)).toBe(true);
 
-    const next = unwrap(Corral.open({ ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: server.home })), graceMs: 200 }, createLogger("silent")));
+    const next = unwrap(
+      Corral.open({ ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: server.home })), graceMs: 200 }, createLogger("silent"), { watch: false }),
+    );
     opened.push(next);
     const report = await next.reconcile();
     expect(report.adopted).toHaveLength(20);

@@ -5,7 +5,7 @@ import { createLogger } from "../../src/lifecycle/logger.js";
 
 /** argv: state dir, events to write, agent ids. Prints when its write loop began and ended. */
 const [home, count, ...ids] = process.argv.slice(2);
-const corral = unwrap(Corral.open(unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), createLogger("silent")));
+const corral = unwrap(Corral.open(unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), createLogger("silent"), { watch: false }));
 // Wait for the go signal on stdin so that every writer starts its loop together.
 await new Promise((resolve) => process.stdin.once("data", resolve));
 const start = performance.timeOrigin + performance.now();

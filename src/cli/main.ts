@@ -33,7 +33,7 @@ program
     const config = loadConfig();
     if (!config.ok) die(config.error);
     const logger = createLogger(config.value.logLevel);
-    const corral = Corral.open(config.value, logger, options.agent === true ? "agent" : "coordinator");
+    const corral = Corral.open(config.value, logger, { watch: options.agent !== true });
     if (!corral.ok) die(corral.error);
     const server =
       options.agent === true

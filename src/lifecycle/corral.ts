@@ -45,8 +45,15 @@ export interface KillResult {
   readonly cleanup: CleanupRecordView;
 }
 
-/** A coordinator watches over every agent; an agent's own server only acts for its agent. */
-export type CorralRole = "coordinator" | "agent";
+export interface OpenOptions {
+  /**
+   * Whether this process watches over the state dir in the background: reconciling at once
+   * and every reconcileMs, reaping every reapMs. A coordinator does; an agent's own server,
+   * short-lived, does not (it would adopt orphans only to kill them when it exits); a caller
+   * that drives reconcile() and reap() itself need not.
+   */
+  readonly watch: boolean;
+}
 
 export interface ReconcileReport {
   readonly adopted: AgentId[];
@@ -89,7 +96,7 @@ export class Corral {
   /** Whether agents run under tini, a subreaper that keeps even setsid'd descendants findable. */
   readonly usesSubreaper: boolean;
 
-  private constructor(config: Config, store: Store, logger: Logger, owner: ProcessIdentity, tini: string | null, role: CorralRole) {
+  private constructor(config: Config, store: Store, logger: Logger, owner: ProcessIdentity, tini: string | null, options: OpenOptions) {
     this.config = config;
     this.store = store;
     this.logger = logger;
@@ -114,7 +121,7 @@ export class Corral {
     this.retryTimer.unref();
     this.reconcileTimer = null;
     this.reapTimer = null;
-    if (role === "coordinator") {
+    if (options.watch) {
       this.reconcileTimer = setInterval(() => void this.reconcile(), config.reconcileMs);
       this.reconcileTimer.unref();
       this.reapTimer = setInterval(() => void this.reap(), config.reapMs);
@@ -123,12 +130,8 @@ export class Corral {
     }
   }
 
-  /**
-   * Opens the store and starts the service. A coordinator also reconciles, at once and then
-   * every reconcileMs: it adopts or terminates agents whose corral died, and takes over
-   * cleanups a dead process left unfinished.
-   */
-  static open(config: Config, logger: Logger = createLogger(config.logLevel), role: CorralRole = "coordinator"): Result<Corral> {
+  /** Opens the store and starts the service, watching in the background unless told not to. */
+  static open(config: Config, logger: Logger = createLogger(config.logLevel), options: OpenOptions = { watch: true }): Result<Corral> {
     const owner = identify(process.pid);
     if (owner === null) return fail("PROC_UNAVAILABLE", "cannot read /proc/self/stat: corral needs Linux with /proc mounted");
     const tini = config.subreaper === "none" ? null : findExecutable("tini", process.env.PATH);
@@ -142,7 +145,7 @@ export class Corral {
     }
     const store = Store.open(join(config.home, "corral.db"));
     if (!store.ok) return store;
-    return ok(new Corral(config, store.value, logger, owner, tini, role));
+    return ok(new Corral(config, store.value, logger, owner, tini, options));
   }
 
   createTask(raw: CreateTaskInput): Result<TaskRecord> {

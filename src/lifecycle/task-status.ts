@@ -2,6 +2,7 @@ import type { Config } from "../domain/config.js";
 import { AGENT_STATUSES } from "../domain/agent-state.js";
 import type { AgentRecord, AgentSummary, CleanupStepRecord, EventRecord, TaskRecord } from "../store/records.js";
 import type { Store } from "../store/store.js";
+import { cleanupHealth } from "./cleanup-health.js";
 import type { AgentView, CleanupRecordView, EventView, HierarchyNode, TaskStatusView, TaskSummaryView } from "./views.js";
 
 const LATEST_PROGRESS = 10;
@@ -120,5 +121,6 @@ export function taskStatus(store: Store, config: Config, task: TaskRecord): Task
       maxDepth: config.maxDepth,
       maxChildrenPerParent: config.maxChildrenPerParent,
     },
+    cleanupHealth: cleanupHealth(store),
   };
 }

@@ -73,6 +73,18 @@ export const TaskSummaryView = z.object({
 });
 export type TaskSummaryView = z.infer<typeof TaskSummaryView>;
 
+export const CleanupHealthView = z.object({
+  finished: z.number().int(),
+  done: z.number().int(),
+  partial: z.number().int(),
+  running: z.number().int(),
+  successRate: z.number().nullable(),
+  durationMs: z.object({ p50: z.number().nullable(), p95: z.number().nullable(), max: z.number().nullable() }),
+  failingSteps: z.record(z.string(), z.number().int()),
+  warnings: z.array(z.string()),
+});
+export type CleanupHealthView = z.infer<typeof CleanupHealthView>;
+
 export const TaskStatusView = z.object({
   task: TaskSummaryView.extend({ context: z.record(z.string(), z.unknown()), workspace: z.string() }),
   counts: z.record(z.string(), z.number().int()),
@@ -86,6 +98,8 @@ export const TaskStatusView = z.object({
     maxDepth: z.number().int(),
     maxChildrenPerParent: z.number().int(),
   }),
+  /** Over every agent of this state dir, not only this task's. */
+  cleanupHealth: CleanupHealthView,
 });
 export type TaskStatusView = z.infer<typeof TaskStatusView>;
 

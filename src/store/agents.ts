@@ -131,6 +131,7 @@ export class AgentTable {
   private readonly clearStuckStmt;
   private readonly setValidationStmt;
   private readonly eventCountsStmt;
+  private readonly cleanupCountsStmt;
   private readonly applyStreamTx: (
     agent: { id: AgentId; taskId: TaskId },
     from: number,
@@ -240,6 +241,7 @@ export class AgentTable {
     this.clearStuckStmt = db.prepare(`UPDATE agents SET stuck_since = NULL WHERE id = ?`);
     this.setValidationStmt = db.prepare(`UPDATE agents SET validation = ? WHERE id = ?`);
     this.eventCountsStmt = db.prepare(`SELECT kind, COUNT(*) AS n FROM events WHERE agent_id = ? GROUP BY kind`);
+    this.cleanupCountsStmt = db.prepare(`SELECT cleanup_status AS status, COUNT(*) AS n FROM agents GROUP BY cleanup_status`);
     const advance = db.prepare(
       `UPDATE agents SET stream_offset = @to,
          session_id = COALESCE(@sessionId, session_id), model = COALESCE(@model, model),
@@ -446,6 +448,12 @@ export class AgentTable {
 
   setValidation(id: AgentId, validation: unknown): void {
     this.setValidationStmt.run(JSON.stringify(validation), id);
+  }
+
+  /** How many agents are in each cleanup state. */
+  cleanupCounts(): Record<string, number> {
+    const rows = this.cleanupCountsStmt.all() as { status: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
   }
 
   /** How many events of each kind the agent has. */

@@ -16,6 +16,8 @@ export interface NewCleanupStep {
 export class CleanupStepTable {
   private readonly insertStmt;
   private readonly byAgentStmt;
+  private readonly durationsStmt;
+  private readonly failuresStmt;
 
   constructor(db: Db) {
     this.insertStmt = db.prepare(
@@ -23,10 +25,29 @@ export class CleanupStepTable {
        VALUES (@agentId, @attempt, @step, @outcome, @detail, @error, @startedAt, @durationMs)`,
     );
     this.byAgentStmt = db.prepare(`SELECT * FROM cleanup_steps WHERE agent_id = ? ORDER BY id`);
+    this.durationsStmt = db.prepare(
+      `SELECT SUM(duration_ms) AS ms FROM (SELECT * FROM cleanup_steps ORDER BY id DESC LIMIT ?)
+       GROUP BY agent_id, attempt ORDER BY ms`,
+    );
+    this.failuresStmt = db.prepare(
+      `SELECT step, COUNT(*) AS n FROM (SELECT * FROM cleanup_steps ORDER BY id DESC LIMIT ?)
+       WHERE outcome = 'failed' GROUP BY step ORDER BY n DESC`,
+    );
   }
 
   record(step: NewCleanupStep): void {
     this.insertStmt.run({ ...step, detail: JSON.stringify(step.detail) });
+  }
+
+  /** Durations (ms) of the cleanup attempts among the latest `steps` step rows, ascending. */
+  recentDurations(steps: number): number[] {
+    return (this.durationsStmt.all(steps) as { ms: number }[]).map((r) => r.ms);
+  }
+
+  /** How often each step failed among the latest `steps` step rows. */
+  recentFailures(steps: number): Record<string, number> {
+    const rows = this.failuresStmt.all(steps) as { step: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.step, r.n]));
   }
 
   forAgent(agentId: AgentId): CleanupStepRecord[] {

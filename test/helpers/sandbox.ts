@@ -9,13 +9,17 @@ import { createLogger } from "../../src/lifecycle/logger.js";
 export const FIXTURES = join(import.meta.dirname, "..", "fixtures");
 export const agentScript = (name: string): string => join(FIXTURES, "agents", name);
 
-/** A corral on a fresh state dir inside the file's temp root (set up by the leak guard). */
+/**
+ * A corral on a fresh state dir inside the file's temp root (set up by the leak guard). It does
+ * not watch in the background: tests call reconcile(), reap() and retryCleanups() themselves,
+ * so nothing runs behind an assertion's back.
+ */
 export function openCorral(overrides: Partial<Config> = {}): Corral {
   const root = process.env.CORRAL_TEST_ROOT;
   if (root === undefined) throw new Error("the leak guard did not run: no CORRAL_TEST_ROOT");
   const home = mkdtempSync(join(root, "state-"));
   const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), ...overrides };
-  return unwrap(Corral.open(config, createLogger("silent")));
+  return unwrap(Corral.open(config, createLogger("silent"), { watch: false }));
 }
 
 /** Agent temp dirs, live logs and half-written archives anywhere under `root`. */
