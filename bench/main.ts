@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import Database from "better-sqlite3";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -469,6 +470,37 @@ async function benchShutdown(): Promise<void> {
   });
 }
 
+async function benchGc(): Promise<void> {
+  const count = 10_000;
+  const data = await withCorral({ ...MANY, retentionDays: 30 }, async (corral) => {
+    const task = unwrap(corral.createTask({ description: "bench gc" }));
+    const ids = insertAgents(corral, task, count);
+    const db = new Database(join(corral.config.home, "corral.db"));
+    const archive = db.prepare("UPDATE agents SET status = 'completed', cleanup_status = 'done', slot_held = 0, archive_path = ?, ended_at = ? WHERE id = ?");
+    const now = Date.now();
+    db.transaction(() => {
+      ids.forEach((id, i) => {
+        const path = join(task.workspace, "archive", `${id}.log.gz`);
+        writeFileSync(path, "x".repeat(100));
+        // Half ended 60 days ago, past the 30-day retention.
+        archive.run(path, now - (i % 2 === 0 ? 60 : 1) * 86_400_000, id);
+      });
+    })();
+    db.close();
+    const t0 = performance.now();
+    const report = corral.gc();
+    const ms = performance.now() - t0;
+    return { count, ms, deleted: report.archivesDeleted.length };
+  });
+  record(
+    `gc over ${count.toLocaleString("en")} archived agents`,
+    `${Math.round(data.ms)} ms, ${data.deleted.toLocaleString("en")} expired archives deleted`,
+    "≤ 5 s",
+    data.ms <= 5000 && data.deleted === count / 2,
+    data,
+  );
+}
+
 async function main(): Promise<void> {
   process.stderr.write(`corral bench on ${cpus().length} cores, node ${process.version}\n`);
   try {
@@ -482,6 +514,7 @@ async function main(): Promise<void> {
     await benchAgentServers();
     await benchRecovery();
     await benchShutdown();
+    await benchGc();
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

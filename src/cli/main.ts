@@ -6,6 +6,7 @@ import { loadConfig } from "../lifecycle/config-loader.js";
 import { Corral } from "../lifecycle/corral.js";
 import { createLogger } from "../lifecycle/logger.js";
 import { createAgentServer, createCoordinatorServer, serveStdio } from "../mcp/servers.js";
+import { describeGc } from "./gc-report.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -41,6 +42,21 @@ program
         : createCoordinatorServer(corral.value, pkg.version);
     await serveStdio(server, corral.value, logger);
     process.exit(0);
+  });
+
+program
+  .command("gc")
+  .description("delete expired archives and stale temp files, and keep the disk budgets; prints what it did")
+  .option("--dry-run", "only say what would be deleted")
+  .option("--json", "print the report as JSON")
+  .action(async (options: { dryRun?: boolean; json?: boolean }) => {
+    const config = loadConfig();
+    if (!config.ok) die(config.error);
+    const corral = Corral.open(config.value, createLogger(config.value.logLevel), { watch: false });
+    if (!corral.ok) die(corral.error);
+    const report = corral.value.gc(options.dryRun === true);
+    await corral.value.close();
+    process.stdout.write(options.json === true ? `${JSON.stringify(report, null, 2)}\n` : describeGc(report));
   });
 
 await program.parseAsync(process.argv);

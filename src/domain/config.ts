@@ -29,6 +29,10 @@ export const ConfigSchema = z
     stuckMs: positiveInt.default(900_000).describe("no output and no progress for this long makes an agent stuck"),
     onStuck: z.enum(["flag", "terminate"]).default("flag").describe("flag a stuck agent in status, or kill it with reason 'stuck'"),
     maxRuntimeMs: z.coerce.number().int().min(0).default(0).describe("wall-clock limit per agent, ending it timed_out (0 = none)"),
+    retentionDays: z.coerce.number().min(0).default(30).describe("archived logs older than this are deleted by gc (0 = keep none)"),
+    taskDiskBudgetMb: z.coerce.number().positive().default(1024).describe("a task's logs and archives together; gc deletes its oldest archives past it"),
+    diskBudgetMb: z.coerce.number().positive().default(10_240).describe("all tasks' logs and archives; gc deletes the oldest archives past it"),
+    gcMs: positiveInt.default(3_600_000).describe("how often a watching corral runs gc"),
     reconcileMs: positiveInt.default(5_000).describe("how often agents whose corral died are looked for"),
     orphans: z
       .enum(["adopt", "terminate"])
@@ -69,6 +73,10 @@ export const CONFIG_ENV: Readonly<Record<ConfigKey, string>> = {
   stuckMs: "CORRAL_STUCK_MS",
   onStuck: "CORRAL_ON_STUCK",
   maxRuntimeMs: "CORRAL_MAX_RUNTIME_MS",
+  retentionDays: "CORRAL_RETENTION_DAYS",
+  taskDiskBudgetMb: "CORRAL_TASK_DISK_BUDGET_MB",
+  diskBudgetMb: "CORRAL_DISK_BUDGET_MB",
+  gcMs: "CORRAL_GC_MS",
   reconcileMs: "CORRAL_RECONCILE_MS",
   orphans: "CORRAL_ORPHANS",
   logLevel: "CORRAL_LOG_LEVEL",

@@ -28,6 +28,7 @@ import {
 } from "./inputs.js";
 import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQuery } from "./agent-output.js";
 import { failpoint } from "./failpoints.js";
+import { collectGarbage, type GcReport } from "./gc.js";
 import { createLogger } from "./logger.js";
 import { corralEntry } from "./self.js";
 import { hashToken, newToken } from "./tokens.js";
@@ -85,6 +86,7 @@ export class Corral {
   private readonly retryTimer: NodeJS.Timeout;
   private readonly reconcileTimer: NodeJS.Timeout | null;
   private readonly reapTimer: NodeJS.Timeout | null;
+  private readonly gcTimer: NodeJS.Timeout | null;
   /** Agents this process adopted: not its children, so their end is seen through /proc. */
   private readonly adopted = new Map<AgentId, ProcessIdentity>();
   private watchTimer: NodeJS.Timeout | null = null;
@@ -121,7 +123,10 @@ export class Corral {
     this.retryTimer.unref();
     this.reconcileTimer = null;
     this.reapTimer = null;
+    this.gcTimer = null;
     if (options.watch) {
+      this.gcTimer = setInterval(() => this.gcInBackground(), config.gcMs);
+      this.gcTimer.unref();
       this.reconcileTimer = setInterval(() => void this.reconcile(), config.reconcileMs);
       this.reconcileTimer.unref();
       this.reapTimer = setInterval(() => void this.reap(), config.reapMs);
@@ -596,6 +601,24 @@ export class Corral {
     return acted;
   }
 
+  private gcInBackground(): void {
+    if (this.closed) return;
+    try {
+      this.gc();
+    } catch (cause) {
+      this.logger.warn({ err: describeUnknown(cause) }, "gc failed; it runs again later");
+    }
+  }
+
+  /** Retention, disk budgets and stale temp files; see collectGarbage. */
+  gc(dryRun = false): GcReport {
+    const report = collectGarbage(this.store, this.workspaces, this.config, dryRun);
+    if (!dryRun && (report.archivesDeleted.length > 0 || report.tempRemoved.length > 0)) {
+      this.logger.info({ archives: report.archivesDeleted.length, temp: report.tempRemoved.length, bytes: report.bytesFreed }, "gc");
+    }
+    return report;
+  }
+
   private newClaim(): string {
     return `${this.owner.pid}:${this.owner.startTime}:${randomBytes(4).toString("hex")}`;
   }
@@ -637,6 +660,7 @@ export class Corral {
     clearInterval(this.retryTimer);
     if (this.reconcileTimer !== null) clearInterval(this.reconcileTimer);
     if (this.reapTimer !== null) clearInterval(this.reapTimer);
+    if (this.gcTimer !== null) clearInterval(this.gcTimer);
     if (this.watchTimer !== null) clearInterval(this.watchTimer);
     this.streams.stop();
     await this.reconciling;

@@ -125,6 +125,8 @@ export class AgentTable {
   private readonly claimRetryStmt;
   private readonly finishCleanupStmt;
   private readonly setArchiveStmt;
+  private readonly archivedStmt;
+  private readonly liveIdsStmt;
   private readonly byTokenStmt;
   private readonly claimDoneStmt;
   private readonly markStuckStmt;
@@ -235,6 +237,11 @@ export class AgentTable {
        WHERE id = @id AND cleanup_claim = @claim`,
     );
     this.setArchiveStmt = db.prepare(`UPDATE agents SET archive_path = ? WHERE id = ?`);
+    this.archivedStmt = db.prepare(
+      `SELECT id, task_id AS taskId, archive_path AS path, ended_at AS endedAt FROM agents
+       WHERE archive_path IS NOT NULL ORDER BY ended_at, id`,
+    );
+    this.liveIdsStmt = db.prepare(`SELECT id FROM agents WHERE status IN ${LIVE}`).pluck();
     this.byTokenStmt = db.prepare(`SELECT * FROM agents WHERE token_hash = ?`);
     this.claimDoneStmt = db.prepare(`UPDATE agents SET claimed_done = 1 WHERE id = ?`);
     this.markStuckStmt = db.prepare(`UPDATE agents SET stuck_since = ? WHERE id = ? AND stuck_since IS NULL`);
@@ -423,8 +430,18 @@ export class AgentTable {
     return this.releaseTx(id);
   }
 
-  setArchive(id: AgentId, path: string): void {
+  /** Where the agent's log was archived; null once retention has deleted it. */
+  setArchive(id: AgentId, path: string | null): void {
     this.setArchiveStmt.run(path, id);
+  }
+
+  /** Every archived agent, oldest ended first. */
+  archived(): { id: AgentId; taskId: TaskId; path: string; endedAt: number | null }[] {
+    return this.archivedStmt.all() as { id: AgentId; taskId: TaskId; path: string; endedAt: number | null }[];
+  }
+
+  liveIds(): Set<string> {
+    return new Set(this.liveIdsStmt.all() as string[]);
   }
 
   byTokenHash(hash: string): AgentRecord | null {

@@ -1,0 +1,27 @@
+import type { GcReport } from "../lifecycle/gc.js";
+
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+
+export function formatBytes(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${UNITS[unit]}`;
+}
+
+/** What `corral gc` prints for a person: what it did (or would do), and the disk use left. */
+export function describeGc(report: GcReport): string {
+  const verb = report.dryRun ? "would delete" : "deleted";
+  const reasons = new Map<string, number>();
+  for (const archive of report.archivesDeleted) reasons.set(archive.reason, (reasons.get(archive.reason) ?? 0) + 1);
+  const why = [...reasons].map(([reason, n]) => `${n} ${reason === "expired" ? "expired" : `over the ${reason}`}`).join(", ");
+  const lines = [
+    `${verb} ${report.archivesDeleted.length} archived logs${why === "" ? "" : ` (${why})`} and ${report.tempRemoved.length} stale temp files: ${formatBytes(report.bytesFreed)}`,
+    `logs and archives${report.dryRun ? " now" : " left"}: ${formatBytes(report.usage.totalBytes)} in ${Object.keys(report.usage.tasks).length} tasks`,
+  ];
+  for (const temp of report.tempRemoved) lines.push(`  ${verb} ${temp.path} (${formatBytes(temp.bytes)})`);
+  return `${lines.join("\n")}\n`;
+}
