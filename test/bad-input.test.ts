@@ -5,6 +5,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { unwrap, type ErrorCode, type Result } from "../src/domain/errors.js";
 import type { AgentId, TaskId } from "../src/domain/ids.js";
 import { loadConfig } from "../src/lifecycle/config-loader.js";
+import { createLogger } from "../src/lifecycle/logger.js";
+import { isAlive } from "../src/supervisor/identity.js";
 import { Corral } from "../src/lifecycle/corral.js";
 import { openCorral } from "./helpers/sandbox.js";
 
@@ -116,6 +118,25 @@ describe("bad input gets a specific error and changes nothing", () => {
     fix.close();
     await corral.retryCleanups();
     expect(corral.agent(agent.id)?.cleanupStatus).toBe("done");
+  });
+});
+
+describe("disk space", () => {
+  it("refuses a deploy below the free-space floor, and the running agents keep running", async () => {
+    corral = openCorral();
+    const task = unwrap(corral.createTask({ description: "disk" }));
+    const running = unwrap(await corral.deploy({ taskId: task.id, agentType: "w", prompt: "p", command: ["sleep", "300"] }));
+    // A second corral on the same store, whose floor no disk can meet.
+    const floored = unwrap(Corral.open({ ...corral.config, minFreeMb: Number.MAX_SAFE_INTEGER }, createLogger("silent"), { watch: false }));
+    try {
+      const before = snapshot(floored);
+      expectError(await floored.deploy({ taskId: task.id, agentType: "w", prompt: "p", command: ["true"] }), "DISK_LOW", "below minFreeMb");
+      expect(snapshot(floored)).toEqual(before);
+      expect(corral.agent(running.id)?.status).toBe("running");
+      expect(isAlive({ pid: running.process!.pid, startTime: running.process!.startTime })).toBe(true);
+    } finally {
+      await floored.close();
+    }
   });
 });
 

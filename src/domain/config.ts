@@ -33,6 +33,7 @@ export const ConfigSchema = z
     taskDiskBudgetMb: z.coerce.number().positive().default(1024).describe("a task's logs and archives together; gc deletes its oldest archives past it"),
     diskBudgetMb: z.coerce.number().positive().default(10_240).describe("all tasks' logs and archives; gc deletes the oldest archives past it"),
     gcMs: positiveInt.default(3_600_000).describe("how often a watching corral runs gc"),
+    minFreeMb: z.coerce.number().min(0).default(512).describe("free space under the state dir below which deploys are refused"),
     reconcileMs: positiveInt.default(5_000).describe("how often agents whose corral died are looked for"),
     orphans: z
       .enum(["adopt", "terminate"])
@@ -77,6 +78,7 @@ export const CONFIG_ENV: Readonly<Record<ConfigKey, string>> = {
   taskDiskBudgetMb: "CORRAL_TASK_DISK_BUDGET_MB",
   diskBudgetMb: "CORRAL_DISK_BUDGET_MB",
   gcMs: "CORRAL_GC_MS",
+  minFreeMb: "CORRAL_MIN_FREE_MB",
   reconcileMs: "CORRAL_RECONCILE_MS",
   orphans: "CORRAL_ORPHANS",
   logLevel: "CORRAL_LOG_LEVEL",

@@ -22,7 +22,8 @@ export type ErrorCode =
   | "DB_CORRUPT"
   | "DB_UNAVAILABLE"
   | "PROC_UNAVAILABLE"
-  | "AUTH_REFUSED";
+  | "AUTH_REFUSED"
+  | "DISK_LOW";
 
 export interface CorralError {
   readonly code: ErrorCode;

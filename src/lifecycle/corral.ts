@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, statSync } from "node:fs";
+import { mkdirSync, statfsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
@@ -190,6 +190,8 @@ export class Corral {
     if (!checked.ok) return checked;
     const cwd = input.value.cwd ?? stringOr(task.context.clientCwd, task.workspace);
     if (!isDirectory(cwd)) return fail("INVALID_INPUT", `cwd ${cwd} is not an existing directory`);
+    const space = this.freeSpaceCheck();
+    if (!space.ok) return space;
     const agentId = newAgentId(agentType);
     const paths = this.workspaces.agentPaths(taskId, agentId);
     if (!paths.ok) return paths;
@@ -242,6 +244,17 @@ export class Corral {
       return fail("LAUNCH_FAILED", `agent ${agentId} failed to launch and was cleaned up: ${launched.error.message}`);
     }
     return ok(this.store.agents.get(agentId) as AgentRecord);
+  }
+
+  /** Below the free-space floor new agents are refused; the running ones keep running. */
+  private freeSpaceCheck(): Result<void> {
+    const stats = statfsSync(this.config.home);
+    const freeMb = (stats.bavail * stats.bsize) / (1024 * 1024);
+    if (freeMb >= this.config.minFreeMb) return ok(undefined);
+    return fail(
+      "DISK_LOW",
+      `only ${Math.floor(freeMb)} MB free under ${this.config.home}, below minFreeMb=${this.config.minFreeMb}: no new agent is started; run corral gc or free some space`,
+    );
   }
 
   private launch(agent: AgentRecord, backend: Backend, plan: BackendPlan, mark: string): Result<void> {
