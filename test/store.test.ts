@@ -163,6 +163,7 @@ describe("store", () => {
         },
         validation: full.validation,
         stuckSince: null,
+        limitWarnings: [],
       });
       expect(store.agents.summariesForTask(taskId)).toEqual([summary]);
     });

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, statfsSync, statSync } from "node:fs";
+import { mkdirSync, statfsSync, statSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
@@ -8,6 +8,7 @@ import { commandBackend } from "../backends/command.js";
 import type { Backend, BackendPlan } from "../backends/backend.js";
 import { isTerminal, statusForExit, type ExitStatus } from "../domain/agent-state.js";
 import type { Config } from "../domain/config.js";
+import { anyLimit, limitsOf, prlimitOptions } from "../domain/resource-limits.js";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import { newAgentId, newTaskId, TaskIdSchema, type AgentId, type TaskId } from "../domain/ids.js";
 import { findExecutable } from "../runners/executables.js";
@@ -15,8 +16,10 @@ import { ProcessRunner } from "../runners/process-runner.js";
 import type { Runner } from "../runners/runner.js";
 import type { AgentRecord, AgentSummary, TaskRecord } from "../store/records.js";
 import { Store } from "../store/store.js";
+import { discover } from "../supervisor/discover.js";
 import { identify, isAlive, sameProcess, type ProcessIdentity } from "../supervisor/identity.js";
-import { CLEANUP_STEPS, MARK_NAME, runCleanup, stepsToRetry, type CleanupContext, type CleanupStep } from "./cleanup.js";
+import { usageOf } from "../supervisor/usage.js";
+import { CLEANUP_STEPS, MARK_NAME, runCleanup, scopeOf, stepsToRetry, type CleanupContext, type CleanupStep } from "./cleanup.js";
 import {
   CreateTaskInputSchema,
   DeployInputSchema,
@@ -30,6 +33,7 @@ import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQue
 import { failpoint } from "./failpoints.js";
 import { collectGarbage, type GcReport } from "./gc.js";
 import { createLogger } from "./logger.js";
+import { planReap, type ReapProbe } from "./reaper.js";
 import { corralEntry } from "./self.js";
 import { hashToken, newToken } from "./tokens.js";
 import { StreamFollower } from "./stream-follower.js";
@@ -98,15 +102,23 @@ export class Corral {
   /** Whether agents run under tini, a subreaper that keeps even setsid'd descendants findable. */
   readonly usesSubreaper: boolean;
 
-  private constructor(config: Config, store: Store, logger: Logger, owner: ProcessIdentity, tini: string | null, options: OpenOptions) {
+  private constructor(
+    config: Config,
+    store: Store,
+    logger: Logger,
+    owner: ProcessIdentity,
+    tools: { tini: string | null; prlimit: string | null },
+    options: OpenOptions,
+  ) {
     this.config = config;
     this.store = store;
     this.logger = logger;
     this.owner = owner;
     this.graceMs = config.graceMs;
     this.workspaces = new Workspaces(config.home);
-    this.runner = new ProcessRunner(tini);
-    this.usesSubreaper = tini !== null;
+    const limits = limitsOf(config);
+    this.runner = new ProcessRunner(tools.tini, tools.prlimit === null ? [] : [tools.prlimit, ...prlimitOptions(limits), "--"]);
+    this.usesSubreaper = tools.tini !== null;
     this.streams = new StreamFollower(store, logger, STREAM_POLL_MS);
     const claude = claudeBackend({
       claudePath: config.claudePath,
@@ -143,6 +155,10 @@ export class Corral {
     if (config.subreaper === "tini" && tini === null) {
       return fail("CONFIG_INVALID", "subreaper is tini but tini is not on PATH; install it (apt-get install tini) or set CORRAL_SUBREAPER=auto");
     }
+    const prlimit = anyLimit(limitsOf(config)) ? findExecutable("prlimit", process.env.PATH) : null;
+    if (anyLimit(limitsOf(config)) && prlimit === null) {
+      return fail("CONFIG_INVALID", "agent resource limits are set but prlimit is not on PATH; install util-linux or unset CORRAL_AGENT_*");
+    }
     try {
       mkdirSync(config.home, { recursive: true, mode: 0o700 });
     } catch (cause) {
@@ -150,7 +166,7 @@ export class Corral {
     }
     const store = Store.open(join(config.home, "corral.db"));
     if (!store.ok) return store;
-    return ok(new Corral(config, store.value, logger, owner, tini, options));
+    return ok(new Corral(config, store.value, logger, owner, { tini, prlimit }, options));
   }
 
   createTask(raw: CreateTaskInput): Result<TaskRecord> {
@@ -285,7 +301,11 @@ export class Corral {
     // After close the store is closed: an exit seen now cannot be recorded by this process.
     if (this.closed) return;
     this.store.agents.recordExit(id, exit);
-    await this.end(id, { status: statusForExit(exit), reason: null, exit });
+    const reason =
+      exit.kind === "signalled" && exit.signal === "SIGXCPU"
+        ? `it used up its CPU time limit (agentCpuSeconds=${this.config.agentCpuSeconds})`
+        : null;
+    await this.end(id, { status: statusForExit(exit), reason, exit });
   }
 
   /** The terminal transition; the winner runs the cleanup. False for everyone else. */
@@ -583,32 +603,42 @@ export class Corral {
   }
 
   /**
-   * Checks the running agents this process owns: past maxRuntimeMs an agent ends timed_out;
-   * with no output (its log untouched) and no report for stuckMs it is flagged stuck, or
-   * killed with reason "stuck" when onStuck=terminate. Returns the agents it acted on.
+   * Applies the reaper's rules (see planReap) to the running agents this process owns, and
+   * returns the agents it acted on.
    */
-  async reap(now = Date.now()): Promise<{ timedOut: AgentId[]; stuck: AgentId[] }> {
-    const acted = { timedOut: [] as AgentId[], stuck: [] as AgentId[] };
+  async reap(now = Date.now()): Promise<{ timedOut: AgentId[]; stuck: AgentId[]; overDiskBudget: AgentId[]; warned: AgentId[] }> {
+    const acted = { timedOut: [] as AgentId[], stuck: [] as AgentId[], overDiskBudget: [] as AgentId[], warned: [] as AgentId[] };
     if (this.closed) return acted;
+    const probe: ReapProbe = {
+      modifiedAt,
+      logBytes: (path) => statOrNull(path)?.size ?? 0,
+      usage: (agent) => {
+        const scope = scopeOf(agent);
+        return scope === null ? [] : usageOf(discover(scope).processes);
+      },
+    };
     const endings: Promise<unknown>[] = [];
-    for (const agent of this.store.agents.liveOwnedBy(this.owner)) {
-      if (agent.status !== "running" || agent.startedAt === null) continue;
-      const ran = now - agent.startedAt;
-      if (this.config.maxRuntimeMs > 0 && ran > this.config.maxRuntimeMs) {
-        acted.timedOut.push(agent.id);
-        const reason = `ran ${Math.round(ran / 1000)} s, longer than maxRuntimeMs=${this.config.maxRuntimeMs}`;
-        endings.push(this.end(agent.id, { status: "timed_out", reason, exit: null }));
-        continue;
+    for (const action of planReap(this.store.agents.liveOwnedBy(this.owner), this.config, now, probe)) {
+      switch (action.kind) {
+        case "end":
+          if (action.why === "time") acted.timedOut.push(action.id);
+          else if (action.why === "stuck") acted.stuck.push(action.id);
+          else acted.overDiskBudget.push(action.id);
+          endings.push(this.end(action.id, { status: action.status, reason: action.reason, exit: null }));
+          break;
+        case "mark_stuck":
+          acted.stuck.push(action.id);
+          if (this.store.agents.markStuck(action.id, action.since)) this.logger.warn({ agent: action.id }, action.reason);
+          break;
+        case "clear_stuck":
+          this.store.agents.clearStuck(action.id);
+          break;
+        case "limit_warnings":
+          if (action.warnings.length > 0) acted.warned.push(action.id);
+          this.store.agents.setLimitWarnings(action.id, action.warnings);
+          for (const warning of action.warnings) this.logger.warn({ agent: action.id }, warning);
+          break;
       }
-      const quiet = now - Math.max(agent.startedAt, agent.lastEventAt ?? 0, modifiedAt(agent.logPath));
-      if (quiet <= this.config.stuckMs) {
-        if (agent.stuckSince !== null) this.store.agents.clearStuck(agent.id);
-        continue;
-      }
-      acted.stuck.push(agent.id);
-      const reason = `stuck: no output and no progress for ${Math.round(quiet / 1000)} s (stuckMs=${this.config.stuckMs})`;
-      if (this.config.onStuck === "terminate") endings.push(this.end(agent.id, { status: "killed", reason, exit: null }));
-      else if (this.store.agents.markStuck(agent.id, now - quiet)) this.logger.warn({ agent: agent.id }, reason);
     }
     await Promise.all(endings);
     return acted;
@@ -689,15 +719,17 @@ function claimerOf(claim: string | null): ProcessIdentity | null {
   return { pid: Number(pid), startTime };
 }
 
-/** When a file was last written, in ms; 0 when it does not exist (yet, or any more). */
-function modifiedAt(path: string): number {
+function statOrNull(path: string): Stats | null {
   try {
-    return statSync(path).mtimeMs;
+    return statSync(path);
   } catch (cause) {
-    if ((cause as { code?: unknown }).code === "ENOENT") return 0;
+    if ((cause as { code?: unknown }).code === "ENOENT") return null;
     throw cause;
   }
 }
+
+/** When a file was last written, in ms; 0 when it does not exist (yet, or any more). */
+const modifiedAt = (path: string): number => statOrNull(path)?.mtimeMs ?? 0;
 
 function stringOr(value: unknown, fallback: string): string {
   return typeof value === "string" && value !== "" ? value : fallback;

@@ -51,6 +51,7 @@ function flagsOf(agent: AgentSummary): string[] {
   if (agent.stream.denials > 0) flags.push(`${agent.stream.denials} tool uses were denied permission`);
   if (agent.stream.errors > 0) flags.push(`${agent.stream.errors} lines of its output stream could not be read`);
   if (agent.cleanupStatus === "partial") flags.push("its cleanup is partial: a step failed and will be retried");
+  if (agent.status === "running") flags.push(...agent.limitWarnings);
   if (agent.stuckSince !== null && (agent.status === "running" || agent.status === "pending")) {
     flags.push(`no output and no progress since ${new Date(agent.stuckSince).toISOString()}: it may be stuck`);
   }

@@ -18,9 +18,12 @@ const signalNames = new Map<number, string>(Object.entries(constants.signals).ma
 export class ProcessRunner implements Runner {
   readonly kind = "process";
   private readonly tiniPath: string | null;
+  /** `prlimit <options> --`, which sets the agent's rlimits and then runs it in place. */
+  private readonly limiter: readonly string[];
 
-  constructor(tiniPath: string | null) {
+  constructor(tiniPath: string | null, limiter: readonly string[] = []) {
     this.tiniPath = tiniPath;
+    this.limiter = limiter;
   }
 
   start(launch: RunnerLaunch): Result<StartedAgent> {
@@ -37,7 +40,7 @@ export class ProcessRunner implements Runner {
     env[launch.mark.name] = launch.mark.value;
     const resolved = findExecutable(program, env.PATH, plan.cwd);
     if (resolved === null) return fail("LAUNCH_FAILED", `cannot run ${program}: not found or not executable on PATH`);
-    const argv = this.tiniPath === null ? [resolved, ...args] : [this.tiniPath, "-s", "-g", "--", resolved, ...args];
+    const argv = [...this.limiter, ...(this.tiniPath === null ? [] : [this.tiniPath, "-s", "-g", "--"]), resolved, ...args];
 
     // corral's copies of the descriptors close right after the spawn: the child holds the only
     // writer of its log, so nothing is left for corral to flush or leak.

@@ -70,7 +70,7 @@ function toSummary(values: readonly unknown[]): AgentSummary {
   const [id, type, backend, status, reason, parent_id, depth, progress, last_message, event_count, pid] = values;
   const [exit_code, exit_signal, cleanup_status, created_at, started_at, ended_at, claimed_done, session_id] = values.slice(11);
   const [model, mcp_connected, cost_usd, input_tokens, output_tokens, num_turns, tool_calls, denials] = values.slice(19);
-  const [stream_errors, validation, stuck_since] = values.slice(27);
+  const [stream_errors, validation, stuck_since, limit_warnings] = values.slice(27);
   return AgentSummaryRowSchema.parse({
     id,
     type,
@@ -102,6 +102,7 @@ function toSummary(values: readonly unknown[]): AgentSummary {
     stream_errors,
     validation,
     stuck_since,
+    limit_warnings,
   });
 }
 
@@ -131,6 +132,7 @@ export class AgentTable {
   private readonly claimDoneStmt;
   private readonly markStuckStmt;
   private readonly clearStuckStmt;
+  private readonly limitWarningsStmt;
   private readonly setValidationStmt;
   private readonly eventCountsStmt;
   private readonly cleanupCountsStmt;
@@ -246,6 +248,7 @@ export class AgentTable {
     this.claimDoneStmt = db.prepare(`UPDATE agents SET claimed_done = 1 WHERE id = ?`);
     this.markStuckStmt = db.prepare(`UPDATE agents SET stuck_since = ? WHERE id = ? AND stuck_since IS NULL`);
     this.clearStuckStmt = db.prepare(`UPDATE agents SET stuck_since = NULL WHERE id = ?`);
+    this.limitWarningsStmt = db.prepare(`UPDATE agents SET limit_warnings = ? WHERE id = ?`);
     this.setValidationStmt = db.prepare(`UPDATE agents SET validation = ? WHERE id = ?`);
     this.eventCountsStmt = db.prepare(`SELECT kind, COUNT(*) AS n FROM events WHERE agent_id = ? GROUP BY kind`);
     this.cleanupCountsStmt = db.prepare(`SELECT cleanup_status AS status, COUNT(*) AS n FROM agents GROUP BY cleanup_status`);
@@ -461,6 +464,11 @@ export class AgentTable {
 
   clearStuck(id: AgentId): void {
     this.clearStuckStmt.run(id);
+  }
+
+  /** What the reaper last saw of the agent's use of its limits (past 80 %); [] when nothing. */
+  setLimitWarnings(id: AgentId, warnings: readonly string[]): void {
+    this.limitWarningsStmt.run(warnings.length === 0 ? null : JSON.stringify(warnings), id);
   }
 
   setValidation(id: AgentId, validation: unknown): void {

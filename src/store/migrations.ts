@@ -107,6 +107,7 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE agents ADD COLUMN last_event_at INTEGER;
   ALTER TABLE agents ADD COLUMN stuck_since INTEGER;
+  ALTER TABLE agents ADD COLUMN limit_warnings TEXT;
   `,
 ];
 

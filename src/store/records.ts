@@ -93,6 +93,7 @@ const AgentColumns = z.object({
   validation: json.nullable(),
   last_event_at: nullableInt,
   stuck_since: nullableInt,
+  limit_warnings: json.nullable(),
 });
 
 /**
@@ -130,6 +131,7 @@ const SummaryColumns = AgentColumns.pick({
   stream_errors: true,
   validation: true,
   stuck_since: true,
+  limit_warnings: true,
 });
 export const AGENT_SUMMARY_COLUMNS = Object.keys(SummaryColumns.shape) as (keyof z.infer<typeof SummaryColumns>)[];
 
@@ -166,6 +168,7 @@ function summaryOf(r: z.infer<typeof SummaryColumns>) {
     },
     validation: r.validation as Validation | null,
     stuckSince: r.stuck_since,
+    limitWarnings: (r.limit_warnings ?? []) as string[],
   };
 }
 

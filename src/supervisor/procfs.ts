@@ -14,6 +14,8 @@ export interface ProcStat {
   readonly session: number;
   /** Clock ticks since boot; with the pid it names one process for its whole life. */
   readonly startTime: string;
+  /** User plus system CPU time, in clock ticks. */
+  readonly cpuTicks: number;
 }
 
 // One buffer reused for every read keeps a scan of thousands of processes allocation-free.
@@ -69,6 +71,8 @@ export function parseStat(pid: number, text: string): ProcStat | null {
     pgrp: Number(fields[2]),
     session: Number(fields[3]),
     startTime: starttime,
+    // utime and stime are fields 14 and 15 of stat(5).
+    cpuTicks: Number(fields[11]) + Number(fields[12]),
   };
 }
 

@@ -1,0 +1,78 @@
+import type { Config } from "../domain/config.js";
+import type { AgentId } from "../domain/ids.js";
+import { anyLimit, limitsOf, limitWarnings, type ProcessUsage } from "../domain/resource-limits.js";
+import type { AgentRecord } from "../store/records.js";
+
+export type ReapAction =
+  | { readonly kind: "end"; readonly id: AgentId; readonly status: "timed_out" | "killed"; readonly reason: string; readonly why: "time" | "stuck" | "disk" }
+  | { readonly kind: "mark_stuck"; readonly id: AgentId; readonly since: number; readonly reason: string }
+  | { readonly kind: "clear_stuck"; readonly id: AgentId }
+  | { readonly kind: "limit_warnings"; readonly id: AgentId; readonly warnings: string[] };
+
+/** What the reaper reads of the machine, passed in so the rules stay plain. */
+export interface ReapProbe {
+  modifiedAt(path: string): number;
+  logBytes(path: string): number;
+  usage(agent: AgentRecord): ProcessUsage[];
+}
+
+const MB = 1024 * 1024;
+
+/**
+ * The reaper's rules over the running agents a corral owns: past maxRuntimeMs an agent ends
+ * timed_out; with no output and no report for stuckMs it is flagged stuck (or killed with
+ * onStuck=terminate); a process past 80 % of a resource limit is a warning; and while a
+ * task's live logs are over taskDiskBudgetMb its agents with the largest logs are stopped.
+ */
+export function planReap(agents: readonly AgentRecord[], config: Config, now: number, probe: ReapProbe): ReapAction[] {
+  const actions: ReapAction[] = [];
+  const ending = new Set<AgentId>();
+  const end = (action: Extract<ReapAction, { kind: "end" }>): void => {
+    actions.push(action);
+    ending.add(action.id);
+  };
+  const limits = limitsOf(config);
+  const running = agents.filter((a) => a.status === "running" && a.startedAt !== null);
+  for (const agent of running) {
+    const startedAt = agent.startedAt as number;
+    const ran = now - startedAt;
+    if (config.maxRuntimeMs > 0 && ran > config.maxRuntimeMs) {
+      end({ kind: "end", id: agent.id, status: "timed_out", reason: `ran ${Math.round(ran / 1000)} s, longer than maxRuntimeMs=${config.maxRuntimeMs}`, why: "time" });
+      continue;
+    }
+    const quiet = now - Math.max(startedAt, agent.lastEventAt ?? 0, probe.modifiedAt(agent.logPath));
+    if (quiet > config.stuckMs) {
+      const reason = `stuck: no output and no progress for ${Math.round(quiet / 1000)} s (stuckMs=${config.stuckMs})`;
+      if (config.onStuck === "terminate") {
+        end({ kind: "end", id: agent.id, status: "killed", reason, why: "stuck" });
+        continue;
+      }
+      if (agent.stuckSince === null) actions.push({ kind: "mark_stuck", id: agent.id, since: now - quiet, reason });
+    } else if (agent.stuckSince !== null) {
+      actions.push({ kind: "clear_stuck", id: agent.id });
+    }
+    if (anyLimit(limits)) {
+      const warnings = limitWarnings(limits, probe.usage(agent));
+      if (warnings.join("\n") !== agent.limitWarnings.join("\n")) actions.push({ kind: "limit_warnings", id: agent.id, warnings });
+    }
+  }
+
+  const budget = config.taskDiskBudgetMb * MB;
+  const byTask = new Map<string, { agent: AgentRecord; bytes: number }[]>();
+  for (const agent of running) {
+    if (ending.has(agent.id)) continue;
+    const logs = byTask.get(agent.taskId) ?? [];
+    logs.push({ agent, bytes: probe.logBytes(agent.logPath) });
+    byTask.set(agent.taskId, logs);
+  }
+  for (const logs of byTask.values()) {
+    let total = logs.reduce((sum, l) => sum + l.bytes, 0);
+    for (const { agent, bytes } of [...logs].sort((a, b) => b.bytes - a.bytes)) {
+      if (total <= budget) break;
+      const reason = `its task's logs passed taskDiskBudgetMb=${config.taskDiskBudgetMb} (this agent's log: ${(bytes / MB).toFixed(1)} MB)`;
+      end({ kind: "end", id: agent.id, status: "killed", reason, why: "disk" });
+      total -= bytes;
+    }
+  }
+  return actions;
+}
