@@ -36,6 +36,7 @@ export const ConfigSchema = z
     agentOpenFiles: z.coerce.number().int().min(0).default(0).describe("open-file limit of each agent process (0 = inherited)"),
     agentAddressSpaceMb: z.coerce.number().int().min(0).default(0).describe("address-space limit of each agent process (0 = none)"),
     agentCpuSeconds: z.coerce.number().int().min(0).default(0).describe("CPU-time limit of each agent process (0 = none)"),
+    ballastMb: z.coerce.number().min(0).default(8).describe("space reserved in the state dir, freed when the disk fills so corral can still record"),
     minFreeMb: z.coerce.number().min(0).default(512).describe("free space under the state dir below which deploys are refused"),
     reconcileMs: positiveInt.default(5_000).describe("how often agents whose corral died are looked for"),
     orphans: z
@@ -84,6 +85,7 @@ export const CONFIG_ENV: Readonly<Record<ConfigKey, string>> = {
   agentOpenFiles: "CORRAL_AGENT_OPEN_FILES",
   agentAddressSpaceMb: "CORRAL_AGENT_ADDRESS_SPACE_MB",
   agentCpuSeconds: "CORRAL_AGENT_CPU_SECONDS",
+  ballastMb: "CORRAL_BALLAST_MB",
   minFreeMb: "CORRAL_MIN_FREE_MB",
   reconcileMs: "CORRAL_RECONCILE_MS",
   orphans: "CORRAL_ORPHANS",

@@ -1,3 +1,4 @@
+import { statfsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { describeUnknown } from "../domain/errors.js";
@@ -21,6 +22,8 @@ export type CleanupStep = (typeof CLEANUP_STEPS)[number];
 
 export const MARK_NAME = "CORRAL_MARK";
 const LAUNCH_WAIT_MS = 5000;
+/** Less free space than this, and the last writes of an agent may have failed. */
+const DISK_FULL_BYTES = 64 * 1024;
 
 export interface CleanupContext {
   readonly store: Store;
@@ -30,6 +33,8 @@ export interface CleanupContext {
   readonly workspaces: Workspaces;
   readonly graceMs: number;
   readonly logger: Logger;
+  /** Whether the disk ran full (the ballast was spent) since space was last reserved. */
+  readonly diskRanFull: () => boolean;
 }
 
 interface StepResult {
@@ -109,8 +114,12 @@ export async function runCleanup(
         result: current.stream.result,
         corralConnected: current.stream.corralConnected,
       });
-      ctx.store.agents.setValidation(agent.id, validation);
-      return { outcome: "ok", detail: { confidence: validation.confidence, warnings: validation.warnings }, error: null };
+      // A full disk cuts an agent's log short without anyone seeing an error: say so.
+      const stats = statfsSync(ctx.workspaces.root);
+      const full = ctx.diskRanFull() || stats.bavail * stats.bsize < DISK_FULL_BYTES;
+      const marked = full ? { ...validation, warnings: [...validation.warnings, "the disk under the state dir was full when it ended: its log may be cut short"] } : validation;
+      ctx.store.agents.setValidation(agent.id, marked);
+      return { outcome: "ok", detail: { confidence: marked.confidence, warnings: marked.warnings }, error: null };
     },
     archive_log: async () => {
       const running: ProcessIdentity[] = survivors ?? [];

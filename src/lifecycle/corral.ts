@@ -15,6 +15,7 @@ import { findExecutable } from "../runners/executables.js";
 import { ProcessRunner } from "../runners/process-runner.js";
 import type { Runner } from "../runners/runner.js";
 import type { AgentRecord, AgentSummary, TaskRecord } from "../store/records.js";
+import { diskFullGuard } from "../store/guard.js";
 import { Store } from "../store/store.js";
 import { discover } from "../supervisor/discover.js";
 import { identify, isAlive, sameProcess, type ProcessIdentity } from "../supervisor/identity.js";
@@ -30,6 +31,7 @@ import {
   type EventInput,
 } from "./inputs.js";
 import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQuery } from "./agent-output.js";
+import { Ballast } from "./ballast.js";
 import { failpoint } from "./failpoints.js";
 import { collectGarbage, type GcReport } from "./gc.js";
 import { createLogger } from "./logger.js";
@@ -87,6 +89,7 @@ export class Corral {
   private readonly backends: ReadonlyMap<string, Backend>;
   private readonly inFlight = new Map<AgentId, Promise<void>>();
   private readonly streams: StreamFollower;
+  private readonly ballast: Ballast;
   private readonly retryTimer: NodeJS.Timeout;
   private readonly reconcileTimer: NodeJS.Timeout | null;
   private readonly reapTimer: NodeJS.Timeout | null;
@@ -108,8 +111,10 @@ export class Corral {
     logger: Logger,
     owner: ProcessIdentity,
     tools: { tini: string | null; prlimit: string | null },
+    ballast: Ballast,
     options: OpenOptions,
   ) {
+    this.ballast = ballast;
     this.config = config;
     this.store = store;
     this.logger = logger;
@@ -164,9 +169,18 @@ export class Corral {
     } catch (cause) {
       return fail("DB_UNAVAILABLE", `cannot create the state dir ${config.home}: ${describeUnknown(cause)}`);
     }
-    const store = Store.open(join(config.home, "corral.db"));
+    const ballast = new Ballast(join(config.home, "ballast"), Math.floor(config.ballastMb * 1024 * 1024));
+    ballast.ensure();
+    const store = Store.open(
+      join(config.home, "corral.db"),
+      diskFullGuard(() => {
+        const freed = ballast.release();
+        if (freed) logger.warn("the disk is full: released the ballast so that corral can still record");
+        return freed;
+      }),
+    );
     if (!store.ok) return store;
-    return ok(new Corral(config, store.value, logger, owner, { tini, prlimit }, options));
+    return ok(new Corral(config, store.value, logger, owner, { tini, prlimit }, ballast, options));
   }
 
   createTask(raw: CreateTaskInput): Result<TaskRecord> {
@@ -335,6 +349,7 @@ export class Corral {
       runner: this.runner,
       workspaces: this.workspaces,
       graceMs: this.graceMs,
+      diskRanFull: () => this.ballast.spent(),
       logger: this.logger,
     };
   }
@@ -648,6 +663,7 @@ export class Corral {
     if (this.closed) return;
     try {
       this.gc();
+      this.ballast.ensure();
     } catch (cause) {
       this.logger.warn({ err: describeUnknown(cause) }, "gc failed; it runs again later");
     }

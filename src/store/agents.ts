@@ -3,6 +3,7 @@ import { fail, ok, type Result } from "../domain/errors.js";
 import type { AgentId, AgentType, TaskId } from "../domain/ids.js";
 import { checkDeploy, type Limits } from "../domain/limits.js";
 import type { Db } from "./database.js";
+import type { WriteGuard } from "./guard.js";
 import { AGENT_SUMMARY_COLUMNS, AgentRowSchema, AgentSummaryRowSchema, type AgentRecord, type AgentSummary } from "./records.js";
 
 export interface NewAgent {
@@ -146,7 +147,10 @@ export class AgentTable {
   ) => boolean;
   private readonly endStmts: Map<TerminalStatus, ReturnType<Db["prepare"]>>;
 
-  constructor(db: Db) {
+  private readonly guard: WriteGuard;
+
+  constructor(db: Db, guard: WriteGuard) {
+    this.guard = guard;
     this.getStmt = db.prepare(`SELECT * FROM agents WHERE id = ?`);
     const columns = AGENT_SUMMARY_COLUMNS.join(", ");
     // Rows as arrays: building an object per row with named keys costs more than the query.
@@ -217,7 +221,7 @@ export class AgentTable {
       dropTaskSlot.run(id);
       return true;
     });
-    this.releaseTx = (id: AgentId) => release.immediate(id);
+    this.releaseTx = (id: AgentId) => guard(() => release.immediate(id));
 
     // The process is recorded even when a kill from another process ended the agent while it
     // launched: that killer waits for this row to name the process, then stops it.
@@ -301,7 +305,7 @@ export class AgentTable {
         return true;
       },
     );
-    this.applyStreamTx = (agent, from, to, delta, events, at) => applyStream.immediate(agent, from, to, delta, events, at);
+    this.applyStreamTx = (agent, from, to, delta, events, at) => guard(() => applyStream.immediate(agent, from, to, delta, events, at));
     this.endStmts = new Map();
     for (const status of ["completed", "failed", "killed", "crashed", "timed_out"] as const) {
       const from = sourcesOf(status).map((s) => `'${s}'`).join(", ");
@@ -384,7 +388,7 @@ export class AgentTable {
    * already ended) or with null when nothing could be started.
    */
   recordLaunch(id: AgentId, proc: StartedProcess | null, at: number): void {
-    this.recordLaunchStmt.run({
+    this.guard(() => this.recordLaunchStmt.run({
       id,
       pid: proc?.pid ?? null,
       startTime: proc?.startTime ?? null,
@@ -392,7 +396,7 @@ export class AgentTable {
       sid: proc?.sid ?? null,
       subreaper: proc?.subreaper === true ? 1 : 0,
       at,
-    });
+    }));
   }
 
   /**
@@ -403,7 +407,7 @@ export class AgentTable {
     const stmt = this.endStmts.get(ending.status);
     if (stmt === undefined) throw new Error(`no transition to ${ending.status}`);
     const exit = ending.exit;
-    return (
+    const run = () =>
       stmt.run({
         id,
         reason: ending.reason,
@@ -411,13 +415,13 @@ export class AgentTable {
         exitSignal: exit?.kind === "signalled" ? exit.signal : null,
         at: ending.at,
         claim: ending.claim,
-      }).changes === 1
-    );
+      });
+    return this.guard(run).changes === 1;
   }
 
   /** Keeps the first exit status recorded: the process that saw the exit knows it best. */
   recordExit(id: AgentId, exit: ExitStatus): void {
-    this.recordExitStmt.run(exit.kind === "exited" ? exit.code : null, exit.kind === "signalled" ? exit.signal : null, id);
+    this.guard(() => this.recordExitStmt.run(exit.kind === "exited" ? exit.code : null, exit.kind === "signalled" ? exit.signal : null, id));
   }
 
   claimRetry(id: AgentId, claim: string): boolean {
@@ -425,7 +429,7 @@ export class AgentTable {
   }
 
   finishCleanup(id: AgentId, claim: string, outcome: "done" | "partial", at: number): boolean {
-    return this.finishCleanupStmt.run({ id, claim, outcome, at }).changes === 1;
+    return this.guard(() => this.finishCleanupStmt.run({ id, claim, outcome, at })).changes === 1;
   }
 
   /** True only for the one call that actually gave the slot back. */
@@ -472,7 +476,7 @@ export class AgentTable {
   }
 
   setValidation(id: AgentId, validation: unknown): void {
-    this.setValidationStmt.run(JSON.stringify(validation), id);
+    this.guard(() => this.setValidationStmt.run(JSON.stringify(validation), id));
   }
 
   /** How many agents are in each cleanup state. */

@@ -1,5 +1,6 @@
 import type { AgentId } from "../domain/ids.js";
 import type { Db } from "./database.js";
+import type { WriteGuard } from "./guard.js";
 import { CleanupStepRowSchema, type CleanupStepRecord, type StepOutcome } from "./records.js";
 
 export interface NewCleanupStep {
@@ -15,11 +16,13 @@ export interface NewCleanupStep {
 
 export class CleanupStepTable {
   private readonly insertStmt;
+  private readonly guard: WriteGuard;
   private readonly byAgentStmt;
   private readonly durationsStmt;
   private readonly failuresStmt;
 
-  constructor(db: Db) {
+  constructor(db: Db, guard: WriteGuard) {
+    this.guard = guard;
     this.insertStmt = db.prepare(
       `INSERT INTO cleanup_steps (agent_id, attempt, step, outcome, detail, error, started_at, duration_ms)
        VALUES (@agentId, @attempt, @step, @outcome, @detail, @error, @startedAt, @durationMs)`,
@@ -36,7 +39,7 @@ export class CleanupStepTable {
   }
 
   record(step: NewCleanupStep): void {
-    this.insertStmt.run({ ...step, detail: JSON.stringify(step.detail) });
+    this.guard(() => this.insertStmt.run({ ...step, detail: JSON.stringify(step.detail) }));
   }
 
   /** Durations (ms) of the cleanup attempts among the latest `steps` step rows, ascending. */

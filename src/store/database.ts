@@ -38,6 +38,12 @@ function prepare(db: Db, path: string): Result<Db> {
     return ok(db);
   } catch (cause) {
     const code = (cause as { code?: unknown }).code;
+    if (code === "SQLITE_READONLY" || code === "SQLITE_CANTOPEN" || code === "SQLITE_READONLY_DIRECTORY") {
+      return fail(
+        "DB_UNAVAILABLE",
+        `the database ${path} cannot be written (${describeUnknown(cause)}): is the state dir read-only? corral needs to write there — nothing was changed`,
+      );
+    }
     if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
       return fail("DB_CORRUPT", `the database ${path} is not a corral database or is damaged (${describeUnknown(cause)}); move it aside — nothing was changed`);
     }

@@ -1,5 +1,6 @@
 import type { AgentId, TaskId } from "../domain/ids.js";
 import type { Db } from "./database.js";
+import type { WriteGuard } from "./guard.js";
 import { EventRowSchema, type EventKind, type EventRecord } from "./records.js";
 
 export interface NewEvent {
@@ -19,7 +20,7 @@ export class EventTable {
   private readonly byTaskStmt;
   private readonly latestStmt;
 
-  constructor(db: Db) {
+  constructor(db: Db, guard: WriteGuard) {
     const insert = db.prepare(
       `INSERT INTO events (task_id, agent_id, kind, at, data) VALUES (?, ?, ?, ?, ?)`,
     );
@@ -37,7 +38,7 @@ export class EventTable {
       const inserted = insert.run(event.taskId, event.agentId, event.kind, event.at, JSON.stringify(event.data));
       return Number(inserted.lastInsertRowid);
     });
-    this.appendTx = (event: NewEvent) => append.immediate(event);
+    this.appendTx = (event: NewEvent) => guard(() => append.immediate(event));
     this.byAgentStmt = db.prepare(`SELECT * FROM events WHERE agent_id = ? AND id > ? ORDER BY id LIMIT ?`);
     this.byTaskStmt = db.prepare(`SELECT * FROM events WHERE task_id = ? AND id > ? ORDER BY id LIMIT ?`);
     this.latestStmt = db.prepare(`SELECT * FROM events WHERE task_id = ? AND kind = ? ORDER BY id DESC LIMIT ?`);

@@ -3,6 +3,7 @@ import { AgentTable } from "./agents.js";
 import { CleanupStepTable } from "./cleanup-steps.js";
 import { openDatabase, type Db } from "./database.js";
 import { EventTable } from "./events.js";
+import { unguarded, type WriteGuard } from "./guard.js";
 import { TaskTable } from "./tasks.js";
 
 /** The single source of truth. Nothing outside store/ touches the database. */
@@ -13,18 +14,19 @@ export class Store {
   readonly cleanupSteps: CleanupStepTable;
   private readonly db: Db;
 
-  private constructor(db: Db) {
+  private constructor(db: Db, guard: WriteGuard) {
     this.db = db;
     this.tasks = new TaskTable(db);
-    this.agents = new AgentTable(db);
-    this.events = new EventTable(db);
-    this.cleanupSteps = new CleanupStepTable(db);
+    this.agents = new AgentTable(db, guard);
+    this.events = new EventTable(db, guard);
+    this.cleanupSteps = new CleanupStepTable(db, guard);
   }
 
-  static open(path: string): Result<Store> {
+  /** `guard` wraps the writes that record an agent's end, events and cleanup (see WriteGuard). */
+  static open(path: string, guard: WriteGuard = unguarded): Result<Store> {
     const db = openDatabase(path);
     if (!db.ok) return db;
-    return ok(new Store(db.value));
+    return ok(new Store(db.value, guard));
   }
 
   close(): void {

@@ -1,0 +1,88 @@
+import { execFile, execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterEach, describe, expect, it } from "vitest";
+import { unwrap } from "../src/domain/errors.js";
+import { loadConfig } from "../src/lifecycle/config-loader.js";
+import { Corral } from "../src/lifecycle/corral.js";
+import { createLogger } from "../src/lifecycle/logger.js";
+import { CORRAL_BIN, startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
+
+const run = promisify(execFile);
+const root = (): string => process.env.CORRAL_TEST_ROOT as string;
+const mounted: string[] = [];
+const servers: Coordinator[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) await server.close();
+  for (const dir of mounted.splice(0).reverse()) execFileSync("umount", [dir]);
+});
+
+/** Real filesystems need mount(8), which root has here; elsewhere these tests are skipped. */
+const canMount = ((): boolean => {
+  if (process.getuid?.() !== 0) return false;
+  const probe = mkdtempSync(join(process.env.TMPDIR ?? "/tmp", "corral-mount-"));
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe], { stdio: "ignore" });
+    execFileSync("umount", [probe]);
+    return true;
+  } catch (cause) {
+    return cause instanceof Error && false;
+  } finally {
+    execFileSync("rmdir", [probe]);
+  }
+})();
+
+function open(home: string) {
+  return Corral.open({ ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), minFreeMb: 0 }, createLogger("silent"), { watch: false });
+}
+
+describe.skipIf(!canMount)("on real filesystems", () => {
+  it("a read-only state dir gets a clear error and nothing is overwritten", async () => {
+    const home = mkdtempSync(join(root(), "ro-"));
+    const first = unwrap(open(home));
+    unwrap(first.createTask({ description: "before" }));
+    await first.close();
+    const bytes = readFileSync(join(home, "corral.db"));
+    execFileSync("mount", ["--bind", home, home]);
+    mounted.push(home);
+    execFileSync("mount", ["-o", "remount,bind,ro", home]);
+
+    const opened = open(home);
+    expect(opened.ok).toBe(false);
+    if (!opened.ok) {
+      expect(opened.error.code).toBe("DB_UNAVAILABLE");
+      expect(opened.error.message).toMatch(/read-only/);
+    }
+    const cli = await run(process.execPath, [CORRAL_BIN, "serve"], { env: { ...process.env, CORRAL_HOME: home } }).catch((e: { code: number; stderr: string }) => e);
+    expect("code" in cli ? cli.code : 0).toBe(2);
+    expect("stderr" in cli ? cli.stderr : "").toMatch(/^corral: DB_UNAVAILABLE: .*read-only/);
+    expect(readFileSync(join(home, "corral.db")).equals(bytes)).toBe(true);
+  });
+
+  it("a disk that fills up marks the agent and never stops corral", async () => {
+    const home = mkdtempSync(join(root(), "full-"));
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", home]);
+    mounted.push(home);
+    const server = await startCoordinator({ CORRAL_HOME: home, CORRAL_MIN_FREE_MB: "0", CORRAL_BALLAST_MB: "0.5" });
+    servers.push(server);
+    const { task_id } = await server.call<{ task_id: string }>("create_real_task", { description: "full disk" });
+    const agent = await server.call<{ agent_id: string }>("deploy_headless_agent", {
+      task_id,
+      agent_type: "flood",
+      prompt: "p",
+      command: ["head", "-c", "10000000", "/dev/zero"],
+    });
+    await server.call("wait_for_agents", { task_id, timeout_s: 30 });
+    const status = await server.call<{ agents: { status: string; validation: { warnings: string[] } | null; flags: string[] }[] }>("get_real_task_status", { task_id });
+    const flooded = status.agents[0]!;
+    expect(flooded.status).toBe("failed");
+    for (let i = 0; i < 50 && flooded.validation === null; i += 1) await new Promise((r) => setTimeout(r, 100));
+    const again = await server.call<{ agents: { validation: { warnings: string[] } | null }[] }>("get_real_task_status", { task_id });
+    expect(again.agents[0]?.validation?.warnings.join("\n")).toMatch(/disk under the state dir was full/);
+    // The ballast was given up so that the end could be recorded; corral still answers.
+    expect(existsSync(join(home, "ballast"))).toBe(false);
+    expect((await server.call<{ tasks: unknown[] }>("list_real_tasks")).tasks).toHaveLength(1);
+    expect(agent.agent_id).toBeTruthy();
+  });
+});
