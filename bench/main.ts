@@ -456,7 +456,7 @@ async function benchRecovery(): Promise<void> {
 
 async function benchShutdown(): Promise<void> {
   const home = mkdtempSync(join(scratch, "shutdown-"));
-  const { client, pid, pids } = await serveWithAgents(home, 20, { CORRAL_SHUTDOWN_DEADLINE_MS: "8000" });
+  const { client, pid, pids } = await serveWithAgents(home, 20);
   const t0 = performance.now();
   process.kill(pid, "SIGTERM");
   await gone(pid);
@@ -464,7 +464,7 @@ async function benchShutdown(): Promise<void> {
   await client.close();
   const survivors = pids.filter((p) => readStat(p) !== null && readStat(p)?.state !== "Z").length;
   rmSync(home, { recursive: true, force: true });
-  record("shutdown on SIGTERM with 20 agents", `${Math.round(took)} ms, ${survivors} survivors`, "≤ 8,000 ms deadline, 0 survivors", took <= 8000 && survivors === 0, {
+  record("shutdown on SIGTERM with 20 agents", `${Math.round(took)} ms, ${survivors} survivors`, "≤ 3,000 ms deadline, 0 survivors", took <= 3000 && survivors === 0, {
     ms: took,
     survivors,
   });

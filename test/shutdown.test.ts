@@ -16,8 +16,11 @@ afterEach(async () => {
   for (const thing of opened.splice(0).reverse()) await ("shutdown" in thing ? thing.shutdown("test over") : thing.close());
 });
 
-/** A long grace, so that a shutdown that did not shrink it to the deadline would take 20 s. */
-const SLOW_GRACE = { CORRAL_GRACE_MS: "20000", CORRAL_SHUTDOWN_DEADLINE_MS: "3000" };
+/**
+ * A long grace, so that a shutdown that did not shrink it to the deadline would take 20 s; and
+ * a deadline well inside the 4 s the SDK's client waits after closing stdin before SIGKILL.
+ */
+const SLOW_GRACE = { CORRAL_GRACE_MS: "20000", CORRAL_SHUTDOWN_DEADLINE_MS: "2000" };
 
 async function twentyAgents(env: Record<string, string>): Promise<{ server: Coordinator; agents: { id: AgentId; root: ProcessIdentity }[] }> {
   const server = await startCoordinator(env);

@@ -19,8 +19,10 @@ export const ConfigSchema = z
       .describe("run agents under tini as a child subreaper: auto uses it when found on PATH"),
     cleanupRetryMs: positiveInt.default(30_000).describe("how often a partial cleanup is retried"),
     shutdownDeadlineMs: positiveInt
-      .default(8_000)
-      .describe("how long a shutdown may take, all agents together: under the 10 s a container runtime gives"),
+      .default(3_000)
+      .describe(
+        "how long a shutdown may take, all agents together: an MCP client that closes stdin may send SIGKILL 4 s later (the SDK's does), a container runtime after 10 s",
+      ),
     onShutdown: z
       .enum(["terminate", "detach"])
       .default("terminate")
