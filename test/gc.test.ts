@@ -81,9 +81,14 @@ describe("gc", () => {
     const dry = await run(process.execPath, [CORRAL_BIN, "gc", "--dry-run"], { env });
     expect(dry.stdout).toMatch(/^would delete 0 archived logs and 1 stale temp files: 11 B\n/);
     expect(dry.stdout).toContain(`would delete ${stale}`);
+    expect(dry.stdout).toMatch(/^cleanups: 0 done, 0 partial, 0 running; success -; duration p50 -, p95 -, max -$/m);
     expect(existsSync(stale)).toBe(true);
 
-    const real = JSON.parse((await run(process.execPath, [CORRAL_BIN, "gc", "--json"], { env })).stdout) as { tempRemoved: { path: string }[] };
+    const real = JSON.parse((await run(process.execPath, [CORRAL_BIN, "gc", "--json"], { env })).stdout) as {
+      tempRemoved: { path: string }[];
+      cleanupHealth: { done: number };
+    };
+    expect(real.cleanupHealth.done).toBe(0);
     expect(real.tempRemoved.map((t) => t.path)).toEqual([stale]);
     expect(existsSync(stale)).toBe(false);
     expect(existsSync(live.agentDir)).toBe(true);

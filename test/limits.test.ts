@@ -33,6 +33,17 @@ describe("resource limits on each agent process", () => {
     expect(flags.join("\n")).toMatch(/^open files at (8[5-9]|9[0-9]) % of agentOpenFiles=20 \(pid \d+\)$/m);
   });
 
+  it("stops an agent that reaches its open-file limit, with a reason that names it", async () => {
+    corral = openCorral({ agentOpenFiles: 20, graceMs: 200 });
+    // At the limit nothing can start any more, not even sleep: the shell stops itself instead.
+    const agent = await deploy(corral, 'for fd in $(seq 3 19); do eval "exec $fd</dev/null"; done; echo ready; kill -STOP $$');
+    await until(() => readFileSync(agent.logPath, "utf8").includes("ready"), "the descriptors");
+    expect((await corral.reap()).atLimit).toEqual([agent.id]);
+    const row = corral.agent(agent.id)!;
+    expect([row.status, row.cleanupStatus]).toEqual(["killed", "done"]);
+    expect(row.reason).toMatch(/^pid \d+ reached its open-file limit \(agentOpenFiles=20\)$/);
+  });
+
   it("stops an agent that uses up its CPU time, with a reason that says so", async () => {
     corral = openCorral({ agentCpuSeconds: 1 });
     const agent = await deploy(corral, "while :; do :; done");

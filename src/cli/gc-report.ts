@@ -1,4 +1,5 @@
 import type { GcReport } from "../lifecycle/gc.js";
+import type { CleanupHealthView } from "../lifecycle/views.js";
 
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
 
@@ -12,8 +13,10 @@ export function formatBytes(bytes: number): string {
   return `${unit === 0 ? value : value.toFixed(1)} ${UNITS[unit]}`;
 }
 
-/** What `corral gc` prints for a person: what it did (or would do), and the disk use left. */
-export function describeGc(report: GcReport): string {
+const ms = (value: number | null): string => (value === null ? "-" : `${Math.round(value)} ms`);
+
+/** What `corral gc` prints for a person: what it did (or would do), the disk use left, and cleanup health. */
+export function describeGc(report: GcReport, health: CleanupHealthView): string {
   const verb = report.dryRun ? "would delete" : "deleted";
   const reasons = new Map<string, number>();
   for (const archive of report.archivesDeleted) reasons.set(archive.reason, (reasons.get(archive.reason) ?? 0) + 1);
@@ -23,5 +26,11 @@ export function describeGc(report: GcReport): string {
     `logs and archives${report.dryRun ? " now" : " left"}: ${formatBytes(report.usage.totalBytes)} in ${Object.keys(report.usage.tasks).length} tasks`,
   ];
   for (const temp of report.tempRemoved) lines.push(`  ${verb} ${temp.path} (${formatBytes(temp.bytes)})`);
+  const rate = health.successRate === null ? "-" : `${(health.successRate * 100).toFixed(1)} %`;
+  lines.push(
+    `cleanups: ${health.done} done, ${health.partial} partial, ${health.running} running; success ${rate}; ` +
+      `duration p50 ${ms(health.durationMs.p50)}, p95 ${ms(health.durationMs.p95)}, max ${ms(health.durationMs.max)}`,
+  );
+  for (const warning of health.warnings) lines.push(`warning: ${warning}`);
   return `${lines.join("\n")}\n`;
 }

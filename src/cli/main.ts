@@ -55,8 +55,9 @@ program
     const corral = Corral.open(config.value, createLogger(config.value.logLevel), { watch: false });
     if (!corral.ok) die(corral.error);
     const report = corral.value.gc(options.dryRun === true);
+    const health = corral.value.cleanupHealth();
     await corral.value.close();
-    process.stdout.write(options.json === true ? `${JSON.stringify(report, null, 2)}\n` : describeGc(report));
+    process.stdout.write(options.json === true ? `${JSON.stringify({ ...report, cleanupHealth: health }, null, 2)}\n` : describeGc(report, health));
   });
 
 await program.parseAsync(process.argv);

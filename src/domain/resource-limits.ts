@@ -39,6 +39,23 @@ export interface ProcessUsage {
 
 const WARN_AT = 0.8;
 
+/**
+ * The limit a process has reached, if any. The kernel enforces open files and address space by
+ * refusing (EMFILE, ENOMEM) rather than by stopping the process, so an agent at the limit is
+ * stopped here, with a reason that names it.
+ */
+export function limitReached(limits: ResourceLimits, usage: readonly ProcessUsage[]): string | null {
+  for (const process of usage) {
+    if (limits.openFiles > 0 && process.openFiles >= limits.openFiles) {
+      return `pid ${process.pid} reached its open-file limit (agentOpenFiles=${limits.openFiles})`;
+    }
+    if (limits.addressSpaceMb > 0 && process.addressSpaceMb >= 0.95 * limits.addressSpaceMb) {
+      return `pid ${process.pid} reached its address-space limit (agentAddressSpaceMb=${limits.addressSpaceMb})`;
+    }
+  }
+  return null;
+}
+
 /** A warning for each process past 80 % of a limit, naming the limit and the process. */
 export function limitWarnings(limits: ResourceLimits, usage: readonly ProcessUsage[]): string[] {
   const warnings: string[] = [];

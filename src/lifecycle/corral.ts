@@ -40,7 +40,8 @@ import { corralEntry } from "./self.js";
 import { hashToken, newToken } from "./tokens.js";
 import { StreamFollower } from "./stream-follower.js";
 import { agentView, cleanupView, eventView, taskStatus, taskSummary } from "./task-status.js";
-import type { AgentView, CleanupRecordView, EventView, TaskStatusView, TaskSummaryView } from "./views.js";
+import type { AgentView, CleanupHealthView, CleanupRecordView, EventView, TaskStatusView, TaskSummaryView } from "./views.js";
+import { cleanupHealth } from "./cleanup-health.js";
 import { Workspaces } from "./workspace.js";
 
 export interface KillResult {
@@ -621,8 +622,16 @@ export class Corral {
    * Applies the reaper's rules (see planReap) to the running agents this process owns, and
    * returns the agents it acted on.
    */
-  async reap(now = Date.now()): Promise<{ timedOut: AgentId[]; stuck: AgentId[]; overDiskBudget: AgentId[]; warned: AgentId[] }> {
-    const acted = { timedOut: [] as AgentId[], stuck: [] as AgentId[], overDiskBudget: [] as AgentId[], warned: [] as AgentId[] };
+  async reap(
+    now = Date.now(),
+  ): Promise<{ timedOut: AgentId[]; stuck: AgentId[]; overDiskBudget: AgentId[]; atLimit: AgentId[]; warned: AgentId[] }> {
+    const acted = {
+      timedOut: [] as AgentId[],
+      stuck: [] as AgentId[],
+      overDiskBudget: [] as AgentId[],
+      atLimit: [] as AgentId[],
+      warned: [] as AgentId[],
+    };
     if (this.closed) return acted;
     const probe: ReapProbe = {
       modifiedAt,
@@ -638,6 +647,7 @@ export class Corral {
         case "end":
           if (action.why === "time") acted.timedOut.push(action.id);
           else if (action.why === "stuck") acted.stuck.push(action.id);
+          else if (action.why === "limit") acted.atLimit.push(action.id);
           else acted.overDiskBudget.push(action.id);
           endings.push(this.end(action.id, { status: action.status, reason: action.reason, exit: null }));
           break;
@@ -667,6 +677,10 @@ export class Corral {
     } catch (cause) {
       this.logger.warn({ err: describeUnknown(cause) }, "gc failed; it runs again later");
     }
+  }
+
+  cleanupHealth(): CleanupHealthView {
+    return cleanupHealth(this.store);
   }
 
   /** Retention, disk budgets and stale temp files; see collectGarbage. */

@@ -1,10 +1,16 @@
 import type { Config } from "../domain/config.js";
 import type { AgentId } from "../domain/ids.js";
-import { anyLimit, limitsOf, limitWarnings, type ProcessUsage } from "../domain/resource-limits.js";
+import { anyLimit, limitReached, limitsOf, limitWarnings, type ProcessUsage } from "../domain/resource-limits.js";
 import type { AgentRecord } from "../store/records.js";
 
 export type ReapAction =
-  | { readonly kind: "end"; readonly id: AgentId; readonly status: "timed_out" | "killed"; readonly reason: string; readonly why: "time" | "stuck" | "disk" }
+  | {
+      readonly kind: "end";
+      readonly id: AgentId;
+      readonly status: "timed_out" | "killed";
+      readonly reason: string;
+      readonly why: "time" | "stuck" | "disk" | "limit";
+    }
   | { readonly kind: "mark_stuck"; readonly id: AgentId; readonly since: number; readonly reason: string }
   | { readonly kind: "clear_stuck"; readonly id: AgentId }
   | { readonly kind: "limit_warnings"; readonly id: AgentId; readonly warnings: string[] };
@@ -21,7 +27,8 @@ const MB = 1024 * 1024;
 /**
  * The reaper's rules over the running agents a corral owns: past maxRuntimeMs an agent ends
  * timed_out; with no output and no report for stuckMs it is flagged stuck (or killed with
- * onStuck=terminate); a process past 80 % of a resource limit is a warning; and while a
+ * onStuck=terminate); a process past 80 % of a resource limit is a warning, and one at its
+ * open-file or address-space limit gets the agent stopped; and while a
  * task's live logs are over taskDiskBudgetMb its agents with the largest logs are stopped.
  */
 export function planReap(agents: readonly AgentRecord[], config: Config, now: number, probe: ReapProbe): ReapAction[] {
@@ -52,7 +59,13 @@ export function planReap(agents: readonly AgentRecord[], config: Config, now: nu
       actions.push({ kind: "clear_stuck", id: agent.id });
     }
     if (anyLimit(limits)) {
-      const warnings = limitWarnings(limits, probe.usage(agent));
+      const usage = probe.usage(agent);
+      const reached = limitReached(limits, usage);
+      if (reached !== null) {
+        end({ kind: "end", id: agent.id, status: "killed", reason: reached, why: "limit" });
+        continue;
+      }
+      const warnings = limitWarnings(limits, usage);
       if (warnings.join("\n") !== agent.limitWarnings.join("\n")) actions.push({ kind: "limit_warnings", id: agent.id, warnings });
     }
   }
