@@ -164,6 +164,7 @@ describe("store", () => {
         validation: full.validation,
         stuckSince: null,
         limitWarnings: [],
+        taskId,
       });
       expect(store.agents.summariesForTask(taskId)).toEqual([summary]);
     });

@@ -1,20 +1,19 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
-import type { CorralError } from "../domain/errors.js";
 import { loadConfig } from "../lifecycle/config-loader.js";
 import { Corral } from "../lifecycle/corral.js";
 import { createLogger } from "../lifecycle/logger.js";
 import { createAgentServer, createCoordinatorServer, serveStdio } from "../mcp/servers.js";
-import { describeGc } from "./gc-report.js";
+import { registerDoctor } from "./commands/doctor.js";
+import { registerGc } from "./commands/gc.js";
+import { registerKill } from "./commands/kill.js";
+import { registerLogs } from "./commands/logs.js";
+import { registerPs } from "./commands/ps.js";
+import { registerStats } from "./commands/stats.js";
+import { die } from "./session.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
-
-/** Exit codes: 0 success, 1 a usage error or a refusal with a message, 2 corral could not start. */
-function die(error: CorralError): never {
-  process.stderr.write(`corral: ${error.code}: ${error.message}\n`);
-  process.exit(2);
-}
 
 const program = new Command()
   .name("corral")
@@ -44,20 +43,11 @@ program
     process.exit(0);
   });
 
-program
-  .command("gc")
-  .description("delete expired archives and stale temp files, and keep the disk budgets; prints what it did")
-  .option("--dry-run", "only say what would be deleted")
-  .option("--json", "print the report as JSON")
-  .action(async (options: { dryRun?: boolean; json?: boolean }) => {
-    const config = loadConfig();
-    if (!config.ok) die(config.error);
-    const corral = Corral.open(config.value, createLogger(config.value.logLevel), { watch: false });
-    if (!corral.ok) die(corral.error);
-    const report = corral.value.gc(options.dryRun === true);
-    const health = corral.value.cleanupHealth();
-    await corral.value.close();
-    process.stdout.write(options.json === true ? `${JSON.stringify({ ...report, cleanupHealth: health }, null, 2)}\n` : describeGc(report, health));
-  });
+registerPs(program);
+registerLogs(program);
+registerKill(program);
+registerStats(program);
+registerGc(program);
+registerDoctor(program);
 
 await program.parseAsync(process.argv);

@@ -34,6 +34,7 @@ export interface ProcessUsage {
   readonly pid: number;
   readonly openFiles: number;
   readonly addressSpaceMb: number;
+  readonly residentMb: number;
   readonly cpuSeconds: number;
 }
 

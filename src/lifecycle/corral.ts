@@ -44,6 +44,20 @@ import type { AgentView, CleanupHealthView, CleanupRecordView, EventView, TaskSt
 import { cleanupHealth } from "./cleanup-health.js";
 import { Workspaces } from "./workspace.js";
 
+export interface CorralStats {
+  readonly agents: {
+    agentId: AgentId;
+    taskId: TaskId;
+    processes: number;
+    residentMb: number;
+    cpuSeconds: number;
+    openFiles: number;
+    logBytes: number;
+  }[];
+  readonly disk: GcReport["usage"];
+  readonly cleanupHealth: CleanupHealthView;
+}
+
 export interface KillResult {
   readonly agent: AgentRecord;
   /** The agent as status shows it. */
@@ -441,6 +455,11 @@ export class Corral {
     return ok(this.store.events.forTask(task.value.id).map(eventView));
   }
 
+  /** Every agent of every task, or only the ones not yet ended. */
+  agents(all: boolean): AgentView[] {
+    return this.store.agents.summaries(!all).map(agentView);
+  }
+
   listTasks(): TaskSummaryView[] {
     return this.store.tasks.list().map(taskSummary);
   }
@@ -677,6 +696,27 @@ export class Corral {
     } catch (cause) {
       this.logger.warn({ err: describeUnknown(cause) }, "gc failed; it runs again later");
     }
+  }
+
+  /** What this state dir holds right now: each running agent's processes and log, disk per task, cleanup health. */
+  stats(): CorralStats {
+    const agents = this.store.agents.live().flatMap((agent) => {
+      const scope = scopeOf(agent);
+      if (agent.status !== "running" || scope === null) return [];
+      const usage = usageOf(discover(scope).processes);
+      return [
+        {
+          agentId: agent.id,
+          taskId: agent.taskId,
+          processes: usage.length,
+          residentMb: usage.reduce((sum, p) => sum + p.residentMb, 0),
+          cpuSeconds: usage.reduce((sum, p) => sum + p.cpuSeconds, 0),
+          openFiles: usage.reduce((sum, p) => sum + p.openFiles, 0),
+          logBytes: statOrNull(agent.logPath)?.size ?? 0,
+        },
+      ];
+    });
+    return { agents, disk: this.gc(true).usage, cleanupHealth: this.cleanupHealth() };
   }
 
   cleanupHealth(): CleanupHealthView {

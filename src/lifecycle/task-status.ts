@@ -13,6 +13,7 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 export function agentView(agent: AgentSummary): AgentView {
   return {
     agentId: agent.id,
+    taskId: agent.taskId,
     type: agent.type,
     backend: agent.backend,
     status: agent.status,

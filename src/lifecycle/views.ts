@@ -12,6 +12,7 @@ export const ExitView = z.union([
 
 export const AgentView = z.object({
   agentId: z.string(),
+  taskId: z.string(),
   type: z.string(),
   backend: z.string(),
   status: z.enum(AGENT_STATUSES),

@@ -71,7 +71,7 @@ function toSummary(values: readonly unknown[]): AgentSummary {
   const [id, type, backend, status, reason, parent_id, depth, progress, last_message, event_count, pid] = values;
   const [exit_code, exit_signal, cleanup_status, created_at, started_at, ended_at, claimed_done, session_id] = values.slice(11);
   const [model, mcp_connected, cost_usd, input_tokens, output_tokens, num_turns, tool_calls, denials] = values.slice(19);
-  const [stream_errors, validation, stuck_since, limit_warnings] = values.slice(27);
+  const [stream_errors, validation, stuck_since, limit_warnings, task_id] = values.slice(27);
   return AgentSummaryRowSchema.parse({
     id,
     type,
@@ -104,6 +104,7 @@ function toSummary(values: readonly unknown[]): AgentSummary {
     validation,
     stuck_since,
     limit_warnings,
+    task_id,
   });
 }
 
@@ -111,6 +112,8 @@ export class AgentTable {
   private readonly getStmt;
   private readonly summariesStmt;
   private readonly summaryStmt;
+  private readonly allSummariesStmt;
+  private readonly liveSummariesStmt;
   private readonly activeStmt;
   private readonly byTaskStmt;
   private readonly liveChildrenStmt;
@@ -156,6 +159,8 @@ export class AgentTable {
     // Rows as arrays: building an object per row with named keys costs more than the query.
     this.summariesStmt = db.prepare(`SELECT ${columns} FROM agents WHERE task_id = ? ORDER BY created_at, id`).raw(true);
     this.summaryStmt = db.prepare(`SELECT ${columns} FROM agents WHERE id = ?`).raw(true);
+    this.allSummariesStmt = db.prepare(`SELECT ${columns} FROM agents ORDER BY created_at, id`).raw(true);
+    this.liveSummariesStmt = db.prepare(`SELECT ${columns} FROM agents WHERE status IN ${LIVE} ORDER BY created_at, id`).raw(true);
     this.byTaskStmt = db.prepare(`SELECT * FROM agents WHERE task_id = ? ORDER BY created_at, id`);
     this.liveChildrenStmt = db.prepare(`SELECT * FROM agents WHERE parent_id = ? AND status IN ${LIVE}`);
     this.liveOwnedStmt = db.prepare(`SELECT * FROM agents WHERE owner_pid = ? AND owner_start = ? AND status IN ${LIVE}`);
@@ -337,6 +342,11 @@ export class AgentTable {
   /** What a status view shows of each agent of the task, in creation order. */
   summariesForTask(taskId: TaskId): AgentSummary[] {
     return (this.summariesStmt.all(taskId) as unknown[][]).map(toSummary);
+  }
+
+  /** Every agent of every task, or only those not yet ended, in creation order. */
+  summaries(liveOnly: boolean): AgentSummary[] {
+    return ((liveOnly ? this.liveSummariesStmt : this.allSummariesStmt).all() as unknown[][]).map(toSummary);
   }
 
   summary(id: AgentId): AgentSummary | null {

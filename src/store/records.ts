@@ -132,6 +132,7 @@ const SummaryColumns = AgentColumns.pick({
   validation: true,
   stuck_since: true,
   limit_warnings: true,
+  task_id: true,
 });
 export const AGENT_SUMMARY_COLUMNS = Object.keys(SummaryColumns.shape) as (keyof z.infer<typeof SummaryColumns>)[];
 
@@ -169,6 +170,7 @@ function summaryOf(r: z.infer<typeof SummaryColumns>) {
     validation: r.validation as Validation | null,
     stuckSince: r.stuck_since,
     limitWarnings: (r.limit_warnings ?? []) as string[],
+    taskId: r.task_id as TaskId,
   };
 }
 

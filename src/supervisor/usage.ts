@@ -19,11 +19,13 @@ export function usageOf(processes: readonly ProcessIdentity[]): ProcessUsage[] {
     if (stat === null || stat.startTime !== process.startTime) continue;
     try {
       const openFiles = readdirSync(`/proc/${process.pid}/fd`).length;
-      const vmSize = /VmSize:\s+(\d+) kB/.exec(readFileSync(`/proc/${process.pid}/status`, "latin1"))?.[1];
+      const status = readFileSync(`/proc/${process.pid}/status`, "latin1");
+      const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
       usage.push({
         pid: process.pid,
         openFiles,
-        addressSpaceMb: vmSize === undefined ? 0 : Number(vmSize) / 1024,
+        addressSpaceMb: kb("VmSize") / 1024,
+        residentMb: kb("VmRSS") / 1024,
         cpuSeconds: stat.cpuTicks / TICKS_PER_SECOND,
       });
     } catch (cause) {

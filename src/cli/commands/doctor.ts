@@ -1,0 +1,104 @@
+import { execFile } from "node:child_process";
+import { mkdirSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import type { Command } from "commander";
+import { describeUnknown } from "../../domain/errors.js";
+import { anyLimit, limitsOf } from "../../domain/resource-limits.js";
+import { loadConfig } from "../../lifecycle/config-loader.js";
+import { findExecutable } from "../../runners/executables.js";
+import { SCHEMA_VERSION } from "../../store/migrations.js";
+import { Store } from "../../store/store.js";
+import { identify } from "../../supervisor/identity.js";
+import { paint } from "../format.js";
+
+const run = promisify(execFile);
+
+interface Check {
+  readonly name: string;
+  readonly level: "ok" | "warn" | "fail";
+  readonly detail: string;
+}
+
+const ok = (name: string, detail: string): Check => ({ name, level: "ok", detail });
+const warn = (name: string, detail: string): Check => ({ name, level: "warn", detail });
+const bad = (name: string, detail: string): Check => ({ name, level: "fail", detail });
+
+function checkNode(): Check {
+  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+  return major > 20 || (major === 20 && minor >= 19)
+    ? ok("node", process.version)
+    : bad("node", `${process.version}: corral needs Node.js 20.19 or later`);
+}
+
+async function checkClaude(path: string): Promise<Check> {
+  const found = findExecutable(path, process.env.PATH);
+  if (found === null) {
+    return warn("claude", `${path} not found: the claude backend cannot run; npm install -g @anthropic-ai/claude-code, or set CORRAL_CLAUDE_PATH (the command backend works without it)`);
+  }
+  try {
+    const { stdout } = await run(found, ["--version"], { timeout: 15_000 });
+    return ok("claude", `${found}: ${stdout.trim()}`);
+  } catch (cause) {
+    return bad("claude", `${found} --version failed: ${describeUnknown(cause)}`);
+  }
+}
+
+function checkStateDir(home: string, minFreeMb: number): Check {
+  try {
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    const probe = join(home, `.doctor-${process.pid}`);
+    writeFileSync(probe, "ok", { mode: 0o600 });
+    rmSync(probe);
+  } catch (cause) {
+    return bad("state dir", `${home} is not writable: ${describeUnknown(cause)}; fix its permissions or set CORRAL_HOME`);
+  }
+  const stats = statfsSync(home);
+  const freeMb = Math.floor((stats.bavail * stats.bsize) / (1024 * 1024));
+  if (freeMb < minFreeMb) return bad("state dir", `${home}: only ${freeMb} MB free, below minFreeMb=${minFreeMb}: deploys are refused; run corral gc`);
+  return ok("state dir", `${home} (${freeMb} MB free)`);
+}
+
+function checkDatabase(home: string): Check {
+  const store = Store.open(join(home, "corral.db"));
+  if (!store.ok) return bad("database", `${store.error.code}: ${store.error.message}`);
+  store.value.close();
+  return ok("database", `schema version ${SCHEMA_VERSION}`);
+}
+
+/** Every check with what to do about each problem. Exit code 1 when any check fails. */
+export function registerDoctor(program: Command): void {
+  program
+    .command("doctor")
+    .description("check what corral needs (node, /proc, tini, prlimit, claude, the state dir, the database) and say what to do about each problem")
+    .action(async () => {
+      const checks: Check[] = [checkNode()];
+      checks.push(identify(process.pid) === null ? bad("/proc", "cannot read /proc: corral needs Linux with /proc mounted") : ok("/proc", "readable"));
+      const config = loadConfig();
+      if (!config.ok) {
+        checks.push(bad("configuration", config.error.message));
+      } else {
+        const c = config.value;
+        checks.push(ok("configuration", `state dir ${c.home}`));
+        const tini = findExecutable("tini", process.env.PATH);
+        checks.push(
+          tini !== null
+            ? ok("tini", tini)
+            : c.subreaper === "tini"
+              ? bad("tini", "subreaper=tini but tini is not on PATH: apt-get install tini")
+              : warn("tini", "not on PATH: agents run without a subreaper, and a descendant that calls setsid and clears its environment can outlive an agent that exits; apt-get install tini"),
+        );
+        const prlimit = findExecutable("prlimit", process.env.PATH);
+        if (anyLimit(limitsOf(c))) checks.push(prlimit !== null ? ok("prlimit", prlimit) : bad("prlimit", "agent limits are set but prlimit is not on PATH: install util-linux"));
+        checks.push(await checkClaude(c.claudePath));
+        const dir = checkStateDir(c.home, c.minFreeMb);
+        checks.push(dir);
+        if (dir.level !== "fail") checks.push(checkDatabase(c.home));
+      }
+      const mark = { ok: paint("ok  ", "green"), warn: paint("warn", "yellow"), fail: paint("FAIL", "red") };
+      for (const check of checks) process.stdout.write(`${mark[check.level]}  ${check.name}: ${check.detail}\n`);
+      const failed = checks.filter((c) => c.level === "fail").length;
+      process.stdout.write(failed === 0 ? "corral is ready\n" : `${failed} problem${failed === 1 ? "" : "s"} to fix\n`);
+      process.exitCode = failed === 0 ? 0 : 1;
+    });
+}

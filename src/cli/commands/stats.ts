@@ -1,0 +1,37 @@
+import type { Command } from "commander";
+import { formatBytes } from "../gc-report.js";
+import { paint, table } from "../format.js";
+import { withCorral } from "../session.js";
+
+export function registerStats(program: Command): void {
+  program
+    .command("stats")
+    .description("what corral holds right now: each running agent's processes, memory, CPU, descriptors and log; disk per task; cleanup health")
+    .option("--json", "print the figures as JSON")
+    .action((options: { json?: boolean }) =>
+      withCorral((corral) => {
+        const stats = corral.stats();
+        if (options.json === true) {
+          process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
+          return;
+        }
+        const header = ["AGENT", "PROCESSES", "RSS", "CPU", "FDS", "LOG"].map((h) => paint(h, "bold"));
+        const rows = stats.agents.map((a) => [
+          a.agentId,
+          String(a.processes),
+          `${a.residentMb.toFixed(1)} MiB`,
+          `${a.cpuSeconds.toFixed(1)} s`,
+          String(a.openFiles),
+          formatBytes(a.logBytes),
+        ]);
+        const lines = [stats.agents.length === 0 ? "no agents running" : table([header, ...rows]), ""];
+        lines.push(`disk: ${formatBytes(stats.disk.totalBytes)} of logs and archives in ${Object.keys(stats.disk.tasks).length} tasks`);
+        for (const [task, bytes] of Object.entries(stats.disk.tasks)) lines.push(`  ${task}  ${formatBytes(bytes)}`);
+        const h = stats.cleanupHealth;
+        const rate = h.successRate === null ? "-" : `${(h.successRate * 100).toFixed(1)} %`;
+        lines.push(`cleanups: ${h.done} done, ${h.partial} partial, ${h.running} running; success ${rate}; p50 ${h.durationMs.p50 === null ? "-" : `${Math.round(h.durationMs.p50)} ms`}, p95 ${h.durationMs.p95 === null ? "-" : `${Math.round(h.durationMs.p95)} ms`}`);
+        for (const warning of h.warnings) lines.push(paint(`warning: ${warning}`, "yellow"));
+        process.stdout.write(`${lines.join("\n")}\n`);
+      }),
+    );
+}

@@ -1,0 +1,23 @@
+import type { CorralError } from "../domain/errors.js";
+import { loadConfig } from "../lifecycle/config-loader.js";
+import { Corral } from "../lifecycle/corral.js";
+import { createLogger } from "../lifecycle/logger.js";
+
+/** Exit codes: 0 success; 1 a usage error, or a command that found a problem; 2 corral could not start. */
+export function die(error: CorralError, code = 2): never {
+  process.stderr.write(`corral: ${error.code}: ${error.message}\n`);
+  process.exit(code);
+}
+
+/** A corral for one command: no background watching, closed when the command is done. */
+export async function withCorral<T>(work: (corral: Corral) => Promise<T> | T): Promise<T> {
+  const config = loadConfig();
+  if (!config.ok) die(config.error);
+  const corral = Corral.open(config.value, createLogger(config.value.logLevel), { watch: false });
+  if (!corral.ok) die(corral.error);
+  try {
+    return await work(corral.value);
+  } finally {
+    await corral.value.close();
+  }
+}

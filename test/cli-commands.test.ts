@@ -1,0 +1,123 @@
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { promisify } from "node:util";
+import { afterEach, describe, expect, it } from "vitest";
+import { unwrap } from "../src/domain/errors.js";
+import type { Corral } from "../src/lifecycle/corral.js";
+import { isAlive } from "../src/supervisor/identity.js";
+import { CORRAL_BIN } from "./helpers/mcp-client.js";
+import { openCorral } from "./helpers/sandbox.js";
+
+const exec = promisify(execFile);
+let corral: Corral;
+afterEach(async () => {
+  await corral.shutdown("test over");
+});
+
+/** Runs the built corral as a user would, on this test's state dir; never throws. */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [CORRAL_BIN, ...args], { env: { ...process.env, CORRAL_HOME: corral.config.home } });
+    return { code: 0, stdout, stderr };
+  } catch (cause) {
+    const failure = cause as { code: number; stdout: string; stderr: string };
+    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+  }
+}
+
+async function sleeper(c: Corral, taskId: string, script = "echo hello from the agent; exec sleep 300") {
+  return unwrap(await c.deploy({ taskId, agentType: "worker", prompt: "p", command: ["bash", "-c", script] }));
+}
+
+describe("the corral command line", () => {
+  it("ps lists the running agents, -a the ended ones too, --json all the fields", async () => {
+    corral = openCorral();
+    expect((await cli("ps")).stdout).toBe("no agents running (corral ps -a shows the ended ones)\n");
+    const task = unwrap(corral.createTask({ description: "ps" }));
+    const running = await sleeper(corral, task.id);
+    const done = unwrap(await corral.deploy({ taskId: task.id, agentType: "quick", prompt: "p", command: ["true"] }));
+    await corral.whenCleaned(done.id);
+    unwrap(corral.report(running.id, { kind: "progress", status: "working", message: "halfway there", progress: 50 }));
+
+    const ps = await cli("ps");
+    expect(ps.code).toBe(0);
+    const [header, ...rows] = ps.stdout.trimEnd().split("\n");
+    expect(header).toMatch(/^AGENT\s+TASK\s+STATUS\s+PROGRESS\s+AGE\s+COST\s+PID\s+LATEST$/);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatch(new RegExp(`^${running.id}\\s+${task.id}\\s+running\\s+50%\\s+\\d+s\\s+-\\s+${running.process!.pid}\\s+halfway there$`));
+    expect(ps.stdout).not.toContain("\u001b[");
+
+    expect((await cli("ps", "-a")).stdout).toContain(`${done.id}`);
+    const json = JSON.parse((await cli("ps", "-a", "--json")).stdout) as { agentId: string; status: string }[];
+    expect(json.map((a) => [a.agentId, a.status])).toEqual([
+      [running.id, "running"],
+      [done.id, "completed"],
+    ]);
+  });
+
+  it("logs prints an agent's output, live or archived, and follows it to its end with -f", async () => {
+    corral = openCorral();
+    const task = unwrap(corral.createTask({ description: "logs" }));
+    const agent = await sleeper(corral, task.id, "echo one; sleep 0.6; echo two");
+    for (let i = 0; i < 100 && !readFileSync(agent.logPath, "utf8").includes("one"); i += 1) await new Promise((r) => setTimeout(r, 20));
+    expect((await cli("logs", agent.id)).stdout).toBe("one\n");
+    const followed = await cli("logs", "-f", agent.id);
+    expect(followed.stdout).toBe("one\ntwo\n");
+    await corral.whenCleaned(agent.id);
+    expect((await cli("logs", "--raw", agent.id)).stdout).toBe("one\ntwo\n");
+    const missing = await cli("logs", "ghost-000000-000000");
+    expect([missing.code, missing.stderr]).toEqual([1, "corral: UNKNOWN_AGENT: no agent ghost-000000-000000 (corral ps -a lists them)\n"]);
+  });
+
+  it("kill stops an agent, or every live agent of a task, and says what was cleaned", async () => {
+    corral = openCorral();
+    const task = unwrap(corral.createTask({ description: "kill" }));
+    const a = await sleeper(corral, task.id);
+    const b = await sleeper(corral, task.id);
+    const one = await cli("kill", a.id);
+    expect(one).toMatchObject({ code: 0, stdout: `${a.id} killed: 2 processes signalled, 0 survived; clean\n` });
+    const again = await cli("kill", a.id);
+    expect(again.stdout).toMatch(new RegExp(`^${a.id} had already ended: `));
+    const all = await cli("kill", task.id, "--reason", "done for today");
+    expect(all.stdout).toMatch(new RegExp(`^${b.id} killed: `));
+    expect(corral.agent(b.id)?.reason).toBe("done for today");
+    for (const agent of [a, b]) expect(isAlive({ pid: agent.process!.pid, startTime: agent.process!.startTime })).toBe(false);
+    const unknown = await cli("kill", "TASK-20260101-000000-00000000");
+    expect([unknown.code, unknown.stderr]).toEqual([1, "corral: UNKNOWN_TASK: no task TASK-20260101-000000-00000000\n"]);
+  });
+
+  it("stats shows each running agent's processes, memory, CPU, descriptors and log, and the disk per task", async () => {
+    corral = openCorral();
+    const task = unwrap(corral.createTask({ description: "stats" }));
+    const agent = await sleeper(corral, task.id);
+    await new Promise((r) => setTimeout(r, 100));
+    const stats = JSON.parse((await cli("stats", "--json")).stdout) as {
+      agents: { agentId: string; processes: number; residentMb: number; openFiles: number; logBytes: number }[];
+      disk: { tasks: Record<string, number> };
+    };
+    expect(stats.agents).toHaveLength(1);
+    expect(stats.agents[0]).toMatchObject({ agentId: agent.id, logBytes: "hello from the agent\n".length });
+    expect(stats.agents[0]!.processes).toBeGreaterThanOrEqual(1);
+    expect(stats.agents[0]!.residentMb).toBeGreaterThan(0);
+    expect(stats.disk.tasks[task.id]).toBe("hello from the agent\n".length);
+    const text = (await cli("stats")).stdout;
+    expect(text).toMatch(new RegExp(`^AGENT\\s+PROCESSES\\s+RSS\\s+CPU\\s+FDS\\s+LOG\\n${agent.id}\\s+\\d+\\s+[\\d.]+ MiB`));
+    expect(text).toMatch(/^cleanups: 0 done, 0 partial, 0 running; success -;/m);
+  });
+
+  it("doctor checks what corral needs and exits 1 when something must be fixed", async () => {
+    corral = openCorral();
+    const healthy = await cli("doctor");
+    expect(healthy.code).toBe(0);
+    expect(healthy.stdout).toMatch(/^ok {4}node: v20/m);
+    expect(healthy.stdout).toMatch(/^ok {4}database: schema version \d+$/m);
+    expect(healthy.stdout).toMatch(/corral is ready\n$/);
+    const { stdout, code } = await exec(process.execPath, [CORRAL_BIN, "doctor"], {
+      env: { ...process.env, CORRAL_HOME: corral.config.home, CORRAL_MIN_FREE_MB: String(Number.MAX_SAFE_INTEGER), CORRAL_CLAUDE_PATH: "/nonexistent/claude" },
+    }).then((r) => ({ ...r, code: 0 }), (e: { stdout: string; code: number }) => e);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^warn {2}claude: \/nonexistent\/claude not found/m);
+    expect(stdout).toMatch(/^FAIL {2}state dir: .* below minFreeMb=/m);
+    expect(stdout).toMatch(/1 problem to fix\n$/);
+  });
+});
