@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { treeOf } from "../src/supervisor/discover.js";
 import { isAlive } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
-import { scriptBlock, startModelServer, type ModelServer, type Step } from "./fixtures/model-server/index.js";
+import { scriptBlock, startModelServer, type ModelServer, type Step } from "../src/demo/model-server/index.js";
 import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 
 const CLAUDE = join(import.meta.dirname, "..", "node_modules", ".bin", "claude");

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { scriptBlock, startModelServer, type ModelServer, type Step } from "./fixtures/model-server/index.js";
+import { scriptBlock, startModelServer, type ModelServer, type Step } from "../src/demo/model-server/index.js";
 
 const CLAUDE = join(import.meta.dirname, "..", "node_modules", ".bin", "claude");
 const ARGV = ["-p", "--output-format", "stream-json", "--verbose", "--model", "claude-sonnet-4-5", "--permission-mode", "bypassPermissions"];

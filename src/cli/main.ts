@@ -5,11 +5,13 @@ import { loadConfig } from "../lifecycle/config-loader.js";
 import { Corral } from "../lifecycle/corral.js";
 import { createLogger } from "../lifecycle/logger.js";
 import { createAgentServer, createCoordinatorServer, serveStdio } from "../mcp/servers.js";
+import { registerDemo } from "./commands/demo.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerGc } from "./commands/gc.js";
 import { registerKill } from "./commands/kill.js";
 import { registerLogs } from "./commands/logs.js";
 import { registerPs } from "./commands/ps.js";
+import { registerRun } from "./commands/run.js";
 import { registerStats } from "./commands/stats.js";
 import { die } from "./session.js";
 
@@ -43,11 +45,13 @@ program
     process.exit(0);
   });
 
+registerRun(program);
 registerPs(program);
 registerLogs(program);
 registerKill(program);
 registerStats(program);
 registerGc(program);
 registerDoctor(program);
+registerDemo(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,102 @@
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Command } from "commander";
+import { scriptBlock, startModelServer, type Step } from "../../demo/model-server/index.js";
+import { unwrap } from "../../domain/errors.js";
+import { loadConfig } from "../../lifecycle/config-loader.js";
+import { Corral } from "../../lifecycle/corral.js";
+import { createLogger } from "../../lifecycle/logger.js";
+import { findExecutable } from "../../runners/executables.js";
+import { EXIT_CODES, orchestrate, type RunPlan } from "../orchestrate.js";
+import { die } from "../session.js";
+
+const tool = (name: string, input: Record<string, unknown>): Step => ({ tool: `mcp__corral__${name}`, input });
+const progress = (status: string, message: string, value: number): Step => tool("update_agent_progress", { status, message, progress: value });
+
+/** Three scripted Claude Code agents: each reports and finds something; the lead spawns a reviewer. */
+function demoPlan(): RunPlan {
+  const reviewer = [progress("working", "reviewing the lead's plan", 30), progress("completed", "the plan holds", 100), { say: "Review done." }];
+  const worker = (name: string, finding: string): Omit<RunPlan["agents"][number], "taskId"> => ({
+    agentType: name,
+    prompt: `Play the ${name}.\n\n${scriptBlock([
+      progress("working", `${name} started`, 10),
+      tool("report_agent_finding", { finding_type: "observation", severity: "medium", message: finding }),
+      progress("working", `${name} halfway`, 50),
+      progress("completed", `${name} finished`, 100),
+      { say: `${name} signing off.` },
+    ])}`,
+  });
+  return {
+    description: "corral demo: three scripted Claude Code agents against a local model server",
+    agents: [
+      {
+        agentType: "lead",
+        prompt: `Play the lead.\n\n${scriptBlock([
+          progress("working", "planning the work", 20),
+          tool("spawn_child_agent", { child_agent_type: "reviewer", child_prompt: `Play the reviewer.\n\n${scriptBlock(reviewer)}` }),
+          { tool: "Bash", input: { command: "sleep 4", description: "give the reviewer time" } },
+          progress("completed", "plan made and reviewed", 100),
+          { say: "Lead done." },
+        ])}`,
+      },
+      worker("researcher", "the parser drops trailing comments"),
+      worker("tester", "two tests depend on the clock"),
+    ],
+  };
+}
+
+/** The claude to run: the one configured or on PATH, else the one installed with corral. */
+function claudePath(configured: string): string | null {
+  const found = findExecutable(configured, process.env.PATH);
+  if (found !== null) return found;
+  const packaged = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..", "node_modules", ".bin", "claude");
+  return existsSync(packaged) ? packaged : null;
+}
+
+export function registerDemo(program: Command): void {
+  program
+    .command("demo")
+    .description("a full orchestration with the real claude CLI against a scripted local model server: no API key, nothing left behind")
+    .action(async () => {
+      const config = loadConfig();
+      if (!config.ok) die(config.error);
+      const claude = claudePath(config.value.claudePath);
+      if (claude === null) {
+        die({ code: "LAUNCH_FAILED", message: "the demo needs the claude CLI: run npm ci in corral's checkout, or npm install -g @anthropic-ai/claude-code" });
+      }
+      const home = mkdtempSync(join(tmpdir(), "corral-demo-"));
+      const model = await startModelServer();
+      // The agents, and the corral servers they start, inherit this environment: they talk to
+      // the local server, never the network, and find the same claude and state dir.
+      Object.assign(process.env, {
+        ANTHROPIC_BASE_URL: model.url,
+        ANTHROPIC_API_KEY: "corral-demo",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+        DISABLE_AUTOUPDATER: "1",
+        DISABLE_TELEMETRY: "1",
+        CORRAL_HOME: home,
+        CORRAL_CLAUDE_PATH: claude,
+        CORRAL_CLAUDE_ALLOWED_TOOLS: "Bash",
+        CORRAL_BALLAST_MB: "0",
+        CORRAL_MIN_FREE_MB: "0",
+        CORRAL_LOG_LEVEL: "warn",
+      });
+      const corral = unwrap(Corral.open(unwrap(loadConfig()), createLogger("warn"), { watch: false }));
+      let outcome: keyof typeof EXIT_CODES = "failed";
+      try {
+        process.stdout.write(`corral demo: state in ${home}, model server at ${model.url}\n`);
+        outcome = await orchestrate(corral, demoPlan(), (text) => process.stdout.write(text));
+      } finally {
+        await corral.shutdown("demo over");
+        await model.close();
+        rmSync(home, { recursive: true, force: true });
+      }
+      if (outcome === "completed") {
+        process.stdout.write("every agent reported, finished and was cleaned up; nothing is left running\n");
+        process.stdout.write("(claude computed the costs from the scripted server's token counts: nothing was billed)\n");
+      }
+      process.exitCode = EXIT_CODES[outcome];
+    });
+}

@@ -1,0 +1,33 @@
+import type { Command } from "commander";
+import { BACKENDS } from "../../lifecycle/inputs.js";
+import { EXIT_CODES, orchestrate } from "../orchestrate.js";
+import { withCorral } from "../session.js";
+
+export function registerRun(program: Command): void {
+  program
+    .command("run")
+    .description("create a task, deploy agents with a prompt, show their progress live, wait, and print a summary with cost and cleanup; Ctrl-C stops them all")
+    .argument("<prompt>", "the agents' mission")
+    .argument("[command...]", "with --backend command: the argv to run (after --)")
+    .option("-n, --agents <n>", "how many agents", "1")
+    .option("-b, --backend <backend>", `which agent CLI: ${BACKENDS.join(" or ")}`, "claude")
+    .option("-t, --type <type>", "the agents' type", "worker")
+    .option("-m, --model <model>", "model, for claude agents")
+    .action((prompt: string, command: string[], options: { agents: string; backend: string; type: string; model?: string }) =>
+      withCorral(async (corral) => {
+        const count = Number(options.agents);
+        if (!Number.isInteger(count) || count < 1 || count > 100) {
+          program.error(`error: --agents takes a whole number from 1 to 100, not ${options.agents}`, { exitCode: 1 });
+        }
+        const agents = Array.from({ length: count }, () => ({
+          agentType: options.type,
+          prompt,
+          backend: options.backend as (typeof BACKENDS)[number],
+          ...(command.length > 0 ? { command } : {}),
+          ...(options.model === undefined ? {} : { model: options.model }),
+        }));
+        const outcome = await orchestrate(corral, { description: prompt.slice(0, 200), agents }, (text) => process.stdout.write(text));
+        process.exitCode = EXIT_CODES[outcome];
+      }),
+    );
+}

@@ -1,0 +1,87 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Corral } from "../lifecycle/corral.js";
+import type { DeployInput } from "../lifecycle/inputs.js";
+import type { AgentView } from "../lifecycle/views.js";
+import { paint, statusColour, table } from "./format.js";
+import { die } from "./session.js";
+
+export interface RunPlan {
+  readonly description: string;
+  readonly agents: readonly Omit<DeployInput, "taskId">[];
+}
+
+export type RunOutcome = "completed" | "failed" | "interrupted";
+
+/** The exit code for each outcome: 130 is what a shell reports for Ctrl-C. */
+export const EXIT_CODES: Readonly<Record<RunOutcome, number>> = { completed: 0, failed: 1, interrupted: 130 };
+
+const POLL_MS = 250;
+const isLive = (a: AgentView): boolean => a.status === "running" || a.status === "pending" || a.cleanup === "running" || a.cleanup === "pending";
+
+function progressLine(agent: AgentView): string {
+  const progress = agent.progress === null ? "" : ` ${agent.progress}%`;
+  const message = agent.latestMessage === null ? "" : ` ${agent.latestMessage.split("\n")[0]?.slice(0, 100)}`;
+  return `${paint(agent.agentId, "bold")} ${paint(agent.status, statusColour(agent.status))}${progress}${message}`;
+}
+
+function summary(agents: readonly AgentView[]): string {
+  const header = ["AGENT", "STATUS", "COST", "TOKENS", "CONFIDENCE", "CLEANUP"].map((h) => paint(h, "bold"));
+  const rows = agents.map((a) => [
+    a.agentId,
+    paint(a.status, statusColour(a.status)),
+    a.costUsd === null ? "-" : `$${a.costUsd.toFixed(4)}`,
+    a.inputTokens + a.outputTokens === 0 ? "-" : `${a.inputTokens} in, ${a.outputTokens} out`,
+    a.validation?.confidence ?? "-",
+    a.cleanup === "done" ? paint("clean", "green") : paint(a.cleanup, "red"),
+  ]);
+  const cost = agents.reduce((sum, a) => sum + (a.costUsd ?? 0), 0);
+  return `${table([header, ...rows])}\ntotal cost $${cost.toFixed(4)}\n`;
+}
+
+/**
+ * Creates a task, deploys its agents, prints each change of an agent's state as it happens,
+ * waits for every agent (children included) to end and be cleaned, and prints a summary.
+ * Ctrl-C stops every agent, verified, before exiting.
+ */
+export async function orchestrate(corral: Corral, plan: RunPlan, write: (text: string) => void): Promise<RunOutcome> {
+  const task = corral.createTask({ description: plan.description });
+  if (!task.ok) die(task.error, 1);
+  const taskId = task.value.id;
+  write(`task ${taskId}\n`);
+  let interrupted = false;
+  const stop = (): void => {
+    if (interrupted) return;
+    interrupted = true;
+    write("stopping every agent…\n");
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  try {
+    for (const agent of plan.agents) {
+      const deployed = await corral.deploy({ ...agent, taskId });
+      if (!deployed.ok) die(deployed.error, 1);
+    }
+    const seen = new Map<string, string>();
+    for (;;) {
+      if (interrupted) {
+        await corral.shutdown("stopped with Ctrl-C");
+        return "interrupted";
+      }
+      const status = corral.status(taskId);
+      if (!status.ok) die(status.error, 1);
+      for (const agent of status.value.agents) {
+        const line = progressLine(agent);
+        if (seen.get(agent.agentId) !== line) write(`${line}\n`);
+        seen.set(agent.agentId, line);
+      }
+      if (!status.value.agents.some(isLive)) {
+        write(`\n${summary(status.value.agents)}`);
+        return status.value.agents.every((a) => a.status === "completed") ? "completed" : "failed";
+      }
+      await sleep(POLL_MS);
+    }
+  } finally {
+    process.removeListener("SIGINT", stop);
+    process.removeListener("SIGTERM", stop);
+  }
+}
