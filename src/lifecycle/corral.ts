@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, statfsSync, statSync, type Stats } from "node:fs";
+import { mkdirSync, statfsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
@@ -33,6 +33,7 @@ import {
 import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQuery } from "./agent-output.js";
 import { Ballast } from "./ballast.js";
 import { failpoint } from "./failpoints.js";
+import { modifiedAt, statOrNull } from "./file-stat.js";
 import { collectGarbage, type GcReport } from "./gc.js";
 import { createLogger } from "./logger.js";
 import { planReap, type ReapProbe } from "./reaper.js";
@@ -788,18 +789,6 @@ function claimerOf(claim: string | null): ProcessIdentity | null {
   if (pid === undefined || startTime === undefined) return null;
   return { pid: Number(pid), startTime };
 }
-
-function statOrNull(path: string): Stats | null {
-  try {
-    return statSync(path);
-  } catch (cause) {
-    if ((cause as { code?: unknown }).code === "ENOENT") return null;
-    throw cause;
-  }
-}
-
-/** When a file was last written, in ms; 0 when it does not exist (yet, or any more). */
-const modifiedAt = (path: string): number => statOrNull(path)?.mtimeMs ?? 0;
 
 function stringOr(value: unknown, fallback: string): string {
   return typeof value === "string" && value !== "" ? value : fallback;

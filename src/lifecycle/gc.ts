@@ -1,9 +1,10 @@
-import { existsSync, readdirSync, rmSync, statSync, type Stats } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../domain/config.js";
 import type { AgentId, TaskId } from "../domain/ids.js";
 import { resolveInside } from "../domain/paths.js";
 import type { Store } from "../store/store.js";
+import { statOrNull } from "./file-stat.js";
 import type { Workspaces } from "./workspace.js";
 
 export type ArchiveDeletion = "expired" | "task budget" | "disk budget";
@@ -19,15 +20,6 @@ export interface GcReport {
 
 const DAY_MS = 86_400_000;
 const MB = 1024 * 1024;
-
-function statOrNull(path: string): Stats | null {
-  try {
-    return statSync(path);
-  } catch (cause) {
-    if ((cause as { code?: unknown }).code === "ENOENT") return null;
-    throw cause;
-  }
-}
 
 /** Bytes under a path, files and dirs alike. */
 function sizeOf(path: string): number {

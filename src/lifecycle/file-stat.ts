@@ -1,0 +1,14 @@
+import { statSync, type Stats } from "node:fs";
+
+/** The file's stat, or null when it does not exist (yet, or any more). */
+export function statOrNull(path: string): Stats | null {
+  try {
+    return statSync(path);
+  } catch (cause) {
+    if ((cause as { code?: unknown }).code === "ENOENT") return null;
+    throw cause;
+  }
+}
+
+/** When a file was last written, in ms; 0 when it does not exist. */
+export const modifiedAt = (path: string): number => statOrNull(path)?.mtimeMs ?? 0;
