@@ -62,36 +62,40 @@ beforeAll(() => {
 
 afterAll(async () => {
   const problems: string[] = [];
-  let survivors = taggedProcesses();
-  for (let i = 0; i < 100 && survivors.length > 0; i += 1) {
-    await sleep(20);
-    survivors = taggedProcesses();
-  }
-  if (survivors.length > 0) {
-    problems.push(`processes survived the file: ${survivors.map(describeProcess).join(", ")}`);
-    for (const pid of survivors) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch (cause) {
-        if ((cause as { code?: unknown }).code !== "ESRCH") throw cause;
+  try {
+    let survivors = taggedProcesses();
+    for (let i = 0; i < 100 && survivors.length > 0; i += 1) {
+      await sleep(20);
+      survivors = taggedProcesses();
+    }
+    if (survivors.length > 0) {
+      problems.push(`processes survived the file: ${survivors.map(describeProcess).join(", ")}`);
+      for (const pid of survivors) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch (cause) {
+          if ((cause as { code?: unknown }).code !== "ESRCH") throw cause;
+        }
       }
     }
+    // Node reaps an exited child when its event loop handles SIGCHLD: give it the chance.
+    const zombieChildren = (): number[] => childPids(process.pid).filter((pid) => readStat(pid)?.state === "Z");
+    let zombies = zombieChildren();
+    for (let i = 0; i < 100 && zombies.length > 0; i += 1) {
+      await sleep(20);
+      zombies = zombieChildren();
+    }
+    if (zombies.length > 0) problems.push(`zombie children: ${zombies.join(", ")}`);
+    const fdsAfter = openFds();
+    if (fdsAfter.size > fdsBefore.size) {
+      const added = [...fdsAfter].filter(([fd, target]) => fdsBefore.get(fd) !== target).map(([fd, t]) => `${fd} → ${t}`);
+      problems.push(`open descriptors grew from ${fdsBefore.size} to ${fdsAfter.size}: ${added.join(", ")}`);
+    }
+    const temp = leftoverTempFiles(root);
+    if (temp.length > 0) problems.push(`temp files left: ${temp.slice(0, 10).join(", ")}`);
+  } finally {
+    // Whatever happened above, the file's temp root goes.
+    rmSync(root, { recursive: true, force: true });
   }
-  // Node reaps an exited child when its event loop handles SIGCHLD: give it the chance.
-  const zombieChildren = (): number[] => childPids(process.pid).filter((pid) => readStat(pid)?.state === "Z");
-  let zombies = zombieChildren();
-  for (let i = 0; i < 100 && zombies.length > 0; i += 1) {
-    await sleep(20);
-    zombies = zombieChildren();
-  }
-  if (zombies.length > 0) problems.push(`zombie children: ${zombies.join(", ")}`);
-  const fdsAfter = openFds();
-  if (fdsAfter.size > fdsBefore.size) {
-    const added = [...fdsAfter].filter(([fd, target]) => fdsBefore.get(fd) !== target).map(([fd, t]) => `${fd} → ${t}`);
-    problems.push(`open descriptors grew from ${fdsBefore.size} to ${fdsAfter.size}: ${added.join(", ")}`);
-  }
-  const temp = leftoverTempFiles(root);
-  if (temp.length > 0) problems.push(`temp files left: ${temp.slice(0, 10).join(", ")}`);
-  rmSync(root, { recursive: true, force: true });
   if (problems.length > 0) throw new Error(`leak guard: ${problems.join("; ")}`);
 });
