@@ -77,12 +77,14 @@ describe("process identity", () => {
     // Start times count clock ticks (10 ms): a pid wrapped round within one tick is beyond
     // what a machine can do unaided, so let one pass before forcing the reuse.
     await sleep(30);
-    // Steer the kernel into handing the same pid to an unrelated process, for real.
+    // Steer the kernel into handing the same pid to an unrelated process, for real. Other
+    // test files fork at the same time and can take the pid first: try until one lands.
     let second: { child: ChildProcess; identity: ProcessIdentity } | null = null;
-    for (let attempt = 0; attempt < 20 && second === null; attempt += 1) {
+    for (let attempt = 0; attempt < 500 && second === null; attempt += 1) {
       writeFileSync(nsLastPid, String(first.identity.pid - 1));
       const candidate = start(["sleep", "300"]);
       if (candidate.identity.pid === first.identity.pid) second = candidate;
+      else candidate.child.kill("SIGKILL");
     }
     if (second === null) throw new Error("the kernel did not reuse the pid");
     expect(second.identity.startTime).not.toBe(first.identity.startTime);
