@@ -166,7 +166,7 @@ describe("a coordinator fans out real claude agents through corral serve", () =>
     ];
     const parent = await deploy("parent", [
       tool("spawn_child_agent", { child_agent_type: "child", child_prompt: prompt("You are the child.", child) }),
-      { tool: "Bash", input: { command: "sleep 3", description: "give the child time" } },
+      { tool: "Bash", input: { command: "sleep 6", description: "give the child time" } },
       progress("completed", "parent done", 100),
       { say: "parent out" },
     ]);

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { unwrap } from "../src/domain/errors.js";
@@ -58,10 +59,15 @@ describe("the corral command line", () => {
   it("logs prints an agent's output, live or archived, and follows it to its end with -f", async () => {
     corral = openCorral();
     const task = unwrap(corral.createTask({ description: "logs" }));
-    const agent = await sleeper(corral, task.id, "echo one; sleep 0.6; echo two");
+    // The agent says "two" only once the test opens the gate, however slow the machine.
+    const gate = join(task.workspace, "gate");
+    const agent = await sleeper(corral, task.id, `echo one; while [ ! -e ${gate} ]; do sleep 0.02; done; echo two`);
     for (let i = 0; i < 100 && !readFileSync(agent.logPath, "utf8").includes("one"); i += 1) await new Promise((r) => setTimeout(r, 20));
     expect((await cli("logs", agent.id)).stdout).toBe("one\n");
-    const followed = await cli("logs", "-f", agent.id);
+    const following = cli("logs", "-f", agent.id);
+    await new Promise((r) => setTimeout(r, 300));
+    writeFileSync(gate, "");
+    const followed = await following;
     expect(followed.stdout).toBe("one\ntwo\n");
     await corral.whenCleaned(agent.id);
     expect((await cli("logs", "--raw", agent.id)).stdout).toBe("one\ntwo\n");

@@ -32,10 +32,10 @@ describe("the reaper", () => {
   });
 
   it("flags an agent with no output and no progress, and lifts the flag when it reports again", async () => {
-    corral = openCorral({ stuckMs: 200 });
+    corral = openCorral({ stuckMs: 500 });
     const quiet = await deploy(corral, ["sleep", "300"]);
     const chatty = await deploy(corral, ["bash", "-c", "while :; do echo tick; sleep 0.05; done"]);
-    await sleep(350);
+    await sleep(800);
     expect((await corral.reap()).stuck).toEqual([quiet.id]);
     expect(flagsOf(corral, quiet.taskId, quiet.id).join()).toMatch(/it may be stuck/);
     expect(flagsOf(corral, chatty.taskId, chatty.id)).toEqual([]);

@@ -1,3 +1,5 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { unwrap } from "../src/domain/errors.js";
@@ -79,7 +81,9 @@ describe("after a corral died without warning", () => {
   });
 
   it("adopts its agents by default, watches them to their end, and can kill them", async () => {
-    const { home, agents } = await crashWithAgents(["bash", "-c", "sleep 1.5; echo done"]);
+    // The agents end when the test says, not after a fixed time a slow machine might overrun.
+    const gate = join(process.env.CORRAL_TEST_ROOT as string, `gate-${process.pid}`);
+    const { home, agents } = await crashWithAgents(["bash", "-c", `while [ ! -e ${gate} ]; do sleep 0.02; done; echo done`]);
     const recovering = corralAt(home, "adopt");
     const report = await recovering.reconcile();
     expect([...report.adopted].sort()).toEqual(agents.map((a) => a.id).sort());
@@ -87,6 +91,7 @@ describe("after a corral died without warning", () => {
 
     const [first, ...rest] = agents;
     unwrap(await recovering.kill(first!.id, "no longer needed"));
+    writeFileSync(gate, "");
     for (const agent of rest) {
       const ended = await recovering.whenCleaned(agent.id, 10_000);
       // Not its child: the exit status is gone, and the record says so.

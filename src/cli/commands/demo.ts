@@ -36,7 +36,7 @@ function demoPlan(): RunPlan {
         prompt: `Play the lead.\n\n${scriptBlock([
           progress("working", "planning the work", 20),
           tool("spawn_child_agent", { child_agent_type: "reviewer", child_prompt: `Play the reviewer.\n\n${scriptBlock(reviewer)}` }),
-          { tool: "Bash", input: { command: "sleep 4", description: "give the reviewer time" } },
+          { tool: "Bash", input: { command: "sleep 6", description: "give the reviewer time" } },
           progress("completed", "plan made and reviewed", 100),
           { say: "Lead done." },
         ])}`,
