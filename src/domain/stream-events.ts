@@ -30,5 +30,3 @@ export type StreamEvent =
       readonly permissionDenials: readonly unknown[];
     }
   | { readonly kind: "error"; readonly message: string };
-
-export type StreamEventKind = StreamEvent["kind"];
