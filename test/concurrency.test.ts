@@ -39,8 +39,8 @@ describe("several OS processes on one store", () => {
       expect(agent.cleanupStatus).toBe("done");
       expect(agent.cleanupAttempts).toBe(1);
       const steps = corral.cleanupRecord(agent.id).steps;
-      expect(steps.map((s) => s.step)).toEqual(["terminate", "verify", "record_outcome", "archive_log", "delete_temp_files", "release_slot"]);
-      expect(steps.every((s) => s.outcome === "ok")).toBe(true);
+      expect(steps.map((s) => s.step)).toEqual(["terminate", "verify", "close_session", "record_outcome", "archive_log", "delete_temp_files", "release_slot"]);
+      expect(steps.every((s) => s.outcome === (s.step === "close_session" ? "skipped" : "ok"))).toBe(true);
     }
     const after = corral.task(task.id)!;
     expect([after.agentCount, after.activeCount]).toEqual([20, 0]);

@@ -135,6 +135,7 @@ describe("store", () => {
         id: full.id,
         type: full.type,
         backend: full.backend,
+        runner: full.runner,
         status: full.status,
         reason: full.reason,
         parentId: full.parentId,

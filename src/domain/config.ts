@@ -4,6 +4,10 @@ import { fail, ok, type Result } from "./errors.js";
 
 const positiveInt = z.coerce.number().int().positive();
 
+/** Where an agent runs: a plain child process, or a tmux session a person can attach to. */
+export const RUNNER_KINDS = ["process", "tmux"] as const;
+export type RunnerKind = (typeof RUNNER_KINDS)[number];
+
 /** Every value corral reads, with its default; the README's configuration table mirrors this. */
 export const ConfigSchema = z
   .object({
@@ -13,6 +17,7 @@ export const ConfigSchema = z
     maxDepth: z.coerce.number().int().min(0).default(3).describe("deepest child level (0 = no children)"),
     maxChildrenPerParent: positiveInt.default(5).describe("children one agent may spawn"),
     graceMs: z.coerce.number().int().min(0).default(5000).describe("SIGTERM to SIGKILL grace period"),
+    runner: z.enum(RUNNER_KINDS).default("process").describe("where agents run unless a deploy says: process, or tmux (a session a person can attach to)"),
     subreaper: z
       .enum(["auto", "tini", "none"])
       .default("auto")
@@ -72,6 +77,7 @@ export const CONFIG_ENV: Readonly<Record<ConfigKey, string>> = {
   maxDepth: "CORRAL_MAX_DEPTH",
   maxChildrenPerParent: "CORRAL_MAX_CHILDREN_PER_PARENT",
   graceMs: "CORRAL_GRACE_MS",
+  runner: "CORRAL_RUNNER",
   subreaper: "CORRAL_SUBREAPER",
   cleanupRetryMs: "CORRAL_CLEANUP_RETRY_MS",
   shutdownDeadlineMs: "CORRAL_SHUTDOWN_DEADLINE_MS",

@@ -108,7 +108,8 @@ export function readAgentOutput(
 ): AgentOutputView {
   const pattern = query.pattern;
   const log = readLog(agent);
-  const all = log.data.toString("utf8").split("\n");
+  // A tmux agent's log is what its terminal showed, where lines end in CR LF.
+  const all = log.data.toString("utf8").split("\n").map((line) => (line.endsWith("\r") ? line.slice(0, -1) : line));
   if (all.at(-1) === "") all.pop();
   const base = {
     agentId: agent.id,

@@ -6,6 +6,7 @@ import type { Backend } from "../backends/backend.js";
 import { isTerminal } from "../domain/agent-state.js";
 import { validateCompletion } from "../domain/validation.js";
 import type { Runner } from "../runners/runner.js";
+import type { RunnerKind } from "../domain/config.js";
 import type { AgentRecord, StepOutcome } from "../store/records.js";
 import type { Store } from "../store/store.js";
 import { discover, markedScope, type AgentScope } from "../supervisor/discover.js";
@@ -17,7 +18,15 @@ import { countFilesChanged } from "./files-changed.js";
 import type { StreamFollower } from "./stream-follower.js";
 import type { Workspaces } from "./workspace.js";
 
-export const CLEANUP_STEPS = ["terminate", "verify", "record_outcome", "archive_log", "delete_temp_files", "release_slot"] as const;
+export const CLEANUP_STEPS = [
+  "terminate",
+  "verify",
+  "close_session",
+  "record_outcome",
+  "archive_log",
+  "delete_temp_files",
+  "release_slot",
+] as const;
 export type CleanupStep = (typeof CLEANUP_STEPS)[number];
 
 export const MARK_NAME = "CORRAL_MARK";
@@ -29,7 +38,7 @@ export interface CleanupContext {
   readonly store: Store;
   readonly backends: ReadonlyMap<string, Backend>;
   readonly streams: StreamFollower;
-  readonly runner: Runner;
+  readonly runners: ReadonlyMap<RunnerKind, Runner>;
   readonly workspaces: Workspaces;
   readonly graceMs: number;
   readonly logger: Logger;
@@ -66,6 +75,9 @@ export async function runCleanup(
   steps: readonly CleanupStep[],
 ): Promise<"done" | "partial"> {
   let scope = scopeOf(agent);
+  // Every runner terminates the same way; only what else it holds differs.
+  const runner = ctx.runners.get(agent.runner as RunnerKind) ?? null;
+  const terminator = runner ?? (ctx.runners.get("process") as Runner);
   let report: TerminationReport | null = null;
   let survivors: ProcessIdentity[] | null = null;
 
@@ -78,7 +90,7 @@ export async function runCleanup(
         scope = scopeOf(launched) ?? (launched.startedAt === null ? markedScope(`${MARK_NAME}=${agent.mark}`) : null);
       }
       if (scope === null) return skipped("the agent never started a process");
-      report = await ctx.runner.terminate(scope, { graceMs: ctx.graceMs });
+      report = await terminator.terminate(scope, { graceMs: ctx.graceMs });
       const detail = { ...report };
       if (report.survivors.length > 0) return failed(detail, `processes survived termination: ${describe(report.survivors)}`);
       return { outcome: "ok", detail, error: null };
@@ -94,6 +106,14 @@ export async function runCleanup(
       survivors = alive;
       if (alive.length > 0) return failed({ survivors: alive }, `processes still running: ${describe(alive)}`);
       return { outcome: "ok", detail: { method: finished?.method ?? "sweep", survivors: [] }, error: null };
+    },
+    close_session: async () => {
+      // After the processes, before the log is read: a tmux log pipe drains as it closes.
+      if (runner === null) return failed({ runner: agent.runner }, `the ${agent.runner} runner is not available here: is tmux on PATH?`);
+      const released = await runner.release(agent.id);
+      if (released.outcome === "none") return skipped(`the ${runner.kind} runner holds nothing besides processes`);
+      if (released.outcome === "failed") return failed(released.detail, released.message);
+      return { outcome: "ok", detail: released.detail, error: null };
     },
     record_outcome: async () => {
       // The log is complete once the processes are gone: read the rest of its stream, then

@@ -7,13 +7,14 @@ import { claudeBackend } from "../backends/claude.js";
 import { commandBackend } from "../backends/command.js";
 import type { Backend, BackendPlan } from "../backends/backend.js";
 import { isTerminal, statusForExit, type ExitStatus } from "../domain/agent-state.js";
-import type { Config } from "../domain/config.js";
+import type { Config, RunnerKind } from "../domain/config.js";
 import { anyLimit, limitsOf, prlimitOptions } from "../domain/resource-limits.js";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import { newAgentId, newTaskId, TaskIdSchema, type AgentId, type TaskId } from "../domain/ids.js";
 import { findExecutable } from "../runners/executables.js";
 import { ProcessRunner } from "../runners/process-runner.js";
 import type { Runner } from "../runners/runner.js";
+import { findTmuxTools, TMUX_MISSING, TmuxRunner } from "../runners/tmux-runner.js";
 import type { AgentRecord, AgentSummary, TaskRecord } from "../store/records.js";
 import { diskFullGuard } from "../store/guard.js";
 import { Store } from "../store/store.js";
@@ -101,7 +102,7 @@ export class Corral {
   readonly workspaces: Workspaces;
   readonly owner: ProcessIdentity;
   private readonly logger: Logger;
-  private readonly runner: Runner;
+  private readonly runners: ReadonlyMap<RunnerKind, Runner>;
   private readonly backends: ReadonlyMap<string, Backend>;
   private readonly inFlight = new Map<AgentId, Promise<void>>();
   private readonly streams: StreamFollower;
@@ -126,7 +127,7 @@ export class Corral {
     store: Store,
     logger: Logger,
     owner: ProcessIdentity,
-    tools: { tini: string | null; prlimit: string | null },
+    tools: { tini: string | null; prlimit: string | null; tmux: { tmux: string; setsid: string } | null },
     ballast: Ballast,
     options: OpenOptions,
   ) {
@@ -137,8 +138,10 @@ export class Corral {
     this.owner = owner;
     this.graceMs = config.graceMs;
     this.workspaces = new Workspaces(config.home);
-    const limits = limitsOf(config);
-    this.runner = new ProcessRunner(tools.tini, tools.prlimit === null ? [] : [tools.prlimit, ...prlimitOptions(limits), "--"]);
+    const wrapping = { tiniPath: tools.tini, limiter: tools.prlimit === null ? [] : [tools.prlimit, ...prlimitOptions(limitsOf(config)), "--"] };
+    const runners: Runner[] = [new ProcessRunner(wrapping)];
+    if (tools.tmux !== null) runners.push(new TmuxRunner(tools.tmux.tmux, tools.tmux.setsid, join(config.home, "tmux"), wrapping));
+    this.runners = new Map(runners.map((runner) => [runner.kind, runner]));
     this.usesSubreaper = tools.tini !== null;
     this.streams = new StreamFollower(store, logger, STREAM_POLL_MS);
     const claude = claudeBackend({
@@ -176,6 +179,10 @@ export class Corral {
     if (config.subreaper === "tini" && tini === null) {
       return fail("CONFIG_INVALID", "subreaper is tini but tini is not on PATH; install it (apt-get install tini) or set CORRAL_SUBREAPER=auto");
     }
+    const tmux = findTmuxTools(process.env.PATH);
+    if (config.runner === "tmux" && tmux === null) {
+      return fail("CONFIG_INVALID", `runner is tmux but ${TMUX_MISSING}; or set CORRAL_RUNNER=process`);
+    }
     const prlimit = anyLimit(limitsOf(config)) ? findExecutable("prlimit", process.env.PATH) : null;
     if (anyLimit(limitsOf(config)) && prlimit === null) {
       return fail("CONFIG_INVALID", "agent resource limits are set but prlimit is not on PATH; install util-linux or unset CORRAL_AGENT_*");
@@ -196,7 +203,7 @@ export class Corral {
       }),
     );
     if (!store.ok) return store;
-    return ok(new Corral(config, store.value, logger, owner, { tini, prlimit }, ballast, options));
+    return ok(new Corral(config, store.value, logger, owner, { tini, prlimit, tmux }, ballast, options));
   }
 
   createTask(raw: CreateTaskInput): Result<TaskRecord> {
@@ -236,6 +243,12 @@ export class Corral {
     if (!checked.ok) return checked;
     const cwd = input.value.cwd ?? stringOr(task.context.clientCwd, task.workspace);
     if (!isDirectory(cwd)) return fail("INVALID_INPUT", `cwd ${cwd} is not an existing directory`);
+    const parent = input.value.parentId === undefined ? null : this.store.agents.get(input.value.parentId);
+    // A child runs where its parent does unless told otherwise: a person watching the parent
+    // in tmux can watch its children there too.
+    const runnerKind = input.value.runner ?? (parent?.runner === "tmux" ? "tmux" : this.config.runner);
+    const runner = this.runners.get(runnerKind);
+    if (runner === undefined) return fail("INVALID_INPUT", `runner ${runnerKind} is not available: ${TMUX_MISSING}`);
     const space = this.freeSpaceCheck();
     if (!space.ok) return space;
     const agentId = newAgentId(agentType);
@@ -251,7 +264,7 @@ export class Corral {
         type: agentType,
         parentId: input.value.parentId ?? null,
         backend: backend.name,
-        runner: this.runner.kind,
+        runner: runner.kind,
         prompt,
         spec: { command, model: input.value.model ?? null, effort: input.value.effort ?? null },
         cwd,
@@ -283,7 +296,7 @@ export class Corral {
       model: input.value.model ?? null,
       effort: input.value.effort ?? null,
     });
-    const launched = plan.ok ? this.launch(agent, backend, plan.value, mark) : plan;
+    const launched = plan.ok ? this.launch(agent, runner, backend, plan.value, mark) : plan;
     if (!launched.ok) {
       this.store.agents.recordLaunch(agentId, null, Date.now());
       await this.end(agentId, { status: "failed", reason: launched.error.message, exit: null });
@@ -303,12 +316,14 @@ export class Corral {
     );
   }
 
-  private launch(agent: AgentRecord, backend: Backend, plan: BackendPlan, mark: string): Result<void> {
+  private launch(agent: AgentRecord, runner: Runner, backend: Backend, plan: BackendPlan, mark: string): Result<void> {
     let started;
     try {
       const written = this.workspaces.writeAgentFiles(agent.agentDir, plan.dirs, plan.files);
       if (!written.ok) return written;
-      started = this.runner.start({
+      started = runner.start({
+        name: agent.id,
+        agentDir: agent.agentDir,
         plan: { argv: plan.argv, env: plan.env, cwd: agent.cwd, stdinPath: plan.stdin === null ? null : join(agent.agentDir, plan.stdin) },
         logPath: agent.logPath,
         mark: { name: MARK_NAME, value: mark },
@@ -322,7 +337,7 @@ export class Corral {
     this.store.agents.recordLaunch(agent.id, proc, Date.now());
     if (backend.parseLine !== null) this.streams.follow(agent.id, backend.parseLine);
     proc.exited
-      .then((exit) => this.onExit(agent.id, exit))
+      .then((exit) => (exit === null ? this.onLostExit(agent.id, `the ${runner.kind} runner could not read it`) : this.onExit(agent.id, exit)))
       .catch((cause: unknown) => this.logger.error({ agent: agent.id, err: describeUnknown(cause) }, "recording an exit failed"));
     return ok(undefined);
   }
@@ -362,7 +377,7 @@ export class Corral {
       store: this.store,
       backends: this.backends,
       streams: this.streams,
-      runner: this.runner,
+      runners: this.runners,
       workspaces: this.workspaces,
       graceMs: this.graceMs,
       diskRanFull: () => this.ballast.spent(),
@@ -396,6 +411,21 @@ export class Corral {
       killedNow,
       cleanup: this.cleanupRecord(id),
     });
+  }
+
+  /** The argv that attaches a terminal to the agent's tmux session, read-only. */
+  attachCommand(rawId: string): Result<readonly string[]> {
+    const agent = this.store.agents.get(rawId as AgentId);
+    if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
+    if (agent.runner !== "tmux") {
+      return fail("NOT_ATTACHABLE", `${agent.id} runs as a plain process, not in tmux: follow it with corral logs -f ${agent.id}, or deploy with runner tmux`);
+    }
+    if (isTerminal(agent.status)) {
+      return fail("NOT_ATTACHABLE", `${agent.id} has ended (${agent.status}) and its session is closed: read its output with corral logs ${agent.id}`);
+    }
+    const command = this.runners.get("tmux")?.attachCommand(agent.id) ?? null;
+    if (command === null) return fail("NOT_ATTACHABLE", `${agent.id} runs in tmux, but ${TMUX_MISSING}`);
+    return ok(command);
   }
 
   /** The agent a token belongs to: the agent server acts for it alone. */
@@ -608,7 +638,7 @@ export class Corral {
       for (const [id, root] of this.adopted) {
         if (isAlive(root)) continue;
         this.adopted.delete(id);
-        void this.onLostExit(id).catch((cause: unknown) =>
+        void this.onAdoptedExit(id).catch((cause: unknown) =>
           this.logger.error({ agent: id, err: describeUnknown(cause) }, "recording an adopted agent's end failed"),
         );
       }
@@ -620,11 +650,20 @@ export class Corral {
     this.watchTimer.unref();
   }
 
+  /** An adopted agent ended: its status is known when its runner kept it, else it is lost. */
+  private async onAdoptedExit(id: AgentId): Promise<void> {
+    const agent = this.store.agents.get(id);
+    if (agent === null) return;
+    const recorded = (await this.runners.get(agent.runner as RunnerKind)?.recordedExit(agent.agentDir)) ?? null;
+    if (recorded !== null) return this.onExit(id, recorded);
+    return this.onLostExit(id, "it ended while no corral was its parent");
+  }
+
   /**
    * An adopted agent's process is gone and its exit status with it (only a parent can read
    * it): its stream's final result, when it has one, tells how it ended.
    */
-  private async onLostExit(id: AgentId): Promise<void> {
+  private async onLostExit(id: AgentId, why: string): Promise<void> {
     if (this.closed) return;
     const agent = this.store.agents.get(id);
     if (agent === null) return;
@@ -633,7 +672,7 @@ export class Corral {
     const result = this.store.agents.get(id)?.stream.result ?? null;
     await this.end(id, {
       status: result === null || result.isError ? "failed" : "completed",
-      reason: result === null ? "its exit status was lost: it ended while no corral was its parent" : null,
+      reason: result === null ? `its exit status was lost: ${why}` : null,
       exit: null,
     });
   }

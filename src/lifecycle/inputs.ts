@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { EFFORTS } from "../backends/backend.js";
+import { RUNNER_KINDS } from "../domain/config.js";
 import { AgentIdSchema, AgentTypeSchema, TaskIdSchema } from "../domain/ids.js";
 import { fail, ok, type ErrorCode, type Result } from "../domain/errors.js";
 
@@ -27,6 +28,8 @@ export const DeployInputSchema = z
     command: z.array(z.string()).min(1).optional(),
     model: z.string().min(1).max(200).optional(),
     effort: z.enum(EFFORTS).optional(),
+    /** Defaults to the parent's runner when that is tmux, else to the configured one. */
+    runner: z.enum(RUNNER_KINDS).optional(),
     cwd: z.string().min(1).optional(),
   })
   .strict();

@@ -16,6 +16,7 @@ export function agentView(agent: AgentSummary): AgentView {
     taskId: agent.taskId,
     type: agent.type,
     backend: agent.backend,
+    runner: agent.runner,
     status: agent.status,
     reason: agent.reason,
     parent: agent.parentId,

@@ -15,6 +15,8 @@ export const AgentView = z.object({
   taskId: z.string(),
   type: z.string(),
   backend: z.string(),
+  /** process, or tmux: then `corral attach` shows it live. */
+  runner: z.string(),
   status: z.enum(AGENT_STATUSES),
   reason: z.string().nullable(),
   parent: z.string().nullable(),

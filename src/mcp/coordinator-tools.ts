@@ -1,5 +1,6 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
+import { RUNNER_KINDS, type RunnerKind } from "../domain/config.js";
 import { fail, ok } from "../domain/errors.js";
 import type { Corral } from "../lifecycle/corral.js";
 import { AgentOutputView } from "../lifecycle/agent-output.js";
@@ -19,6 +20,10 @@ const launchOptions = {
     .optional()
     .describe("which agent CLI runs it: 'claude' (Claude Code, the default) or 'command' (runs `command` as given)"),
   command: z.array(z.string()).min(1).optional().describe("with backend 'command': the argv to run (no shell)"),
+  runner: z
+    .enum(RUNNER_KINDS)
+    .optional()
+    .describe("where it runs: 'process' or 'tmux' (a tmux session a person can watch with `corral attach`); default: the parent's when tmux, else the configured runner"),
 };
 
 const READ_ONLY = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false } as const;
@@ -235,6 +240,7 @@ async function deploy(
     effort?: Effort | undefined;
     backend?: (typeof BACKENDS)[number] | undefined;
     command?: string[] | undefined;
+    runner?: RunnerKind | undefined;
   },
 ) {
   const result = await corral.deploy({
@@ -246,8 +252,17 @@ async function deploy(
     ...(input.effort === undefined ? {} : { effort: input.effort }),
     ...(input.backend === undefined ? {} : { backend: input.backend }),
     ...(input.command === undefined ? {} : { command: input.command }),
+    ...(input.runner === undefined ? {} : { runner: input.runner }),
   });
   if (!result.ok) return fail(result.error.code, renameField(result.error.message, names));
   const agent = result.value;
-  return ok({ agent_id: agent.id, task_id: agent.taskId, status: agent.status, depth: agent.depth, pid: agent.process?.pid ?? null });
+  return ok({
+    agent_id: agent.id,
+    task_id: agent.taskId,
+    status: agent.status,
+    depth: agent.depth,
+    pid: agent.process?.pid ?? null,
+    runner: agent.runner,
+    ...(agent.runner === "tmux" ? { watch: `corral attach ${agent.id}` } : {}),
+  });
 }

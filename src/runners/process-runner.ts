@@ -1,15 +1,13 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { constants } from "node:os";
 import type { ExitStatus } from "../domain/agent-state.js";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import type { AgentScope } from "../supervisor/discover.js";
 import { readStat } from "../supervisor/procfs.js";
 import { terminate, type TerminateOptions, type TerminationReport } from "../supervisor/terminate.js";
-import { findExecutable } from "./executables.js";
-import type { Runner, RunnerLaunch, StartedAgent } from "./runner.js";
-
-const signalNames = new Map<number, string>(Object.entries(constants.signals).map(([name, n]) => [n, name]));
+import { commandLine, type Wrapping } from "./command-line.js";
+import type { ReleaseReport, Runner, RunnerLaunch, StartedAgent } from "./runner.js";
+import { statusFromCode } from "./signals.js";
 
 /**
  * Runs an agent as a plain child in a session and process group of its own, optionally under
@@ -17,30 +15,14 @@ const signalNames = new Map<number, string>(Object.entries(constants.signals).ma
  */
 export class ProcessRunner implements Runner {
   readonly kind = "process";
-  private readonly tiniPath: string | null;
-  /** `prlimit <options> --`, which sets the agent's rlimits and then runs it in place. */
-  private readonly limiter: readonly string[];
 
-  constructor(tiniPath: string | null, limiter: readonly string[] = []) {
-    this.tiniPath = tiniPath;
-    this.limiter = limiter;
-  }
+  constructor(private readonly wrapping: Wrapping) {}
 
   start(launch: RunnerLaunch): Result<StartedAgent> {
     const { plan } = launch;
-    const [program, ...args] = plan.argv;
-    if (program === undefined) return fail("LAUNCH_FAILED", "the command is empty");
-    // The mark goes first, so it sits at the start of /proc/<pid>/environ where a sweep reads
-    // it, and is set last, so nothing inherited or planned can replace it.
-    const env: Record<string, string | undefined> = { [launch.mark.name]: launch.mark.value, ...process.env };
-    for (const [name, value] of Object.entries(plan.env)) {
-      if (value === null) delete env[name];
-      else env[name] = value;
-    }
-    env[launch.mark.name] = launch.mark.value;
-    const resolved = findExecutable(program, env.PATH, plan.cwd);
-    if (resolved === null) return fail("LAUNCH_FAILED", `cannot run ${program}: not found or not executable on PATH`);
-    const argv = [...this.limiter, ...(this.tiniPath === null ? [] : [this.tiniPath, "-s", "-g", "--"]), resolved, ...args];
+    const command = commandLine(launch, this.wrapping);
+    if (!command.ok) return command;
+    const { program, argv, env } = command.value;
 
     // corral's copies of the descriptors close right after the spawn: the child holds the only
     // writer of its log, so nothing is left for corral to flush or leak.
@@ -66,9 +48,12 @@ export class ProcessRunner implements Runner {
         child.kill("SIGKILL");
         return fail("LAUNCH_FAILED", `cannot read /proc/${pid}/stat of the new agent process; it was killed`);
       }
-      const subreaper = this.tiniPath !== null;
+      const subreaper = this.wrapping.tiniPath !== null;
       const exited = new Promise<ExitStatus>((resolve) => {
-        child.once("exit", (code, signal) => resolve(exitStatus(code, signal, subreaper)));
+        child.once("exit", (code, signal) =>
+          // tini reports its child's death by signal N as exit code 128+N.
+          resolve(signal !== null ? { kind: "signalled", signal } : statusFromCode(code ?? 0, subreaper)),
+        );
         void spawnError.then(() => resolve({ kind: "exited", code: 127 }));
       });
       return ok({ pid, startTime: stat.startTime, pgid: stat.pgrp, sid: stat.session, subreaper, exited });
@@ -82,20 +67,23 @@ export class ProcessRunner implements Runner {
   terminate(scope: AgentScope, options: TerminateOptions): Promise<TerminationReport> {
     return terminate(scope, options);
   }
+
+  /** A plain process leaves nothing behind but its processes, which terminate has taken. */
+  release(): Promise<ReleaseReport> {
+    return Promise.resolve({ outcome: "none" });
+  }
+
+  /** Only a parent can read a process's status: once the launcher is gone, so is the status. */
+  recordedExit(): Promise<null> {
+    return Promise.resolve(null);
+  }
+
+  attachCommand(): null {
+    return null;
+  }
 }
 
 function track(fds: number[], fd: number): number {
   fds.push(fd);
   return fd;
-}
-
-/** tini exits with 128+N when its child dies of signal N, as a shell reports it. */
-function exitStatus(code: number | null, signal: NodeJS.Signals | null, viaTini: boolean): ExitStatus {
-  if (signal !== null) return { kind: "signalled", signal };
-  const value = code ?? 0;
-  if (viaTini && value > 128) {
-    const name = signalNames.get(value - 128);
-    if (name !== undefined) return { kind: "signalled", signal: name };
-  }
-  return { kind: "exited", code: value };
 }

@@ -71,11 +71,12 @@ function toSummary(values: readonly unknown[]): AgentSummary {
   const [id, type, backend, status, reason, parent_id, depth, progress, last_message, event_count, pid] = values;
   const [exit_code, exit_signal, cleanup_status, created_at, started_at, ended_at, claimed_done, session_id] = values.slice(11);
   const [model, mcp_connected, cost_usd, input_tokens, output_tokens, num_turns, tool_calls, denials] = values.slice(19);
-  const [stream_errors, validation, stuck_since, limit_warnings, task_id] = values.slice(27);
+  const [stream_errors, validation, stuck_since, limit_warnings, task_id, runner] = values.slice(27);
   return AgentSummaryRowSchema.parse({
     id,
     type,
     backend,
+    runner,
     status,
     reason,
     parent_id,

@@ -133,6 +133,7 @@ const SummaryColumns = AgentColumns.pick({
   stuck_since: true,
   limit_warnings: true,
   task_id: true,
+  runner: true,
 });
 export const AGENT_SUMMARY_COLUMNS = Object.keys(SummaryColumns.shape) as (keyof z.infer<typeof SummaryColumns>)[];
 
@@ -141,6 +142,7 @@ function summaryOf(r: z.infer<typeof SummaryColumns>) {
     id: r.id as AgentId,
     type: r.type as AgentType,
     backend: r.backend,
+    runner: r.runner,
     status: r.status,
     reason: r.reason,
     parentId: r.parent_id as AgentId | null,

@@ -1,0 +1,39 @@
+import { fail, ok, type Result } from "../domain/errors.js";
+import { findExecutable } from "./executables.js";
+import type { RunnerLaunch } from "./runner.js";
+
+/** What every runner puts around the agent's own argv. */
+export interface Wrapping {
+  /** tini, run as `tini -s -g --`: a child subreaper that keeps every descendant in its tree. */
+  readonly tiniPath: string | null;
+  /** `prlimit <options> --`, which sets the agent's rlimits and then runs it in place. */
+  readonly limiter: readonly string[];
+}
+
+export interface CommandLine {
+  /** The program as the plan named it, for messages. */
+  readonly program: string;
+  /** limiter, tini, then the resolved program and its arguments. */
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** The full argv and environment an agent runs with, whichever runner starts it. */
+export function commandLine(launch: RunnerLaunch, wrapping: Wrapping): Result<CommandLine> {
+  const { plan, mark } = launch;
+  const [program, ...args] = plan.argv;
+  if (program === undefined) return fail("LAUNCH_FAILED", "the command is empty");
+  // The mark goes first, so it sits at the start of /proc/<pid>/environ where a sweep reads
+  // it, and is set last, so nothing inherited or planned can replace it.
+  const env: Record<string, string> = { [mark.name]: mark.value };
+  for (const [name, value] of Object.entries(process.env)) if (value !== undefined) env[name] = value;
+  for (const [name, value] of Object.entries(plan.env)) {
+    if (value === null) delete env[name];
+    else env[name] = value;
+  }
+  env[mark.name] = mark.value;
+  const resolved = findExecutable(program, env.PATH, plan.cwd);
+  if (resolved === null) return fail("LAUNCH_FAILED", `cannot run ${program}: not found or not executable on PATH`);
+  const tini = wrapping.tiniPath === null ? [] : [wrapping.tiniPath, "-s", "-g", "--"];
+  return ok({ program, argv: [...wrapping.limiter, ...tini, resolved, ...args], env });
+}
