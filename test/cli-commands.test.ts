@@ -43,9 +43,9 @@ describe("the corral command line", () => {
     const ps = await cli("ps");
     expect(ps.code).toBe(0);
     const [header, ...rows] = ps.stdout.trimEnd().split("\n");
-    expect(header).toMatch(/^AGENT\s+TASK\s+STATUS\s+PROGRESS\s+AGE\s+COST\s+PID\s+LATEST$/);
+    expect(header).toMatch(/^AGENT\s+TASK\s+STATUS\s+PROGRESS\s+AGE\s+COST\s+PID\s+RUNNER\s+LATEST$/);
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatch(new RegExp(`^${running.id}\\s+${task.id}\\s+running\\s+50%\\s+\\d+s\\s+-\\s+${running.process!.pid}\\s+halfway there$`));
+    expect(rows[0]).toMatch(new RegExp(`^${running.id}\\s+${task.id}\\s+running\\s+50%\\s+\\d+s\\s+-\\s+${running.process!.pid}\\s+process\\s+halfway there$`));
     expect(ps.stdout).not.toContain("\u001b[");
 
     expect((await cli("ps", "-a")).stdout).toContain(`${done.id}`);
@@ -117,13 +117,15 @@ describe("the corral command line", () => {
     expect(healthy.code).toBe(0);
     expect(healthy.stdout).toMatch(/^ok {4}node: v20/m);
     expect(healthy.stdout).toMatch(/^ok {4}database: schema version \d+$/m);
+    expect(healthy.stdout).toMatch(/^ok {4}tmux: \S+: tmux 3\./m);
     expect(healthy.stdout).toMatch(/corral is ready\n$/);
     const { stdout, code } = await exec(process.execPath, [CORRAL_BIN, "doctor"], {
-      env: { ...process.env, CORRAL_HOME: corral.config.home, CORRAL_MIN_FREE_MB: String(Number.MAX_SAFE_INTEGER), CORRAL_CLAUDE_PATH: "/nonexistent/claude" },
+      env: { ...process.env, CORRAL_HOME: corral.config.home, CORRAL_MIN_FREE_MB: String(Number.MAX_SAFE_INTEGER), CORRAL_CLAUDE_PATH: "/nonexistent/claude", CORRAL_RUNNER: "tmux", PATH: "/nonexistent" },
     }).then((r) => ({ ...r, code: 0 }), (e: { stdout: string; code: number }) => e);
     expect(code).toBe(1);
     expect(stdout).toMatch(/^warn {2}claude: \/nonexistent\/claude not found/m);
     expect(stdout).toMatch(/^FAIL {2}state dir: .* below minFreeMb=/m);
-    expect(stdout).toMatch(/1 problem to fix\n$/);
+    expect(stdout).toMatch(/^FAIL {2}tmux: tmux or setsid is not on PATH/m);
+    expect(stdout).toMatch(/2 problems to fix\n$/);
   });
 });

@@ -5,6 +5,7 @@ import { loadConfig } from "../lifecycle/config-loader.js";
 import { Corral } from "../lifecycle/corral.js";
 import { createLogger } from "../lifecycle/logger.js";
 import { createAgentServer, createCoordinatorServer, serveStdio } from "../mcp/servers.js";
+import { registerAttach } from "./commands/attach.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerGc } from "./commands/gc.js";
@@ -48,6 +49,7 @@ program
 registerRun(program);
 registerPs(program);
 registerLogs(program);
+registerAttach(program);
 registerKill(program);
 registerStats(program);
 registerGc(program);

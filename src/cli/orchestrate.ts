@@ -60,6 +60,7 @@ export async function orchestrate(corral: Corral, plan: RunPlan, write: (text: s
     for (const agent of plan.agents) {
       const deployed = await corral.deploy({ ...agent, taskId });
       if (!deployed.ok) die(deployed.error, 1);
+      if (deployed.value.runner === "tmux") write(`${deployed.value.id} runs in tmux: watch it with corral attach ${deployed.value.id}\n`);
     }
     const seen = new Map<string, string>();
     for (;;) {

@@ -6,7 +6,9 @@ import type { Command } from "commander";
 import { describeUnknown } from "../../domain/errors.js";
 import { anyLimit, limitsOf } from "../../domain/resource-limits.js";
 import { loadConfig } from "../../lifecycle/config-loader.js";
+import type { RunnerKind } from "../../domain/config.js";
 import { findExecutable } from "../../runners/executables.js";
+import { findTmuxTools, TMUX_MISSING } from "../../runners/tmux-runner.js";
 import { SCHEMA_VERSION } from "../../store/migrations.js";
 import { Store } from "../../store/store.js";
 import { identify } from "../../supervisor/identity.js";
@@ -44,6 +46,21 @@ async function checkClaude(path: string): Promise<Check> {
   }
 }
 
+/** tmux 3.0 added the argv form of new-session and -e, which the tmux runner uses. */
+async function checkTmux(runner: RunnerKind): Promise<Check> {
+  const tools = findTmuxTools(process.env.PATH);
+  const missing = runner === "tmux" ? bad : warn;
+  if (tools === null) return missing("tmux", `${TMUX_MISSING}: agents cannot run in tmux, and corral attach cannot work`);
+  try {
+    const { stdout } = await run(tools.tmux, ["-V"], { timeout: 15_000 });
+    const [major = 0] = /(\d+)\.\d+/.exec(stdout)?.slice(1).map(Number) ?? [];
+    if (major < 3) return missing("tmux", `${tools.tmux}: ${stdout.trim()}; the tmux runner needs tmux 3.0 or later`);
+    return ok("tmux", `${tools.tmux}: ${stdout.trim()}`);
+  } catch (cause) {
+    return bad("tmux", `${tools.tmux} -V failed: ${describeUnknown(cause)}`);
+  }
+}
+
 function checkStateDir(home: string, minFreeMb: number): Check {
   try {
     mkdirSync(home, { recursive: true, mode: 0o700 });
@@ -70,7 +87,7 @@ function checkDatabase(home: string): Check {
 export function registerDoctor(program: Command): void {
   program
     .command("doctor")
-    .description("check what corral needs (node, /proc, tini, prlimit, claude, the state dir, the database) and say what to do about each problem")
+    .description("check what corral needs (node, /proc, tini, prlimit, tmux, claude, the state dir, the database) and say what to do about each problem")
     .action(async () => {
       const checks: Check[] = [checkNode()];
       checks.push(identify(process.pid) === null ? bad("/proc", "cannot read /proc: corral needs Linux with /proc mounted") : ok("/proc", "readable"));
@@ -90,6 +107,7 @@ export function registerDoctor(program: Command): void {
         );
         const prlimit = findExecutable("prlimit", process.env.PATH);
         if (anyLimit(limitsOf(c))) checks.push(prlimit !== null ? ok("prlimit", prlimit) : bad("prlimit", "agent limits are set but prlimit is not on PATH: install util-linux"));
+        checks.push(await checkTmux(c.runner));
         checks.push(await checkClaude(c.claudePath));
         const dir = checkStateDir(c.home, c.minFreeMb);
         checks.push(dir);

@@ -12,6 +12,7 @@ function row(agent: AgentView, now: number): string[] {
     age(now - Date.parse(agent.createdAt)),
     agent.costUsd === null ? "-" : `$${agent.costUsd.toFixed(4)}`,
     agent.pid === null ? "-" : String(agent.pid),
+    agent.runner,
     agent.flags.length > 0 ? paint(agent.flags[0] as string, "yellow") : (agent.latestMessage ?? "").slice(0, 60),
   ];
 }
@@ -34,7 +35,7 @@ export function registerPs(program: Command): void {
           return;
         }
         const now = Date.now();
-        const header = ["AGENT", "TASK", "STATUS", "PROGRESS", "AGE", "COST", "PID", "LATEST"].map((h) => paint(h, "bold"));
+        const header = ["AGENT", "TASK", "STATUS", "PROGRESS", "AGE", "COST", "PID", "RUNNER", "LATEST"].map((h) => paint(h, "bold"));
         process.stdout.write(`${table([header, ...agents.map((a) => row(a, now))])}\n`);
       }),
     );

@@ -1,4 +1,5 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
+import { RUNNER_KINDS, type RunnerKind } from "../../domain/config.js";
 import { BACKENDS } from "../../lifecycle/inputs.js";
 import { EXIT_CODES, orchestrate } from "../orchestrate.js";
 import { withCorral } from "../session.js";
@@ -13,7 +14,8 @@ export function registerRun(program: Command): void {
     .option("-b, --backend <backend>", `which agent CLI: ${BACKENDS.join(" or ")}`, "claude")
     .option("-t, --type <type>", "the agents' type", "worker")
     .option("-m, --model <model>", "model, for claude agents")
-    .action((prompt: string, command: string[], options: { agents: string; backend: string; type: string; model?: string }) =>
+    .addOption(new Option("-r, --runner <runner>", "where the agents run: process, or tmux (watch one with corral attach)").choices(RUNNER_KINDS))
+    .action((prompt: string, command: string[], options: { agents: string; backend: string; type: string; model?: string; runner?: RunnerKind }) =>
       withCorral(async (corral) => {
         const count = Number(options.agents);
         if (!Number.isInteger(count) || count < 1 || count > 100) {
@@ -25,6 +27,7 @@ export function registerRun(program: Command): void {
           backend: options.backend as (typeof BACKENDS)[number],
           ...(command.length > 0 ? { command } : {}),
           ...(options.model === undefined ? {} : { model: options.model }),
+          ...(options.runner === undefined ? {} : { runner: options.runner }),
         }));
         const outcome = await orchestrate(corral, { description: prompt.slice(0, 200), agents }, (text) => process.stdout.write(text));
         process.exitCode = EXIT_CODES[outcome];

@@ -1,0 +1,32 @@
+import { spawn } from "node:child_process";
+import type { Command } from "commander";
+import { die, withCorral } from "../session.js";
+
+/** Variables that would make tmux think it is nested in the user's own session. */
+const NESTING = ["TMUX", "TMUX_PANE"];
+
+export function registerAttach(program: Command): void {
+  program
+    .command("attach")
+    .description("watch a tmux agent live in its tmux session, read-only (detach with C-b d; stop it with corral kill)")
+    .argument("<agent>", "an agent id deployed with runner tmux")
+    .action(async (id: string) => {
+      const command = await withCorral((corral) => corral.attachCommand(id));
+      if (!command.ok) die(command.error, 1);
+      if (process.stdin.isTTY !== true || process.stdout.isTTY !== true) {
+        die({ code: "NOT_ATTACHABLE", message: "corral attach needs a terminal on stdin and stdout" }, 1);
+      }
+      const [file, ...args] = command.value;
+      const env = { ...process.env };
+      for (const name of NESTING) delete env[name];
+      const tmux = spawn(file as string, args, { stdio: "inherit", env });
+      const code = await new Promise<number>((resolve) => {
+        tmux.once("error", (cause) => {
+          process.stderr.write(`corral: cannot run ${file}: ${cause.message}\n`);
+          resolve(2);
+        });
+        tmux.once("exit", (exitCode, signal) => resolve(exitCode ?? (signal === null ? 1 : 128)));
+      });
+      process.exitCode = code;
+    });
+}

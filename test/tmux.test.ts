@@ -1,0 +1,182 @@
+import { execFile, spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+import { gunzipSync } from "node:zlib";
+import { afterEach, describe, expect, it } from "vitest";
+import { unwrap } from "../src/domain/errors.js";
+import type { AgentId } from "../src/domain/ids.js";
+import { loadConfig } from "../src/lifecycle/config-loader.js";
+import { Corral } from "../src/lifecycle/corral.js";
+import { createLogger } from "../src/lifecycle/logger.js";
+import { identify, isAlive, type ProcessIdentity } from "../src/supervisor/identity.js";
+import { readStat } from "../src/supervisor/procfs.js";
+import { CORRAL_BIN, startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
+import { openCorral } from "./helpers/sandbox.js";
+
+const exec = promisify(execFile);
+const opened: (Corral | Coordinator)[] = [];
+afterEach(async () => {
+  for (const thing of opened.splice(0).reverse()) await ("shutdown" in thing ? thing.shutdown("test over") : thing.close());
+});
+
+function tmuxCorral(): Corral {
+  const corral = openCorral({ runner: "tmux" });
+  opened.push(corral);
+  return corral;
+}
+
+const gatePath = (name: string): string => join(process.env.CORRAL_TEST_ROOT as string, `${name}-${process.pid}-${Date.now()}`);
+/** Prints its prompt (read from stdin), waits for the gate, then exits with `code`. */
+const gated = (gate: string, code = 0): string[] => [
+  "bash",
+  "-c",
+  `echo "prompt: $(cat)"; while [ ! -e ${gate} ]; do sleep 0.02; done; echo bye; exit ${code}`,
+];
+
+async function tmux(socket: string, ...args: string[]): Promise<string> {
+  return (await exec("tmux", ["-S", socket, ...args])).stdout;
+}
+
+async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+function archived(corral: Corral, id: AgentId): string {
+  const path = corral.agent(id)?.archivePath;
+  if (path == null) throw new Error("no archive");
+  return gunzipSync(readFileSync(path)).toString("utf8");
+}
+
+/** Runs the built CLI under `script`, which gives it a terminal, as a person's shell would. */
+function inTerminal(home: string, ...args: string[]) {
+  const line = [process.execPath, CORRAL_BIN, ...args].map((a) => `'${a}'`).join(" ");
+  const child = spawn("script", ["-qfec", line, "/dev/null"], {
+    env: { ...process.env, CORRAL_HOME: home, TERM: "xterm" },
+    stdio: ["pipe", "pipe", "pipe"],
+    detached: true,
+  });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return { output: () => output, stop: () => process.kill(-(child.pid as number), "SIGTERM"), exited };
+}
+
+describe("the tmux runner", () => {
+  it("runs an agent in a session on a private server, its output in the pane and the log, and closes both", async () => {
+    const corral = tmuxCorral();
+    const task = unwrap(corral.createTask({ description: "tmux" }));
+    const gate = gatePath("gate");
+    const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "worker", prompt: "watch me", command: gated(gate) }));
+    expect(agent.runner).toBe("tmux");
+
+    const socket = join(corral.config.home, "tmux", `${agent.id}.sock`);
+    expect((await tmux(socket, "list-sessions", "-F", "#{session_name}")).trim()).toBe(agent.id);
+    // Typed by no one: the prompt reached the agent on stdin, and the pane shows what it printed.
+    await waitFor(async () => (await tmux(socket, "capture-pane", "-p", "-t", agent.id)).includes("prompt: watch me"), "the pane");
+    await waitFor(() => readFileSync(agent.logPath, "utf8").includes("prompt: watch me\r\n"), "the log");
+
+    // The recorded root is the agent's own, in a session of its own, below the pane's keeper.
+    const server = identify(Number(await tmux(socket, "display-message", "-p", "#{pid}"))) as ProcessIdentity;
+    const root = readStat(agent.process!.pid)!;
+    expect(root.session).toBe(agent.process!.pid);
+    const keeper = readStat(root.ppid)!;
+    expect(keeper.ppid).toBe(server.pid);
+    expect(unwrap(corral.status(task.id)).agents[0]?.runner).toBe("tmux");
+
+    const child = unwrap(await corral.deploy({ taskId: task.id, agentType: "helper", prompt: "p", command: ["true"], parentId: agent.id }));
+    expect(child.runner).toBe("tmux");
+    await corral.whenCleaned(child.id);
+
+    writeFileSync(gate, "");
+    const done = await corral.whenCleaned(agent.id);
+    expect([done.status, done.exit, done.cleanupStatus]).toEqual(["completed", { kind: "exited", code: 0 }, "done"]);
+    const close = corral.cleanupRecord(agent.id).steps.find((s) => s.step === "close_session");
+    expect(close?.outcome).toBe("ok");
+    expect(close?.detail).toMatchObject({ server: server.pid, drained: true, killSession: "ok", forced: false, survivors: [] });
+    expect(isAlive(server)).toBe(false);
+    expect(existsSync(socket)).toBe(false);
+    expect(archived(corral, agent.id).replaceAll("\r\n", "\n")).toBe("prompt: watch me\nbye\n");
+    // Read back as lines, the terminal's CR LF is a plain line end.
+    expect(unwrap(corral.output(task.id, agent.id, {})).text).toBe("prompt: watch me\nbye\n");
+  });
+
+  it("records the exit status even when the corral that launched the agent died, and closes the session", async () => {
+    const crashed = await startCoordinator();
+    const { task_id } = await crashed.call<{ task_id: string }>("create_real_task", { description: "crash" });
+    const gate = gatePath("adopt");
+    const deployed: { agent_id: string; runner: string; watch: string }[] = [];
+    for (const code of [7, 0]) {
+      deployed.push(await crashed.call("deploy_headless_agent", { task_id, agent_type: "orphan", prompt: "p", command: gated(gate, code), runner: "tmux" }));
+    }
+    expect(deployed[0]).toMatchObject({ runner: "tmux", watch: `corral attach ${deployed[0]!.agent_id}` });
+    process.kill(crashed.transport.pid!, "SIGKILL");
+    while (readStat(crashed.transport.pid!) !== null) await sleep(10);
+    await crashed.close();
+
+    const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: crashed.home })), orphans: "adopt" as const };
+    const recovering = unwrap(Corral.open(config, createLogger("silent"), { watch: false }));
+    opened.push(recovering);
+    const report = await recovering.reconcile();
+    expect([...report.adopted].sort()).toEqual(deployed.map((d) => d.agent_id).sort());
+    const [failing, killed] = deployed.map((d) => d.agent_id as AgentId) as [AgentId, AgentId];
+    unwrap(await recovering.kill(killed, "no longer needed"));
+    writeFileSync(gate, "");
+    const ended = await recovering.whenCleaned(failing, 10_000);
+    // Not the new corral's child, yet the keeper in the pane kept its status.
+    expect([ended.status, ended.exit, ended.reason]).toEqual(["failed", { kind: "exited", code: 7 }, null]);
+    for (const id of [failing, killed]) {
+      expect(recovering.agent(id)?.cleanupStatus).toBe("done");
+      expect(recovering.cleanupRecord(id).steps.find((s) => s.step === "close_session")?.outcome).toBe("ok");
+      expect(existsSync(join(crashed.home, "tmux", `${id}.sock`))).toBe(false);
+    }
+  });
+
+  it("attaches a terminal to a running agent's pane, and says why when it cannot", async () => {
+    const corral = tmuxCorral();
+    const home = corral.config.home;
+    const task = unwrap(corral.createTask({ description: "attach" }));
+    const gate = gatePath("attach");
+    const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "worker", prompt: "seen through attach", command: gated(gate) }));
+
+    const terminal = inTerminal(home, "attach", agent.id);
+    try {
+      await waitFor(() => terminal.output().includes("prompt: seen through attach"), "the attached pane");
+    } finally {
+      terminal.stop();
+      await terminal.exited;
+    }
+
+    const plain = unwrap(await corral.deploy({ taskId: task.id, agentType: "plain", prompt: "p", command: ["sleep", "300"], runner: "process" }));
+    const cli = (...args: string[]) =>
+      exec(process.execPath, [CORRAL_BIN, ...args], { env: { ...process.env, CORRAL_HOME: home } }).then(
+        (r) => ({ ...r, code: 0 }),
+        (e: { stdout: string; stderr: string; code: number }) => e,
+      );
+    const notTmux = await cli("attach", plain.id);
+    expect(notTmux.code).toBe(1);
+    expect(notTmux.stderr).toContain(`corral: NOT_ATTACHABLE: ${plain.id} runs as a plain process, not in tmux`);
+    expect((await cli("attach", "worker-000000-000000")).stderr).toContain("corral: UNKNOWN_AGENT: no agent worker-000000-000000");
+    const noTerminal = await cli("attach", agent.id);
+    expect([noTerminal.code, noTerminal.stderr]).toEqual([1, "corral: NOT_ATTACHABLE: corral attach needs a terminal on stdin and stdout\n"]);
+
+    writeFileSync(gate, "");
+    await corral.whenCleaned(agent.id);
+    expect((await cli("attach", agent.id)).stderr).toContain(`${agent.id} has ended (completed) and its session is closed`);
+  });
+
+  it("corral run --runner tmux says how to watch each agent", async () => {
+    const home = join(process.env.CORRAL_TEST_ROOT as string, `run-${Date.now()}`);
+    const { stdout } = await exec(process.execPath, [CORRAL_BIN, "run", "-r", "tmux", "-b", "command", "say hi", "--", "bash", "-c", "echo hi"], {
+      env: { ...process.env, CORRAL_HOME: home },
+    });
+    expect(stdout).toMatch(/^worker-\S+ runs in tmux: watch it with corral attach worker-\S+$/m);
+    expect(stdout).toMatch(/completed/);
+    expect(existsSync(join(home, "tmux"))).toBe(true);
+  });
+});
