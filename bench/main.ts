@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Config } from "../src/domain/config.js";
+import { RUNNER_KINDS, type Config, type RunnerKind } from "../src/domain/config.js";
 import { unwrap } from "../src/domain/errors.js";
 import type { AgentId, AgentType, TaskId } from "../src/domain/ids.js";
 import { loadConfig } from "../src/lifecycle/config-loader.js";
@@ -162,6 +162,44 @@ async function benchDeploy(): Promise<void> {
     return summarize(times);
   });
   record("deploy → running (row, files, spawn; not the program's start-up)", ms(summary), "median ≤ 20 ms", summary.median <= 20, summary);
+}
+
+/** Each runner's deploy, kill and short life, measured in one run so their ratio means something. */
+async function benchRunners(): Promise<void> {
+  const measured = new Map<RunnerKind, { deploy: Summary; kill: Summary; life: Summary }>();
+  for (const runner of RUNNER_KINDS) {
+    measured.set(
+      runner,
+      await withCorral({ runner, maxAgentsPerTask: 1000 }, async (corral) => {
+        const task = unwrap(corral.createTask({ description: `bench ${runner}` }));
+        const deploys: number[] = [];
+        const kills: number[] = [];
+        const lives: number[] = [];
+        for (let i = 0; i < 30; i += 1) {
+          let t0 = performance.now();
+          const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "bench", prompt: "p", command: SLEEPER }));
+          deploys.push(performance.now() - t0);
+          await sleep(20);
+          t0 = performance.now();
+          const killed = unwrap(await corral.kill(agent.id));
+          kills.push(performance.now() - t0);
+          if (killed.cleanup.status !== "done") throw new Error(`cleanup of ${agent.id} is ${killed.cleanup.status}`);
+          t0 = performance.now();
+          const quick = unwrap(await corral.deploy({ taskId: task.id, agentType: "bench", prompt: "p", command: ["true"] }));
+          const cleaned = await corral.whenCleaned(quick.id);
+          lives.push(performance.now() - t0);
+          if (cleaned.cleanupStatus !== "done") throw new Error(`cleanup of ${quick.id} is ${cleaned.cleanupStatus}`);
+        }
+        return { deploy: summarize(deploys), kill: summarize(kills), life: summarize(lives) };
+      }),
+    );
+  }
+  const plain = measured.get("process")!;
+  const tmux = measured.get("tmux")!;
+  const versus = (a: Summary, b: Summary): string => `${ms(a)}; ×${round(a.median / b.median)} of the process runner's`;
+  record("tmux runner: deploy → running", versus(tmux.deploy, plain.deploy), "median ≤ 50 ms", tmux.deploy.median <= 50, { tmux: tmux.deploy, process: plain.deploy });
+  record("tmux runner: kill → verified clean, session closed", versus(tmux.kill, plain.kill), "median ≤ 100 ms", tmux.kill.median <= 100, { tmux: tmux.kill, process: plain.kill });
+  record("tmux runner: `true` from deploy to cleaned", versus(tmux.life, plain.life), "median ≤ 150 ms", tmux.life.median <= 150, { tmux: tmux.life, process: plain.life });
 }
 
 async function benchLifecycles(): Promise<void> {
@@ -501,20 +539,32 @@ async function benchGc(): Promise<void> {
   );
 }
 
+const BENCHES: Readonly<Record<string, () => Promise<void>>> = {
+  kill: benchKill,
+  deploy: benchDeploy,
+  runners: benchRunners,
+  lifecycles: benchLifecycles,
+  events: benchEventWrite,
+  writers: benchWriters,
+  roundtrip: benchRoundTrip,
+  status: benchStatus,
+  agentservers: benchAgentServers,
+  recovery: benchRecovery,
+  shutdown: benchShutdown,
+  gc: benchGc,
+};
+
+/** `npm run bench -- status gc` runs those alone; no names runs every one. */
 async function main(): Promise<void> {
+  const only = process.argv.slice(2);
+  const unknown = only.filter((name) => !(name in BENCHES));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown bench ${unknown.join(", ")}; the benches are ${Object.keys(BENCHES).join(", ")}\n`);
+    process.exit(1);
+  }
   process.stderr.write(`corral bench on ${cpus().length} cores, node ${process.version}\n`);
   try {
-    await benchKill();
-    await benchDeploy();
-    await benchLifecycles();
-    await benchEventWrite();
-    await benchWriters();
-    await benchRoundTrip();
-    await benchStatus();
-    await benchAgentServers();
-    await benchRecovery();
-    await benchShutdown();
-    await benchGc();
+    for (const [name, bench] of Object.entries(BENCHES)) if (only.length === 0 || only.includes(name)) await bench();
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
