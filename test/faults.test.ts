@@ -19,8 +19,8 @@ afterEach(async () => {
 });
 
 /** A coordinator that dies for real (SIGKILL) when it reaches the named failpoint. */
-async function dyingAt(failpoint: string): Promise<{ server: Coordinator; taskId: string }> {
-  const server = await startCoordinator({ CORRAL_FAILPOINTS: failpoint });
+async function dyingAt(failpoint: string, runner = "process"): Promise<{ server: Coordinator; taskId: string }> {
+  const server = await startCoordinator({ CORRAL_FAILPOINTS: failpoint, CORRAL_RUNNER: runner });
   const { task_id } = await server.call<{ task_id: string }>("create_real_task", { description: failpoint });
   return { server, taskId: task_id };
 }
@@ -39,10 +39,15 @@ function recover(home: string, overrides: Partial<Config> = {}): Corral {
 }
 
 const sleepers = () => taggedProcesses().filter((pid) => ["sleep", "tini"].includes(readStat(pid)?.comm ?? ""));
+const tmuxServers = () => taggedProcesses().filter((pid) => readStat(pid)?.comm.startsWith("tmux") === true);
 
 describe("kill -9 at the worst moments", () => {
-  it.each(["deploy:after-insert", "deploy:after-spawn"])("mid-deploy (%s): the next corral ends the agent failed and nothing survives", async (point) => {
-    const { server, taskId } = await dyingAt(point);
+  it.each([
+    ["deploy:after-insert", "process"],
+    ["deploy:after-spawn", "process"],
+    ["deploy:after-spawn", "tmux"],
+  ])("mid-deploy (%s, %s runner): the next corral ends the agent failed and nothing survives", async (point, runner) => {
+    const { server, taskId } = await dyingAt(point, runner);
     const call = server.client.callTool({ name: "deploy_headless_agent", arguments: { task_id: taskId, agent_type: "doomed", prompt: "p", command: ["sleep", "300"] } });
     await expect(call).rejects.toThrow();
     await died(server);
@@ -54,6 +59,7 @@ describe("kill -9 at the worst moments", () => {
     const agent = corral.agent(report.failed[0] as AgentId)!;
     expect([agent.status, agent.reason, agent.cleanupStatus, agent.slotHeld]).toEqual(["failed", "its corral died while launching it", "done", false]);
     expect(sleepers()).toEqual([]);
+    expect(tmuxServers()).toEqual([]);
     expect(corral.task(agent.taskId)?.activeCount).toBe(0);
   });
 

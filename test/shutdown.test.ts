@@ -49,10 +49,11 @@ function readStore(home: string): Corral {
 
 describe("corral serve shuts down", () => {
   it.each([
-    ["on SIGTERM", (s: Coordinator) => process.kill(s.transport.pid!, "SIGTERM")],
-    ["when its client closes stdin", (s: Coordinator) => void s.close()],
-  ])("%s: every agent killed in parallel within the deadline, each row ended and cleaned", async (_how, stop) => {
-    const { server, agents } = await twentyAgents(SLOW_GRACE);
+    ["on SIGTERM", (s: Coordinator) => process.kill(s.transport.pid!, "SIGTERM"), "process"],
+    ["when its client closes stdin", (s: Coordinator) => void s.close(), "process"],
+    ["on SIGTERM, with its agents in tmux", (s: Coordinator) => process.kill(s.transport.pid!, "SIGTERM"), "tmux"],
+  ])("%s: every agent killed in parallel within the deadline, each row ended and cleaned", async (_how, stop, runner) => {
+    const { server, agents } = await twentyAgents({ ...SLOW_GRACE, CORRAL_RUNNER: runner });
     const pid = server.transport.pid!;
     stop(server);
     const took = await exited(pid);
