@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
@@ -74,6 +74,8 @@ describe("the tmux runner", () => {
     const gate = gatePath("gate");
     const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "worker", prompt: "watch me", command: gated(gate) }));
     expect(agent.runner).toBe("tmux");
+    // There from the deploy on, private, before the log pipe has written to it.
+    expect(statSync(agent.logPath).mode & 0o777).toBe(0o600);
 
     const socket = join(corral.config.home, "tmux", `${agent.id}.sock`);
     expect((await tmux(socket, "list-sessions", "-F", "#{session_name}")).trim()).toBe(agent.id);

@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
@@ -109,6 +109,8 @@ export class TmuxRunner implements Runner {
     let keeperPid: number;
     try {
       mkdirSync(this.socketDir, { recursive: true, mode: 0o700 });
+      // The log pipe starts in the background: the log exists, private, from the deploy on.
+      closeSync(openSync(launch.logPath, "a", 0o600));
       // One client invocation: tmux runs the whole command list before it reads anything from
       // the pane, so the log pipe is in place before the first byte of output.
       const printed = execFileSync(
