@@ -30,8 +30,9 @@ const TMUX_VARIABLES = ["TMUX", "TMUX_PANE"];
 
 /**
  * The pane's first process, the keeper, runs the agent as its child and writes its exit status
- * to a file. The agent's process moves to a session of its own, as under the process runner,
- * takes the mark, and stops itself, so that corral can take its identity before anything runs
+ * to a file. The agent's process starts with the mark in its environment (exported by the
+ * keeper, whose own environment in /proc stays unmarked), moves to a session of its own, as
+ * under the process runner, and stops itself, so that corral can take its identity before anything runs
  * (an agent that ends at once would leave no /proc entry to read); corral then continues it
  * and it execs the agent: same pid, same start time. Its output goes to the pane's terminal.
  *
@@ -49,9 +50,10 @@ const KEEPER = [
   "status=$1 input=$2 setsid=$3 mark=$4",
   "shift 4",
   "exec 3>&2 2>/dev/null",
+  'export "$mark"',
   // The terminal's stderr is handed back inside the agent's shell: a redirection on this line
   // would be where the keeper writes "Killed" too.
-  `"$setsid" /bin/sh -c 'export "$1"; shift; exec 2>&3 3>&-; kill -STOP $$ && exec "$@"' agent "$mark" "$@" <"$input"`,
+  `"$setsid" /bin/sh -c 'exec 2>&3 3>&-; kill -STOP $$ && exec "$@"' agent "$@" <"$input"`,
   'echo $? >"$status"',
 ].join("\n");
 
@@ -129,15 +131,14 @@ export class TmuxRunner implements Runner {
     } catch (cause) {
       return fail("LAUNCH_FAILED", `cannot start ${program} in tmux: ${clientError(cause)}`);
     }
+    // On a failure from here on the agent's cleanup closes the session, and its sweep finds
+    // by the mark whatever of the agent did start.
     const agent = waitForStoppedChild(keeperPid);
-    if (agent === null) {
-      void this.release(name);
-      return fail("LAUNCH_FAILED", `the pane of tmux session ${name} did not start ${program} within ${START_WAIT_MS} ms`);
-    }
+    if (agent === null) return fail("LAUNCH_FAILED", `the pane of tmux session ${name} did not start ${program} within ${START_WAIT_MS} ms`);
     const stat = readStat(agent.pid);
     const keeper = identify(keeperPid);
     if (stat === null || keeper === null || signalProcess(agent, "SIGCONT") !== "sent") {
-      void this.release(name);
+      signalProcess(agent, "SIGKILL");
       return fail("LAUNCH_FAILED", `the pane of tmux session ${name} lost ${program} before it started`);
     }
     return ok({
@@ -271,12 +272,13 @@ function exitOf(keeper: ProcessIdentity, statusFile: string): Promise<ExitStatus
   });
 }
 
+/** null when the keeper wrote none, or when it cannot be read: either way the status is lost. */
 function readExitStatus(statusFile: string): ExitStatus | null {
   let text: string;
   try {
     text = readFileSync(statusFile, "utf8").trim();
   } catch (cause) {
-    if ((cause as { code?: unknown }).code === "ENOENT") return null;
+    if (cause instanceof Error) return null;
     throw cause;
   }
   // The keeper is a shell: it reports a death by signal N as 128+N, with tini or without.
