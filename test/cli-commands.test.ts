@@ -102,7 +102,11 @@ describe("the corral command line", () => {
       disk: { tasks: Record<string, number> };
     };
     expect(stats.agents).toHaveLength(1);
-    expect(stats.agents[0]).toMatchObject({ agentId: agent.id, logBytes: "hello from the agent\n".length });
+    expect(stats.agents[0]).toMatchObject({
+      agentId: agent.id,
+      logBytes: "hello from the agent\n".length,
+      runner: { kind: "process", processes: 0, residentMb: 0 },
+    });
     expect(stats.agents[0]!.processes).toBeGreaterThanOrEqual(1);
     expect(stats.agents[0]!.residentMb).toBeGreaterThan(0);
     expect(stats.disk.tasks[task.id]).toBe("hello from the agent\n".length);

@@ -90,6 +90,10 @@ describe("the tmux runner", () => {
     const keeper = readStat(root.ppid)!;
     expect(keeper.ppid).toBe(server.pid);
     expect(unwrap(corral.status(task.id)).agents[0]?.runner).toBe("tmux");
+    // stats counts what tmux holds for the agent apart from the agent's own processes.
+    const held = corral.stats().agents.find((a) => a.agentId === agent.id)?.runner;
+    expect(held).toMatchObject({ kind: "tmux", processes: 3 });
+    expect(held?.residentMb).toBeGreaterThan(0);
 
     const child = unwrap(await corral.deploy({ taskId: task.id, agentType: "helper", prompt: "p", command: ["true"], parentId: agent.id }));
     expect(child.runner).toBe("tmux");
@@ -166,6 +170,7 @@ describe("the tmux runner", () => {
     expect((await cli("attach", "worker-000000-000000")).stderr).toContain("corral: UNKNOWN_AGENT: no agent worker-000000-000000");
     const noTerminal = await cli("attach", agent.id);
     expect([noTerminal.code, noTerminal.stderr]).toEqual([1, "corral: NOT_ATTACHABLE: corral attach needs a terminal on stdin and stdout\n"]);
+    expect((await cli("stats")).stdout).toMatch(new RegExp(`^${agent.id}\\s+\\d+ \\(\\+3 tmux\\)\\s+[\\d.]+ MiB \\(\\+[\\d.]+ tmux\\)`, "m"));
 
     writeFileSync(gate, "");
     await corral.whenCleaned(agent.id);

@@ -55,6 +55,8 @@ export interface CorralStats {
     cpuSeconds: number;
     openFiles: number;
     logBytes: number;
+    /** What the runner keeps for the agent besides its own processes (tmux: server, keeper, log pipe). */
+    runner: { kind: string; processes: number; residentMb: number };
   }[];
   readonly disk: GcReport["usage"];
   readonly cleanupHealth: CleanupHealthView;
@@ -744,6 +746,8 @@ export class Corral {
       const scope = scopeOf(agent);
       if (agent.status !== "running" || scope === null) return [];
       const usage = usageOf(discover(scope).processes);
+      const runner = this.runners.get(agent.runner as RunnerKind) ?? null;
+      const kept = runner === null ? [] : usageOf(runner.companions(scope.root));
       return [
         {
           agentId: agent.id,
@@ -753,6 +757,7 @@ export class Corral {
           cpuSeconds: usage.reduce((sum, p) => sum + p.cpuSeconds, 0),
           openFiles: usage.reduce((sum, p) => sum + p.openFiles, 0),
           logBytes: statOrNull(agent.logPath)?.size ?? 0,
+          runner: { kind: agent.runner, processes: kept.length, residentMb: kept.reduce((sum, p) => sum + p.residentMb, 0) },
         },
       ];
     });

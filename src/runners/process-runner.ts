@@ -78,6 +78,10 @@ export class ProcessRunner implements Runner {
     return Promise.resolve(null);
   }
 
+  companions(): [] {
+    return [];
+  }
+
   attachCommand(): null {
     return null;
   }

@@ -2,6 +2,7 @@ import type { ExitStatus } from "../domain/agent-state.js";
 import type { RunnerKind } from "../domain/config.js";
 import type { Result } from "../domain/errors.js";
 import type { AgentScope } from "../supervisor/discover.js";
+import type { ProcessIdentity } from "../supervisor/identity.js";
 import type { TerminateOptions, TerminationReport } from "../supervisor/terminate.js";
 
 /** What a backend asks to be run: argv, extra environment, and where stdin comes from. */
@@ -56,6 +57,11 @@ export interface Runner {
    * launcher died), or null when only the launching process could have seen it.
    */
   recordedExit(agentDir: string): Promise<ExitStatus | null>;
+  /**
+   * The processes the runner keeps for a running agent besides the agent's own tree (tmux:
+   * the server, the pane's first process, the log pipe), found from the agent's root.
+   */
+  companions(root: ProcessIdentity): ProcessIdentity[];
   /** The argv a person runs to watch the agent live, or null when the runner has none. */
   attachCommand(name: string): string[] | null;
 }

@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import type { ExitStatus } from "../domain/agent-state.js";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import type { AgentScope } from "../supervisor/discover.js";
-import { identify, isAlive, signalProcess, type ProcessIdentity } from "../supervisor/identity.js";
+import { identify, isAlive, signalProcess, statOf, type ProcessIdentity } from "../supervisor/identity.js";
 import { childPids, readStat } from "../supervisor/procfs.js";
 import { terminate, type TerminateOptions, type TerminationReport } from "../supervisor/terminate.js";
 import { commandLine, type Wrapping } from "./command-line.js";
@@ -205,6 +205,14 @@ export class TmuxRunner implements Runner {
       if (status !== null || performance.now() > deadline) return status;
       await sleep(10);
     }
+  }
+
+  /** The server above the pane's keeper, which is the root's parent, and the server's children. */
+  companions(root: ProcessIdentity): ProcessIdentity[] {
+    const keeper = statOf(root)?.ppid;
+    const server = keeper === undefined ? undefined : readStat(keeper)?.ppid;
+    if (server === undefined || readStat(server)?.comm.startsWith("tmux") !== true) return [];
+    return [server, ...childPids(server)].flatMap((pid) => identify(pid) ?? []);
   }
 
   /**

@@ -16,10 +16,12 @@ export function registerStats(program: Command): void {
           return;
         }
         const header = ["AGENT", "PROCESSES", "RSS", "CPU", "FDS", "LOG"].map((h) => paint(h, "bold"));
+        const kept = (a: (typeof stats.agents)[number], own: string, theirs: string): string =>
+          a.runner.processes === 0 ? own : `${own} (+${theirs} ${a.runner.kind})`;
         const rows = stats.agents.map((a) => [
           a.agentId,
-          String(a.processes),
-          `${a.residentMb.toFixed(1)} MiB`,
+          kept(a, String(a.processes), String(a.runner.processes)),
+          kept(a, `${a.residentMb.toFixed(1)} MiB`, a.runner.residentMb.toFixed(1)),
           `${a.cpuSeconds.toFixed(1)} s`,
           String(a.openFiles),
           formatBytes(a.logBytes),
