@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
@@ -110,6 +110,26 @@ describe("the tmux runner", () => {
     expect(archived(corral, agent.id).replaceAll("\r\n", "\n")).toBe("prompt: watch me\nbye\n");
     // Read back as lines, the terminal's CR LF is a plain line end.
     expect(unwrap(corral.output(task.id, agent.id, {})).text).toBe("prompt: watch me\nbye\n");
+  });
+
+  it("ignores the user's tmux configuration", async () => {
+    // A server that stays up without sessions, and panes that vanish with their process: a
+    // private server that read this would neither exit nor keep a pane to drain.
+    const home = process.env.HOME as string;
+    mkdirSync(home, { recursive: true });
+    writeFileSync(join(home, ".tmux.conf"), "set -g exit-empty off\nset -g remain-on-exit off\nset -g default-shell /bin/false\n");
+    try {
+      const corral = tmuxCorral();
+      const task = unwrap(corral.createTask({ description: "config" }));
+      const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "worker", prompt: "p", command: ["bash", "-c", "echo configured"] }));
+      const done = await corral.whenCleaned(agent.id);
+      expect([done.status, done.cleanupStatus]).toEqual(["completed", "done"]);
+      const close = corral.cleanupRecord(agent.id).steps.find((s) => s.step === "close_session");
+      expect(close?.detail).toMatchObject({ drained: true, forced: false, survivors: [] });
+      expect(archived(corral, agent.id)).toBe("configured\r\n");
+    } finally {
+      rmSync(join(home, ".tmux.conf"));
+    }
   });
 
   it("records the exit status even when the corral that launched the agent died, and closes the session", async () => {

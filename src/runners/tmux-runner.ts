@@ -114,11 +114,13 @@ export class TmuxRunner implements Runner {
       // The log pipe starts in the background: the log exists, private, from the deploy on.
       closeSync(openSync(launch.logPath, "a", 0o600));
       // One client invocation: tmux runs the whole command list before it reads anything from
-      // the pane, so the log pipe is in place before the first byte of output.
+      // the pane, so the log pipe is in place before the first byte of output. The server reads
+      // no configuration (-f /dev/null): a user's could keep it up without sessions, or take
+      // away the dead pane that holds the last output.
       const printed = execFileSync(
         this.tmuxPath,
         [
-          "-S", socket, "-u",
+          "-S", socket, "-u", "-f", "/dev/null",
           "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", name, "-x", "200", "-y", "50", "-c", plan.cwd,
           "--",
           "/bin/sh", "-c", KEEPER, "keeper", statusFile, plan.stdinPath ?? "/dev/null", this.setsidPath, `${launch.mark.name}=${launch.mark.value}`, ...argv,
