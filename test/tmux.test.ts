@@ -112,6 +112,17 @@ describe("the tmux runner", () => {
     expect(unwrap(corral.output(task.id, agent.id, {})).text).toBe("prompt: watch me\nbye\n");
   });
 
+  it("passes any argv through exactly, however long, and leaves no trace of how in the agent's environment", async () => {
+    const corral = tmuxCorral();
+    const task = unwrap(corral.createTask({ description: "argv" }));
+    const args = ["", "two words", `quotes ' " and $HOME \\ \``, "line\nbreak", "-x", ";", "y".repeat(100_000)];
+    const show = "console.log(JSON.stringify({ args: process.argv.slice(1), leaked: Object.keys(process.env).filter((k) => k.startsWith('CORRAL_PANE')) }))";
+    const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "worker", prompt: "p", command: [process.execPath, "-e", show, ...args] }));
+    const done = await corral.whenCleaned(agent.id);
+    expect([done.status, done.cleanupStatus]).toEqual(["completed", "done"]);
+    expect(JSON.parse(archived(corral, agent.id))).toEqual({ args, leaked: [] });
+  });
+
   it("ignores the user's tmux configuration", async () => {
     // A server that stays up without sessions, and panes that vanish with their process: a
     // private server that read this would neither exit nor keep a pane to drain.

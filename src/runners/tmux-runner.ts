@@ -44,11 +44,20 @@ const TMUX_VARIABLES = ["TMUX", "TMUX_PANE"];
  * the agent's session, so no sweep takes it for one of the agent's processes; it outlives
  * a hangup or a Ctrl-C in the pane to record the status; and its own words ("Killed") go to
  * /dev/null, not into the agent's log.
+ *
+ * The agent's argv arrives in the environment (ARG_PREFIX0, 1, …; ARG_COUNT), which the
+ * keeper turns back into its arguments and removes: a tmux command is limited to about 16 KB,
+ * an argv is not.
  */
+const ARG_PREFIX = "CORRAL_PANE_ARG_";
+const ARG_COUNT = "CORRAL_PANE_ARGC";
 const KEEPER = [
   "trap : INT QUIT HUP",
   "status=$1 input=$2 setsid=$3 mark=$4",
-  "shift 4",
+  "set --",
+  "i=0",
+  String.raw`while [ "$i" -lt "$${ARG_COUNT}" ]; do eval "set -- \"\$@\" \"\$${ARG_PREFIX}$i\""; unset "${ARG_PREFIX}$i"; i=$((i + 1)); done`,
+  `unset ${ARG_COUNT}`,
   "exec 3>&2 2>/dev/null",
   'export "$mark"',
   // The terminal's stderr is handed back inside the agent's shell: a redirection on this line
@@ -107,6 +116,8 @@ export class TmuxRunner implements Runner {
     const serverEnv: Record<string, string> = { ...env };
     delete serverEnv[launch.mark.name];
     for (const variable of TMUX_VARIABLES) delete serverEnv[variable];
+    argv.forEach((arg, i) => (serverEnv[`${ARG_PREFIX}${i}`] = arg));
+    serverEnv[ARG_COUNT] = String(argv.length);
     const statusFile = join(launch.agentDir, EXIT_STATUS_FILE);
     let keeperPid: number;
     try {
@@ -123,7 +134,7 @@ export class TmuxRunner implements Runner {
           "-S", socket, "-u", "-f", "/dev/null",
           "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", name, "-x", "200", "-y", "50", "-c", plan.cwd,
           "--",
-          "/bin/sh", "-c", KEEPER, "keeper", statusFile, plan.stdinPath ?? "/dev/null", this.setsidPath, `${launch.mark.name}=${launch.mark.value}`, ...argv,
+          "/bin/sh", "-c", KEEPER, "keeper", statusFile, plan.stdinPath ?? "/dev/null", this.setsidPath, `${launch.mark.name}=${launch.mark.value}`,
           ";", "set-option", "-t", name, "remain-on-exit", "on",
           ";", "pipe-pane", "-t", name, "-O", `exec cat >> ${shellQuote(launch.logPath)}`,
         ],
