@@ -67,8 +67,8 @@ afterAll(async () => {
   await model?.close();
 });
 
-async function deploy(agentType: string, steps: Step[]): Promise<{ agent_id: string; pid: number | null }> {
-  return c.call("deploy_headless_agent", { task_id: taskId, agent_type: agentType, prompt: prompt(`You are ${agentType}.`, steps), model: "sonnet" });
+async function deploy(agentType: string, steps: Step[], runner = "process"): Promise<{ agent_id: string; pid: number | null }> {
+  return c.call("deploy_headless_agent", { task_id: taskId, agent_type: agentType, prompt: prompt(`You are ${agentType}.`, steps), model: "sonnet", runner });
 }
 
 const status = () => c.call<Status>("get_real_task_status", { task_id: taskId });
@@ -121,6 +121,22 @@ describe("a coordinator fans out real claude agents through corral serve", () =>
     expect(summary.source).toBe("archive");
     expect(summary.summary.result).toEqual({ isError: false, text: "worker 1 signing off" });
     expect(summary.summary.toolCalls).toEqual({ mcp__corral__update_agent_progress: 2, mcp__corral__report_agent_finding: 1 });
+  });
+
+  it("runs a claude agent in tmux with the same record: stream, reports, cost, validation", async () => {
+    const watched = await deploy("watched", [progress("working", "seen in a pane", 50), progress("completed", "done in tmux", 100), { say: "bye from tmux" }], "tmux");
+    await c.call("wait_for_agents", { task_id: taskId, agent_ids: [watched.agent_id], timeout_s: 60 });
+    let agent = agentIn(await status(), watched.agent_id);
+    for (let i = 0; i < 100 && agent.cleanup !== "done"; i += 1) {
+      await sleep(50);
+      agent = agentIn(await status(), watched.agent_id);
+    }
+    expect(agent).toMatchObject({ runner: "tmux", status: "completed", progress: 100, claimedDone: true, corralConnected: true, cleanup: "done", toolCalls: 2 });
+    expect(agent.costUsd).toBeGreaterThan(0);
+    expect(agent.validation?.confidence).toBe("high");
+    const text = await c.call<{ text: string }>("get_agent_output", { task_id: taskId, agent_id: watched.agent_id });
+    expect(text.text).not.toContain("\r");
+    expect(text.text).toContain('"result":"bye from tmux"');
   });
 
   it("kills an agent that hangs, with its agent server, and can read its output before and after", async () => {
