@@ -5,8 +5,8 @@ import { describeUnknown } from "../domain/errors.js";
 import type { Backend } from "../backends/backend.js";
 import { isTerminal } from "../domain/agent-state.js";
 import { validateCompletion } from "../domain/validation.js";
-import type { Runner } from "../runners/runner.js";
 import type { RunnerKind } from "../domain/config.js";
+import type { Runner } from "../runners/runner.js";
 import type { AgentRecord, StepOutcome } from "../store/records.js";
 import type { Store } from "../store/store.js";
 import { discover, markedScope, type AgentScope } from "../supervisor/discover.js";
@@ -76,7 +76,7 @@ export async function runCleanup(
 ): Promise<"done" | "partial"> {
   let scope = scopeOf(agent);
   // Every runner terminates the same way; only what else it holds differs.
-  const runner = ctx.runners.get(agent.runner as RunnerKind) ?? null;
+  const runner = ctx.runners.get(agent.runner) ?? null;
   const terminator = runner ?? (ctx.runners.get("process") as Runner);
   let report: TerminationReport | null = null;
   let survivors: ProcessIdentity[] | null = null;

@@ -56,7 +56,7 @@ export interface CorralStats {
     openFiles: number;
     logBytes: number;
     /** What the runner keeps for the agent besides its own processes (tmux: server, keeper, log pipe). */
-    runner: { kind: string; processes: number; residentMb: number };
+    runner: { kind: RunnerKind; processes: number; residentMb: number };
   }[];
   readonly disk: GcReport["usage"];
   readonly cleanupHealth: CleanupHealthView;
@@ -656,7 +656,7 @@ export class Corral {
   private async onAdoptedExit(id: AgentId): Promise<void> {
     const agent = this.store.agents.get(id);
     if (agent === null) return;
-    const recorded = (await this.runners.get(agent.runner as RunnerKind)?.recordedExit(agent.agentDir)) ?? null;
+    const recorded = (await this.runners.get(agent.runner)?.recordedExit(agent.agentDir)) ?? null;
     if (recorded !== null) return this.onExit(id, recorded);
     return this.onLostExit(id, "it ended while no corral was its parent");
   }
@@ -746,7 +746,7 @@ export class Corral {
       const scope = scopeOf(agent);
       if (agent.status !== "running" || scope === null) return [];
       const usage = usageOf(discover(scope).processes);
-      const runner = this.runners.get(agent.runner as RunnerKind) ?? null;
+      const runner = this.runners.get(agent.runner) ?? null;
       const kept = runner === null ? [] : usageOf(runner.companions(scope.root));
       return [
         {

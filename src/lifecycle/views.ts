@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { RUNNER_KINDS } from "../domain/config.js";
 import { AGENT_STATUSES, CLEANUP_STATUSES } from "../domain/agent-state.js";
 
 /**
@@ -16,7 +17,7 @@ export const AgentView = z.object({
   type: z.string(),
   backend: z.string(),
   /** process, or tmux: then `corral attach` shows it live. */
-  runner: z.string(),
+  runner: z.enum(RUNNER_KINDS),
   status: z.enum(AGENT_STATUSES),
   reason: z.string().nullable(),
   parent: z.string().nullable(),

@@ -1,4 +1,5 @@
 import { sourcesOf, type ExitStatus, type TerminalStatus } from "../domain/agent-state.js";
+import type { RunnerKind } from "../domain/config.js";
 import { fail, ok, type Result } from "../domain/errors.js";
 import type { AgentId, AgentType, TaskId } from "../domain/ids.js";
 import { checkDeploy, type Limits } from "../domain/limits.js";
@@ -12,7 +13,7 @@ export interface NewAgent {
   readonly type: AgentType;
   readonly parentId: AgentId | null;
   readonly backend: string;
-  readonly runner: string;
+  readonly runner: RunnerKind;
   readonly prompt: string;
   readonly spec: Record<string, unknown>;
   readonly cwd: string;

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AGENT_STATUSES, CLEANUP_STATUSES, type ExitStatus } from "../domain/agent-state.js";
+import { RUNNER_KINDS } from "../domain/config.js";
 import type { AgentId, AgentType, TaskId } from "../domain/ids.js";
 import type { Validation } from "../domain/validation.js";
 
@@ -48,7 +49,7 @@ const AgentColumns = z.object({
   status: z.enum(AGENT_STATUSES),
   reason: z.string().nullable(),
   backend: z.string(),
-  runner: z.string(),
+  runner: z.enum(RUNNER_KINDS),
   prompt: z.string(),
   spec: json,
   cwd: z.string(),

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { constants } from "node:os";
 import type { Command } from "commander";
 import { die, withCorral } from "../session.js";
 
@@ -25,7 +26,8 @@ export function registerAttach(program: Command): void {
           process.stderr.write(`corral: cannot run ${file}: ${cause.message}\n`);
           resolve(2);
         });
-        tmux.once("exit", (exitCode, signal) => resolve(exitCode ?? (signal === null ? 1 : 128)));
+        // A death by signal N exits 128+N, as a shell reports it.
+        tmux.once("exit", (exitCode, signal) => resolve(exitCode ?? 128 + (signal === null ? 0 : constants.signals[signal])));
       });
       process.exitCode = code;
     });

@@ -46,7 +46,7 @@ async function checkClaude(path: string): Promise<Check> {
   }
 }
 
-/** tmux 3.0 added the argv form of new-session and -e, which the tmux runner uses. */
+/** tmux 3.0 added the argv form of new-session, which the tmux runner uses. */
 async function checkTmux(runner: RunnerKind): Promise<Check> {
   const tools = findTmuxTools(process.env.PATH);
   const missing = runner === "tmux" ? bad : warn;
