@@ -44,6 +44,10 @@ describe("corral serve, driven by an MCP client over stdio", () => {
       expect(tool.description?.length ?? 0, tool.name).toBeGreaterThan(40);
       expect(tool.outputSchema, tool.name).toBeDefined();
     }
+    // What a deploy answers is declared: a client can rely on the runner and how to watch it.
+    const deploy = byName.get("deploy_headless_agent");
+    expect(Object.keys(deploy?.inputSchema.properties ?? {})).toContain("runner");
+    expect(Object.keys(deploy?.outputSchema?.properties ?? {})).toEqual(expect.arrayContaining(["agent_id", "pid", "runner", "watch"]));
     expect(byName.get("get_real_task_status")?.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false });
     expect(byName.get("kill_real_agent")?.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: true });
   });

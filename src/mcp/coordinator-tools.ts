@@ -66,7 +66,15 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
     },
   );
 
-  const deployed = { agent_id: z.string(), task_id: z.string(), status: z.string(), depth: z.number().int(), pid: z.number().int().nullable() };
+  const deployed = {
+    agent_id: z.string(),
+    task_id: z.string(),
+    status: z.string(),
+    depth: z.number().int(),
+    pid: z.number().int().nullable(),
+    runner: z.enum(RUNNER_KINDS),
+    watch: z.string().optional().describe("for a tmux agent: the command that shows it live in a terminal"),
+  };
 
   server.registerTool(
     "deploy_headless_agent",
