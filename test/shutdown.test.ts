@@ -64,7 +64,7 @@ describe("corral serve shuts down", () => {
       expect(isAlive(agent.root)).toBe(false);
       const row = store.agent(agent.id)!;
       expect([row.status, row.cleanupStatus]).toEqual(["killed", "done"]);
-      expect(row.reason).toMatch(/^corral stopped: (SIGTERM|stdin closed)$/);
+      expect(row.reason).toMatch(/^corral stopped: (SIGTERM|its MCP client went away)$/);
     }
   });
 

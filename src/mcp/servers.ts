@@ -1,10 +1,10 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { Logger } from "pino";
 import type { Corral } from "../lifecycle/corral.js";
 import { registerAgentTools } from "./agent-tools.js";
 import { registerCoordinatorTools } from "./coordinator-tools.js";
 import { registerResources } from "./resources.js";
+import { BoundedStdioTransport } from "./stdio-transport.js";
 
 /** The coordinator's face: full authority over its tasks. */
 export function createCoordinatorServer(corral: Corral, version: string): McpServer {
@@ -37,9 +37,10 @@ export function createAgentServer(corral: Corral, version: string, token: string
 }
 
 /**
- * Serves MCP on stdin/stdout until the client goes away or a signal arrives, then kills the
- * agents this process launched and exits. The SDK's stdio transport does not notice stdin
- * closing by itself, so that is watched here.
+ * Serves MCP on stdin/stdout until the client goes away or a signal arrives, then shuts the
+ * service down (killing or detaching its agents, per its settings) and returns. The client is
+ * gone when the transport closes: stdin ends or fails, or stdout cannot be written. A request
+ * too large to read, or a reply that could not be sent, is not the client leaving.
  */
 export async function serveStdio(server: McpServer, corral: Corral, logger: Logger): Promise<void> {
   let stopping: Promise<void> | null = null;
@@ -51,13 +52,15 @@ export async function serveStdio(server: McpServer, corral: Corral, logger: Logg
     })();
     return stopping;
   };
+  const transport = new BoundedStdioTransport();
+  // Set before connect(), which chains the server's own handlers after these.
+  transport.onerror = (error) => logger.warn({ err: error.message }, "MCP transport");
   const done = new Promise<void>((resolve) => {
     const finish = (why: string) => () => void stop(why).then(resolve);
-    process.stdin.once("end", finish("stdin closed"));
-    process.stdin.once("close", finish("stdin closed"));
+    transport.onclose = finish("its MCP client went away");
     for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, finish(signal));
   });
-  await server.connect(new StdioServerTransport());
+  await server.connect(transport);
   logger.info("serving MCP on stdio");
   await done;
 }
