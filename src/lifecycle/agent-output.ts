@@ -6,6 +6,7 @@ import type { StreamEvent } from "../domain/stream-events.js";
 import type { AgentRecord } from "../store/records.js";
 import { parseInput } from "./inputs.js";
 import { ExitView } from "./views.js";
+import { MAX_OUTPUT_BYTES } from "../domain/bounds.js";
 
 export const OutputQuerySchema = z
   .object({
@@ -13,7 +14,7 @@ export const OutputQuerySchema = z
     filter: z.string().min(1).max(1000).optional(),
     format: z.enum(["text", "jsonl", "parsed"]).default("text"),
     responseFormat: z.enum(["full", "summary", "compact", "recent"]).default("full"),
-    maxBytes: z.number().int().positive().max(16 * 1024 * 1024).default(100_000),
+    maxBytes: z.number().int().positive().max(MAX_OUTPUT_BYTES).default(100_000),
   })
   .strict();
 export type OutputQuery = z.input<typeof OutputQuerySchema>;
@@ -37,7 +38,9 @@ export const AgentOutputView = z.object({
       bytes: z.number().int(),
       lastLines: z.array(z.string()),
       result: z.object({ text: z.string().nullable(), isError: z.boolean() }).nullable(),
+      /** The last few, each clipped; errorCount says how many there were. */
       errors: z.array(z.string()),
+      errorCount: z.number().int(),
       toolCalls: z.record(z.string(), z.number().int()),
       costUsd: z.number().nullable(),
       inputTokens: z.number().int(),
@@ -51,6 +54,16 @@ export type AgentOutputView = z.infer<typeof AgentOutputView>;
 const READ_LIMIT = 64 * 1024 * 1024;
 const RECENT_LINES = 50;
 const COMPACT_LINE = 200;
+/** A summary is a few hundred bytes to a few KB, whatever the agent wrote. */
+const SUMMARY_LINE = 500;
+const SUMMARY_ERRORS = 10;
+const SUMMARY_TOOL_NAMES = 50;
+const SUMMARY_RESULT = 4_000;
+
+const clipText = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max)}…` : text);
+const clipLine = (line: string): string => clipText(line, SUMMARY_LINE);
+/** A line's size in a reply: JSON-escaped without its quotes, plus its newline. */
+const sentBytes = (line: string): number => Buffer.byteLength(JSON.stringify(line)) - 1;
 
 /** The log while the agent runs, its archive afterwards: readers open, read and close. */
 function readLog(agent: AgentRecord): { source: "live" | "archive" | "none"; data: Buffer; totalBytes: number } {
@@ -122,7 +135,12 @@ export function readAgentOutput(
   if (query.responseFormat === "summary") {
     const events = parseLine === null ? [] : all.flatMap((line) => parseLine(line));
     const toolCalls: Record<string, number> = {};
-    for (const event of events) if (event.kind === "tool_call") toolCalls[event.name] = (toolCalls[event.name] ?? 0) + 1;
+    for (const event of events) {
+      if (event.kind !== "tool_call") continue;
+      // An agent names its tools: a stream with thousands of names must not widen the reply.
+      const name = event.name in toolCalls || Object.keys(toolCalls).length < SUMMARY_TOOL_NAMES ? clipLine(event.name) : "(other tools)";
+      toolCalls[name] = (toolCalls[name] ?? 0) + 1;
+    }
     const errors = events.flatMap((event) =>
       event.kind === "error" ? [event.message] : event.kind === "tool_result" && event.isError ? [event.excerpt] : [],
     );
@@ -135,9 +153,10 @@ export function readAgentOutput(
         exit: agent.exit,
         lines: all.length,
         bytes: log.totalBytes,
-        lastLines: all.slice(-10),
-        result: agent.stream.result,
-        errors,
+        lastLines: all.slice(-10).map(clipLine),
+        result: agent.stream.result === null ? null : { ...agent.stream.result, text: agent.stream.result.text === null ? null : clipText(agent.stream.result.text, SUMMARY_RESULT) },
+        errors: errors.slice(-SUMMARY_ERRORS).map(clipLine),
+        errorCount: errors.length,
         toolCalls,
         costUsd: agent.stream.costUsd,
         inputTokens: agent.stream.inputTokens,
@@ -149,12 +168,13 @@ export function readAgentOutput(
   const tail = query.tail ?? (query.responseFormat === "recent" ? RECENT_LINES : undefined);
   if (tail !== undefined) lines = lines.slice(-tail);
   if (query.responseFormat === "compact") lines = lines.map((l) => (l.length > COMPACT_LINE ? `${l.slice(0, COMPACT_LINE)}…` : l));
-  // Keep the newest lines that fit in maxBytes.
+  // Keep the newest lines that fit in maxBytes, counted as they travel: JSON-escaped, where a
+  // control character can take six bytes.
   let bytes = 0;
   let start = lines.length;
-  while (start > 0 && bytes + Buffer.byteLength(lines[start - 1] as string) + 1 <= query.maxBytes) {
+  while (start > 0 && bytes + sentBytes(lines[start - 1] as string) <= query.maxBytes) {
     start -= 1;
-    bytes += Buffer.byteLength(lines[start] as string) + 1;
+    bytes += sentBytes(lines[start] as string);
   }
   const kept = lines.slice(start);
   const truncated = start > 0 || log.totalBytes > log.data.length;

@@ -10,6 +10,7 @@ import { isTerminal, statusForExit, type ExitStatus } from "../domain/agent-stat
 import type { Config, RunnerKind } from "../domain/config.js";
 import { anyLimit, limitsOf, prlimitOptions } from "../domain/resource-limits.js";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
+import { MAX_WAIT_IDS } from "../domain/bounds.js";
 import { newAgentId, newTaskId, TaskIdSchema, type AgentId, type TaskId } from "../domain/ids.js";
 import { findExecutable } from "../runners/executables.js";
 import { ProcessRunner } from "../runners/process-runner.js";
@@ -37,12 +38,13 @@ import { failpoint } from "./failpoints.js";
 import { modifiedAt, statOrNull } from "./file-stat.js";
 import { collectGarbage, type GcReport } from "./gc.js";
 import { createLogger } from "./logger.js";
-import { planReap, type ReapProbe } from "./reaper.js";
+import { lifetimeOf, planReap, type ReapProbe } from "./reaper.js";
 import { corralEntry } from "./self.js";
 import { hashToken, newToken } from "./tokens.js";
 import { StreamFollower } from "./stream-follower.js";
 import { agentView, cleanupView, eventView, taskStatus, taskSummary } from "./task-status.js";
-import type { AgentView, CleanupHealthView, CleanupRecordView, EventView, TaskStatusView, TaskSummaryView } from "./views.js";
+import type { AgentView, CleanupHealthView, CleanupRecordView, EventView, PageView, TaskStatusView, TaskSummaryView } from "./views.js";
+import { pageView, parsePage, WHOLE, type PageQuery } from "./paging.js";
 import { cleanupHealth } from "./cleanup-health.js";
 import { Workspaces } from "./workspace.js";
 
@@ -79,6 +81,15 @@ export interface OpenOptions {
    * that drives reconcile() and reap() itself need not.
    */
   readonly watch: boolean;
+}
+
+export interface WaitOutcome {
+  readonly satisfied: boolean;
+  readonly total: number;
+  readonly ended: number;
+  /** Those that ended first, then the others; all of them unless the caller capped the list. */
+  readonly agents: AgentView[];
+  readonly truncated?: true;
 }
 
 export interface ReconcileReport {
@@ -268,7 +279,7 @@ export class Corral {
         backend: backend.name,
         runner: runner.kind,
         prompt,
-        spec: { command, model: input.value.model ?? null, effort: input.value.effort ?? null },
+        spec: { command, model: input.value.model ?? null, effort: input.value.effort ?? null, maxRuntimeMs: input.value.maxRuntimeMs ?? null },
         cwd,
         agentDir: paths.value.dir,
         logPath: paths.value.log,
@@ -475,10 +486,12 @@ export class Corral {
   }
 
   /** A task's agents, counts, hierarchy, latest progress and findings, and limits in use. */
-  status(rawTaskId: string): Result<TaskStatusView> {
+  status(rawTaskId: string, rawPage?: PageQuery): Result<TaskStatusView> {
     const task = this.findTask(rawTaskId);
     if (!task.ok) return task;
-    return ok(taskStatus(this.store, this.config, task.value));
+    const page = rawPage === undefined ? ok(WHOLE) : parsePage(rawPage);
+    if (!page.ok) return page;
+    return ok(taskStatus(this.store, this.config, task.value, page.value));
   }
 
   /** Every progress report and finding of a task, oldest first. */
@@ -497,6 +510,15 @@ export class Corral {
     return this.store.tasks.list().map(taskSummary);
   }
 
+  /** One page of the tasks, newest first. */
+  taskPage(rawPage: PageQuery): Result<{ tasks: TaskSummaryView[]; page: PageView }> {
+    const page = parsePage(rawPage);
+    if (!page.ok) return page;
+    const all = this.store.tasks.list();
+    const tasks = all.slice(page.value.offset, page.value.offset + page.value.limit).map(taskSummary);
+    return ok({ tasks, page: pageView(page.value, tasks.length, all.length) });
+  }
+
   /** An agent's output from its live log or its archive, shaped by the query. */
   output(rawTaskId: string, rawAgentId: string, rawQuery: OutputQuery): Result<AgentOutputView> {
     const query = parseOutputQuery(rawQuery);
@@ -508,7 +530,8 @@ export class Corral {
 
   /**
    * Waits until any or all of the agents (default: every agent of the task) have ended, or
-   * the timeout passes; `onTick` is called on every poll with how many have ended.
+   * the timeout passes; `onTick` is called on every poll with how many have ended. The reply
+   * shows at most `shown` agents, those that ended first.
    */
   async waitForAgents(
     rawTaskId: string,
@@ -516,9 +539,13 @@ export class Corral {
     mode: "any" | "all",
     timeoutMs: number,
     onTick: (ended: number, total: number) => void | Promise<void> = () => undefined,
-  ): Promise<Result<{ satisfied: boolean; agents: AgentView[] }>> {
+    shown = Number.MAX_SAFE_INTEGER,
+  ): Promise<Result<WaitOutcome>> {
     const task = this.findTask(rawTaskId);
     if (!task.ok) return task;
+    if (rawAgentIds !== undefined && rawAgentIds.length > MAX_WAIT_IDS) {
+      return fail("INVALID_INPUT", `agent_ids: ${rawAgentIds.length} ids, over the limit of ${MAX_WAIT_IDS}; wait on fewer, or leave agent_ids out to wait on the whole task`);
+    }
     const ids = rawAgentIds ?? this.store.agents.forTask(task.value.id).map((a) => a.id);
     for (const id of ids) {
       const agent = this.findAgent(rawTaskId, id);
@@ -530,7 +557,16 @@ export class Corral {
       const ended = agents.filter((a) => isTerminal(a.status)).length;
       await onTick(ended, agents.length);
       const satisfied = mode === "any" ? ended > 0 || agents.length === 0 : ended === agents.length;
-      if (satisfied || Date.now() >= deadline) return ok({ satisfied, agents: agents.map(agentView) });
+      if (satisfied || Date.now() >= deadline) {
+        const endedFirst = [...agents.filter((a) => isTerminal(a.status)), ...agents.filter((a) => !isTerminal(a.status))];
+        return ok({
+          satisfied,
+          total: agents.length,
+          ended,
+          agents: endedFirst.slice(0, shown).map(agentView),
+          ...(agents.length > shown ? { truncated: true } : {}),
+        });
+      }
       await sleep(Math.min(WAIT_POLL_MS, Math.max(1, deadline - Date.now())));
     }
   }
@@ -806,7 +842,9 @@ export class Corral {
     if (this.closed) return;
     if (this.config.onShutdown === "terminate") {
       this.graceMs = Math.min(this.config.graceMs, Math.floor(this.config.shutdownDeadlineMs / 2));
-      await Promise.all(this.store.agents.liveOwnedBy(this.owner).map((agent) => this.kill(agent.id, reason)));
+      const [kept, killed] = partition(this.store.agents.liveOwnedBy(this.owner), (agent) => lifetimeOf(agent) !== null);
+      for (const agent of kept) this.logger.info({ agent: agent.id, maxRuntimeMs: lifetimeOf(agent) }, "left running: it has a lifetime of its own");
+      await Promise.all(killed.map((agent) => this.kill(agent.id, reason)));
     }
     await this.close();
   }
@@ -832,6 +870,10 @@ function claimerOf(claim: string | null): ProcessIdentity | null {
   const [pid, startTime] = claim?.split(":") ?? [];
   if (pid === undefined || startTime === undefined) return null;
   return { pid: Number(pid), startTime };
+}
+
+function partition<T>(items: readonly T[], test: (item: T) => boolean): [T[], T[]] {
+  return [items.filter(test), items.filter((item) => !test(item))];
 }
 
 function stringOr(value: unknown, fallback: string): string {

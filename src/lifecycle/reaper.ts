@@ -24,6 +24,12 @@ export interface ReapProbe {
 
 const MB = 1024 * 1024;
 
+/** The wall-clock limit the agent was deployed with, if any: it replaces maxRuntimeMs. */
+export function lifetimeOf(agent: Pick<AgentRecord, "spec">): number | null {
+  const value = agent.spec.maxRuntimeMs;
+  return typeof value === "number" && value > 0 ? value : null;
+}
+
 /**
  * The reaper's rules over the running agents a corral owns: past maxRuntimeMs an agent ends
  * timed_out; with no output and no report for stuckMs it is flagged stuck (or killed with
@@ -43,8 +49,11 @@ export function planReap(agents: readonly AgentRecord[], config: Config, now: nu
   for (const agent of running) {
     const startedAt = agent.startedAt as number;
     const ran = now - startedAt;
-    if (config.maxRuntimeMs > 0 && ran > config.maxRuntimeMs) {
-      end({ kind: "end", id: agent.id, status: "timed_out", reason: `ran ${Math.round(ran / 1000)} s, longer than maxRuntimeMs=${config.maxRuntimeMs}`, why: "time" });
+    const own = lifetimeOf(agent);
+    const limit = own ?? config.maxRuntimeMs;
+    if (limit > 0 && ran > limit) {
+      const which = own === null ? `maxRuntimeMs=${config.maxRuntimeMs}` : `its max_runtime_s=${own / 1000}`;
+      end({ kind: "end", id: agent.id, status: "timed_out", reason: `ran ${Math.round(ran / 1000)} s, longer than ${which}`, why: "time" });
       continue;
     }
     const quiet = now - Math.max(startedAt, agent.lastEventAt ?? 0, probe.modifiedAt(agent.logPath));

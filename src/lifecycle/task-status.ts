@@ -5,6 +5,8 @@ import type { Store } from "../store/store.js";
 import { cleanupHealth } from "./cleanup-health.js";
 import type { AgentView, CleanupRecordView, EventView, HierarchyNode, TaskStatusView, TaskSummaryView } from "./views.js";
 
+import { pageView, WHOLE, type Page } from "./paging.js";
+
 const LATEST_PROGRESS = 10;
 const LATEST_FINDINGS = 20;
 
@@ -106,15 +108,20 @@ function hierarchy(agents: readonly AgentSummary[]): HierarchyNode[] {
   return roots;
 }
 
-/** Everything a coordinator needs to know about a task, in one read that changes nothing. */
-export function taskStatus(store: Store, config: Config, task: TaskRecord): TaskStatusView {
-  const agents = store.agents.summariesForTask(task.id);
+/**
+ * Everything a coordinator needs to know about a task, in one read that changes nothing. The
+ * counts cover every agent; the agents and their hierarchy, one page of them in creation order.
+ */
+export function taskStatus(store: Store, config: Config, task: TaskRecord, page: Page = WHOLE): TaskStatusView {
+  const all = store.agents.summariesForTask(task.id);
   const counts: Record<string, number> = Object.fromEntries(AGENT_STATUSES.map((s) => [s, 0]));
-  for (const agent of agents) counts[agent.status] = (counts[agent.status] ?? 0) + 1;
+  for (const agent of all) counts[agent.status] = (counts[agent.status] ?? 0) + 1;
+  const agents = all.slice(page.offset, page.offset + page.limit);
   return {
     task: { ...taskSummary(task), context: task.context, workspace: task.workspace },
     counts,
     agents: agents.map(agentView),
+    page: pageView(page, agents.length, all.length),
     hierarchy: hierarchy(agents),
     latestProgress: store.events.latest(task.id, "progress", LATEST_PROGRESS).map(eventView),
     findings: store.events.latest(task.id, "finding", LATEST_FINDINGS).map(eventView),

@@ -89,10 +89,22 @@ export const CleanupHealthView = z.object({
 });
 export type CleanupHealthView = z.infer<typeof CleanupHealthView>;
 
+/** Where a page of a list stands: `next` is the cursor of the following page, null on the last. */
+export const PageView = z.object({
+  offset: z.number().int(),
+  returned: z.number().int(),
+  total: z.number().int(),
+  next: z.string().nullable(),
+});
+export type PageView = z.infer<typeof PageView>;
+
 export const TaskStatusView = z.object({
   task: TaskSummaryView.extend({ context: z.record(z.string(), z.unknown()), workspace: z.string() }),
+  /** Over every agent of the task. */
   counts: z.record(z.string(), z.number().int()),
+  /** One page of the task's agents, in creation order, and their hierarchy. */
   agents: z.array(AgentView),
+  page: PageView,
   hierarchy: z.array(HierarchyNodeView),
   latestProgress: z.array(EventView),
   findings: z.array(EventView),
@@ -104,6 +116,8 @@ export const TaskStatusView = z.object({
   }),
   /** Over every agent of this state dir, not only this task's. */
   cleanupHealth: CleanupHealthView,
+  /** Set when the reply was clipped to fit its byte budget. */
+  truncated: z.boolean().optional(),
 });
 export type TaskStatusView = z.infer<typeof TaskStatusView>;
 

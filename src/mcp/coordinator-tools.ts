@@ -6,12 +6,26 @@ import type { Corral } from "../lifecycle/corral.js";
 import { AgentOutputView } from "../lifecycle/agent-output.js";
 import { EFFORTS, type Effort } from "../backends/backend.js";
 import { BACKENDS } from "../lifecycle/inputs.js";
-import { AgentView, CleanupRecordView, TaskStatusView, TaskSummaryView } from "../lifecycle/views.js";
+import { AgentView, CleanupRecordView, PageView, TaskStatusView, TaskSummaryView } from "../lifecycle/views.js";
+import {
+  DEFAULT_PAGE,
+  MAX_ARGV_BYTES,
+  MAX_ARGV_ITEMS,
+  MAX_CONTEXT_ITEM,
+  MAX_CONTEXT_ITEMS,
+  MAX_CONTEXT_TEXT,
+  MAX_DESCRIPTION,
+  MAX_LIFETIME_MS,
+  MAX_OUTPUT_BYTES,
+  MAX_PAGE,
+  MAX_PROMPT,
+  MAX_WAIT_IDS,
+} from "../domain/bounds.js";
 import { toolResult } from "./results.js";
 
-const taskId = z.string().describe("the task id create_real_task returned, e.g. TASK-20260101-120000-0123abcd");
-const agentId = z.string().describe("an agent id from deploy_headless_agent or get_real_task_status");
-const agentType = z.string().describe("what the agent is, 1-40 chars of a-z 0-9 _ -: e.g. 'researcher', 'test_writer'");
+const taskId = z.string().max(100).describe("the task id create_real_task returned, e.g. TASK-20260101-120000-0123abcd");
+const agentId = z.string().max(100).describe("an agent id from deploy_headless_agent or get_real_task_status");
+const agentType = z.string().max(40).describe("what the agent is, 1-40 chars of a-z 0-9 _ -: e.g. 'researcher', 'test_writer'");
 const launchOptions = {
   model: z.string().min(1).max(200).optional().describe("model for the agent's CLI (claude: e.g. 'sonnet', 'opus')"),
   effort: z.enum(EFFORTS).optional().describe("reasoning effort, for CLIs that take one"),
@@ -19,12 +33,37 @@ const launchOptions = {
     .enum(BACKENDS)
     .optional()
     .describe("which agent CLI runs it: 'claude' (Claude Code, the default) or 'command' (runs `command` as given)"),
-  command: z.array(z.string()).min(1).optional().describe("with backend 'command': the argv to run (no shell)"),
+  command: z
+    .array(z.string().max(MAX_ARGV_BYTES))
+    .min(1)
+    .max(MAX_ARGV_ITEMS)
+    .optional()
+    .describe(`with backend 'command': the argv to run (no shell); at most ${MAX_ARGV_ITEMS} arguments, ${MAX_ARGV_BYTES} bytes in all`),
+  max_runtime_s: z
+    .number()
+    .int()
+    .positive()
+    .max(MAX_LIFETIME_MS / 1000)
+    .optional()
+    .describe(
+      "the agent's own wall-clock limit in seconds (at most a week): it then ends timed_out at that age, and outlives this coordinator's client — a shutdown leaves it running for the next corral to adopt",
+    ),
   runner: z
     .enum(RUNNER_KINDS)
     .optional()
     .describe("where it runs: 'process' or 'tmux' (a tmux session a person can watch with `corral attach`); default: the parent's when tmux, else the configured runner"),
 };
+
+const contextText = z.string().max(MAX_CONTEXT_TEXT);
+const contextList = z.array(z.string().max(MAX_CONTEXT_ITEM)).max(MAX_CONTEXT_ITEMS);
+const pageInput = {
+  cursor: z.string().max(20).optional().describe("page.next of the previous page; omit for the first"),
+  limit: z.number().int().min(1).max(MAX_PAGE).optional().describe(`rows per page, default ${DEFAULT_PAGE}, at most ${MAX_PAGE}`),
+};
+const pageQuery = (cursor: string | undefined, limit: number | undefined) => ({
+  ...(cursor === undefined ? {} : { cursor }),
+  ...(limit === undefined ? {} : { limit }),
+});
 
 const READ_ONLY = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false } as const;
 const CREATES = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false } as const;
@@ -42,15 +81,15 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
         "Creates a task: a workspace and a shared context that every agent deployed into it receives. " +
         "Call this first, then deploy_headless_agent with the returned task_id. client_cwd is the directory the agents work in.",
       inputSchema: {
-        description: z.string().describe("what the task is about"),
+        description: z.string().max(MAX_DESCRIPTION).describe("what the task is about"),
         priority: z.enum(["low", "normal", "high", "critical"]).optional(),
-        client_cwd: z.string().optional().describe("absolute path of the project the agents work in"),
-        background_context: z.string().optional(),
-        expected_deliverables: z.array(z.string()).optional(),
-        success_criteria: z.array(z.string()).optional(),
-        constraints: z.array(z.string()).optional(),
-        relevant_files: z.array(z.string()).optional(),
-        conversation_history: z.string().optional(),
+        client_cwd: z.string().max(4096).optional().describe("absolute path of the project the agents work in"),
+        background_context: contextText.optional(),
+        expected_deliverables: contextList.optional(),
+        success_criteria: contextList.optional(),
+        constraints: contextList.optional(),
+        relevant_files: contextList.optional(),
+        conversation_history: contextText.optional(),
       },
       outputSchema: { task_id: z.string(), workspace: z.string(), status: z.literal("created") },
       annotations: CREATES,
@@ -86,8 +125,8 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
       inputSchema: {
         task_id: taskId,
         agent_type: agentType,
-        prompt: z.string().describe("the agent's mission"),
-        parent: z.string().optional().describe("agent id of the parent, to deploy as its child"),
+        prompt: z.string().max(MAX_PROMPT).describe("the agent's mission"),
+        parent: agentId.optional().describe("agent id of the parent, to deploy as its child"),
         ...launchOptions,
       },
       outputSchema: deployed,
@@ -106,7 +145,7 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
         task_id: taskId,
         parent_agent_id: agentId,
         child_agent_type: agentType,
-        child_prompt: z.string(),
+        child_prompt: z.string().max(MAX_PROMPT),
         ...launchOptions,
       },
       outputSchema: deployed,
@@ -122,12 +161,13 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
       title: "Task status",
       description:
         "Everything about a task in one read that changes nothing: counts by state, every agent with progress and " +
-        "latest message, the hierarchy, the latest progress and findings, and the limits in use.",
-      inputSchema: { task_id: taskId },
+        "latest message, the hierarchy, the latest progress and findings, and the limits in use. Agents come a page " +
+        "at a time (default 100): pass page.next as cursor for the next.",
+      inputSchema: { task_id: taskId, ...pageInput },
       outputSchema: TaskStatusView,
       annotations: READ_ONLY,
     },
-    async ({ task_id }) => toolResult(corral.status(task_id)),
+    async ({ task_id, cursor, limit }) => toolResult(corral.status(task_id, pageQuery(cursor, limit))),
   );
 
   server.registerTool(
@@ -140,11 +180,17 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
       inputSchema: {
         task_id: taskId,
         agent_id: agentId,
-        tail: z.number().int().optional().describe("only the last N lines"),
-        filter: z.string().optional(),
+        tail: z.number().int().min(1).max(1_000_000).optional().describe("only the last N lines"),
+        filter: z.string().min(1).max(1000).optional(),
         format: z.enum(["text", "jsonl", "parsed"]).optional(),
         response_format: z.enum(["full", "summary", "compact", "recent"]).optional(),
-        max_bytes: z.number().int().optional().describe("at most this many bytes of lines (default 100000)"),
+        max_bytes: z
+          .number()
+          .int()
+          .min(1)
+          .max(MAX_OUTPUT_BYTES)
+          .optional()
+          .describe(`at most this many bytes of lines, counted as sent (JSON-escaped); default 100000, at most ${MAX_OUTPUT_BYTES}`),
       },
       outputSchema: AgentOutputView,
       annotations: READ_ONLY,
@@ -184,12 +230,12 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
     "list_real_tasks",
     {
       title: "List tasks",
-      description: "Every task, newest first, with its agent counts.",
-      inputSchema: {},
-      outputSchema: { tasks: z.array(TaskSummaryView) },
+      description: "Every task, newest first, with its agent counts, a page at a time (default 100): pass page.next as cursor for the next.",
+      inputSchema: pageInput,
+      outputSchema: { tasks: z.array(TaskSummaryView), page: PageView, truncated: z.boolean().optional() },
       annotations: READ_ONLY,
     },
-    async () => toolResult(ok({ tasks: corral.listTasks() })),
+    async ({ cursor, limit }) => toolResult(corral.taskPage(pageQuery(cursor, limit))),
   );
 
   server.registerTool(
@@ -201,11 +247,17 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
         "have ended, or when timeout_s passes, sending progress notifications meanwhile. Use it instead of polling.",
       inputSchema: {
         task_id: taskId,
-        agent_ids: z.array(z.string()).optional(),
+        agent_ids: z.array(agentId).max(MAX_WAIT_IDS).optional().describe(`at most ${MAX_WAIT_IDS}; default: every agent of the task`),
         mode: z.enum(["any", "all"]).optional(),
         timeout_s: z.number().positive().max(24 * 3600).optional().describe("default 300"),
       },
-      outputSchema: { satisfied: z.boolean(), agents: z.array(AgentView) },
+      outputSchema: {
+        satisfied: z.boolean(),
+        total: z.number().int(),
+        ended: z.number().int(),
+        agents: z.array(AgentView).describe(`the agents that ended first, then the others; at most ${DEFAULT_PAGE}`),
+        truncated: z.boolean().optional().describe("more agents than shown: get_real_task_status pages through all of them"),
+      },
       annotations: READ_ONLY,
     },
     async ({ task_id, agent_ids, mode, timeout_s }, extra) => {
@@ -219,14 +271,14 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
           method: "notifications/progress",
           params: { progressToken: token, progress: ended, total, message: `${ended} of ${total} agents ended` },
         });
-      });
+      }, DEFAULT_PAGE);
       return toolResult(waited);
     },
   );
 }
 
 /** Lifecycle field names as this tool's caller knows them, for error messages. */
-const DEPLOY_FIELDS: Readonly<Record<string, string>> = { taskId: "task_id", agentType: "agent_type", parentId: "parent" };
+const DEPLOY_FIELDS: Readonly<Record<string, string>> = { taskId: "task_id", agentType: "agent_type", parentId: "parent", maxRuntimeMs: "max_runtime_s" };
 const SPAWN_FIELDS: Readonly<Record<string, string>> = { ...DEPLOY_FIELDS, agentType: "child_agent_type", parentId: "parent_agent_id", prompt: "child_prompt" };
 
 /** "taskId: ..." → "task_id: ...": the message names the field the way the caller wrote it. */
@@ -249,6 +301,7 @@ async function deploy(
     backend?: (typeof BACKENDS)[number] | undefined;
     command?: string[] | undefined;
     runner?: RunnerKind | undefined;
+    max_runtime_s?: number | undefined;
   },
 ) {
   const result = await corral.deploy({
@@ -261,6 +314,7 @@ async function deploy(
     ...(input.backend === undefined ? {} : { backend: input.backend }),
     ...(input.command === undefined ? {} : { command: input.command }),
     ...(input.runner === undefined ? {} : { runner: input.runner }),
+    ...(input.max_runtime_s === undefined ? {} : { maxRuntimeMs: input.max_runtime_s * 1000 }),
   });
   if (!result.ok) return fail(result.error.code, renameField(result.error.message, names));
   const agent = result.value;

@@ -2,11 +2,19 @@ import { ResourceTemplate, type McpServer } from "@modelcontextprotocol/sdk/serv
 import type { ReadResourceResult } from "@modelcontextprotocol/sdk/types.js";
 import type { Result } from "../domain/errors.js";
 import type { Corral } from "../lifecycle/corral.js";
+import { MAX_PAGE, REPLY_BUDGET_BYTES } from "../domain/bounds.js";
+import { fitToBudget } from "./reply-budget.js";
 
+/** A resource's JSON, within the same budget as a tool's reply. */
 function json(uri: URL, result: Result<unknown>): ReadResourceResult {
   if (!result.ok) throw new Error(`${result.error.code}: ${result.error.message}`);
-  return { contents: [{ uri: uri.href, mimeType: "application/json", text: JSON.stringify(result.value, null, 2) }] };
+  const fitted = fitToBudget(result.value, REPLY_BUDGET_BYTES);
+  if (!fitted.fits) throw new Error(`REPLY_TOO_LARGE: ${uri.href} would be ${fitted.bytes} bytes, over the ${REPLY_BUDGET_BYTES}-byte budget; use the tools, which page`);
+  return { contents: [{ uri: uri.href, mimeType: "application/json", text: JSON.stringify(fitted.value) }] };
 }
+
+/** The newest tasks, as many as one page holds: the tools page through the rest. */
+const newestTasks = (corral: Corral) => corral.listTasks().slice(0, MAX_PAGE);
 
 const one = (value: string | string[] | undefined): string => (Array.isArray(value) ? (value[0] ?? "") : (value ?? ""));
 
@@ -16,17 +24,17 @@ export function registerResources(server: McpServer, corral: Corral): void {
     "tasks",
     "tasks://list",
     { title: "Tasks", description: "every task with its agent counts", mimeType: "application/json" },
-    async (uri) => json(uri, { ok: true, value: corral.listTasks() }),
+    async (uri) => json(uri, { ok: true, value: newestTasks(corral) }),
   );
 
   const taskList = () => ({
-    resources: corral.listTasks().map((t) => ({ uri: `task://${t.taskId}/status`, name: `${t.taskId} status`, mimeType: "application/json" })),
+    resources: newestTasks(corral).map((t) => ({ uri: `task://${t.taskId}/status`, name: `${t.taskId} status`, mimeType: "application/json" })),
   });
   server.registerResource(
     "task-status",
     new ResourceTemplate("task://{task_id}/status", { list: taskList }),
     { title: "Task status", description: "what get_real_task_status returns", mimeType: "application/json" },
-    async (uri, { task_id }) => json(uri, corral.status(one(task_id))),
+    async (uri, { task_id }) => json(uri, corral.status(one(task_id), {})),
   );
 
   server.registerResource(
@@ -43,6 +51,7 @@ export function registerResources(server: McpServer, corral: Corral): void {
     async (uri, { task_id, agent_id }) => {
       const output = corral.output(one(task_id), one(agent_id), { responseFormat: "recent" });
       if (!output.ok) throw new Error(`${output.error.code}: ${output.error.message}`);
+      // "recent" is the last lines within the default max_bytes: already inside the budget.
       return { contents: [{ uri: uri.href, mimeType: "text/plain", text: output.value.text ?? "" }] };
     },
   );

@@ -1,13 +1,32 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { REPLY_BUDGET_BYTES } from "../domain/bounds.js";
 import type { Result } from "../domain/errors.js";
+import { fitToBudget } from "./reply-budget.js";
 
-/** A tool's answer: structured content, and the same JSON as text for older clients. */
-export function toolResult<T extends object>(result: Result<T>): CallToolResult {
+/**
+ * A tool's answer: structured content, and the same JSON as text for older clients, within
+ * the reply budget. A value over it is clipped (and says `truncated: true`); one that cannot
+ * be clipped to fit is an error, never a reply the client would drop the connection over.
+ */
+export function toolResult<T extends object>(result: Result<T>, budget = REPLY_BUDGET_BYTES): CallToolResult {
   if (!result.ok) {
     return { isError: true, content: [{ type: "text", text: `${result.error.code}: ${result.error.message}` }] };
   }
+  const fitted = fitToBudget(result.value, budget);
+  if (!fitted.fits) {
+    return {
+      isError: true,
+      content: [
+        {
+          type: "text",
+          text: `REPLY_TOO_LARGE: the answer would be ${fitted.bytes} bytes, over the ${budget}-byte reply budget; ask for less (a smaller limit or max_bytes, a tail, a filter, or the next page)`,
+        },
+      ],
+    };
+  }
+  const value = fitted.clipped ? { ...fitted.value, truncated: true } : fitted.value;
   return {
-    content: [{ type: "text", text: JSON.stringify(result.value, null, 2) }],
-    structuredContent: result.value as Record<string, unknown>,
+    content: [{ type: "text", text: JSON.stringify(value) }],
+    structuredContent: value as Record<string, unknown>,
   };
 }

@@ -1,0 +1,225 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { MAX_REQUEST_BYTES, MAX_WAIT_IDS, REPLY_BUDGET_BYTES } from "../src/domain/bounds.js";
+import { unwrap } from "../src/domain/errors.js";
+import type { TaskId } from "../src/domain/ids.js";
+import { Corral } from "../src/lifecycle/corral.js";
+import { loadConfig } from "../src/lifecycle/config-loader.js";
+import { createLogger } from "../src/lifecycle/logger.js";
+import { fitToBudget, jsonBytes } from "../src/mcp/reply-budget.js";
+import { requestIdOf } from "../src/mcp/stdio-transport.js";
+import { isAlive } from "../src/supervisor/identity.js";
+import { readStat } from "../src/supervisor/procfs.js";
+import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
+import { openCorral } from "./helpers/sandbox.js";
+
+let coordinator: Coordinator | null = null;
+let corral: Corral | null = null;
+afterEach(async () => {
+  await coordinator?.close();
+  coordinator = null;
+  await corral?.shutdown("test over");
+  corral = null;
+});
+
+/** A second corral on the coordinator's state dir, as another process would open it. */
+function beside(c: Coordinator): Corral {
+  return unwrap(Corral.open(unwrap(loadConfig({ ...process.env, CORRAL_HOME: c.home })), createLogger("silent"), { watch: false }));
+}
+
+interface Deployed {
+  agent_id: string;
+  pid: number | null;
+}
+
+/** What the client received for a call, measured as it travelled. */
+async function rawCall(c: Coordinator, name: string, args: Record<string, unknown>) {
+  const result = await c.client.callTool({ name, arguments: args });
+  return { result, bytes: jsonBytes(result) };
+}
+
+describe("one oversized message never costs the user their agents", () => {
+  it("answers a request over the size limit with an error, keeps serving, and still stops when its client leaves", async () => {
+    coordinator = await startCoordinator();
+    const c = coordinator;
+    const { task_id } = await c.call<{ task_id: string }>("create_real_task", { description: "big request" });
+    const agent = await c.call<Deployed>("deploy_headless_agent", { task_id, agent_type: "sleeper", prompt: "p", command: ["sleep", "300"] });
+
+    const huge = "x".repeat(MAX_REQUEST_BYTES + 1024);
+    const refused = await c.client.callTool({ name: "create_real_task", arguments: { description: "d", background_context: huge } }).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(McpError);
+    expect((refused as McpError).code).toBe(-32600);
+    expect((refused as McpError).message).toMatch(/request too large: \d+ bytes, over corral's limit/);
+
+    // Still answering, and the agent untouched.
+    await c.client.ping();
+    const status = await c.call<{ counts: Record<string, number> }>("get_real_task_status", { task_id });
+    expect(status.counts.running).toBe(1);
+
+    // stdin's end is still seen: the server stops and its agent with it.
+    const identity = { pid: agent.pid as number, startTime: (readStat(agent.pid as number) as { startTime: string }).startTime };
+    const server = c.transport.pid as number;
+    await c.close();
+    coordinator = null;
+    for (let i = 0; i < 200 && (isAlive(identity) || readStat(server) !== null); i += 1) await sleep(25);
+    expect(isAlive(identity)).toBe(false);
+    expect(readStat(server)).toBeNull();
+  });
+
+  it("keeps every reply within its budget, whatever is stored, and says when it clipped", async () => {
+    coordinator = await startCoordinator();
+    const c = coordinator;
+    const { task_id } = await c.call<{ task_id: string }>("create_real_task", { description: "stored data" });
+    const agent = await c.call<Deployed>("deploy_headless_agent", { task_id, agent_type: "sleeper", prompt: "p", command: ["sleep", "300"] });
+    // Data no tool accepts any more, written as an older corral could have: the replies must
+    // still fit, or every status call would cost the connection again.
+    const other = beside(c);
+    try {
+      other.store.events.append({
+        taskId: task_id as TaskId,
+        agentId: agent.agent_id as never,
+        kind: "finding",
+        at: Date.now(),
+        data: { kind: "finding", findingType: "dump", severity: "low", message: "m", data: { blob: "\u0001".repeat(3 * 1024 * 1024) } },
+      });
+    } finally {
+      await other.close();
+    }
+    const { result, bytes } = await rawCall(c, "get_real_task_status", { task_id });
+    expect(result.isError).toBeFalsy();
+    expect(bytes).toBeLessThan(2 * REPLY_BUDGET_BYTES + 64 * 1024);
+    expect(result.structuredContent).toMatchObject({ truncated: true, counts: { running: 1 } });
+    await c.client.ping();
+    expect((await c.call<{ counts: Record<string, number> }>("get_real_task_status", { task_id })).counts.running).toBe(1);
+  });
+
+  it("refuses an oversized finding or task context before storing anything", async () => {
+    corral = openCorral();
+    const tooWide = { items: Array.from({ length: 10_000 }, (_, i) => `item ${i} ${"y".repeat(20)}`) };
+    const task = unwrap(corral.createTask({ description: "bounds" }));
+    const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "w", prompt: "p", command: ["sleep", "300"] }));
+    const finding = corral.report(agent.id, { kind: "finding", findingType: "t", severity: "low", message: "m", data: tooWide });
+    expect(finding).toMatchObject({ ok: false, error: { code: "INVALID_INPUT", message: expect.stringMatching(/^data: over 65536 bytes as JSON/) } });
+    expect(corral.agent(agent.id)?.eventCount ?? 0).toBe(0);
+    const before = corral.listTasks().length;
+    const created = corral.createTask({ description: "d", context: { background_context: "z".repeat(600 * 1024) } });
+    expect(created).toMatchObject({ ok: false, error: { code: "INVALID_INPUT", message: expect.stringMatching(/^context: the task's context is over/) } });
+    expect(corral.listTasks().length).toBe(before);
+  });
+
+  it("counts max_bytes of output as it is sent, so escape-heavy output stays within the budget", async () => {
+    coordinator = await startCoordinator();
+    const c = coordinator;
+    const { task_id } = await c.call<{ task_id: string }>("create_real_task", { description: "escapes" });
+    // 2 MB of control characters: each one is six bytes once JSON-escaped.
+    const agent = await c.call<Deployed>("deploy_headless_agent", {
+      task_id,
+      agent_type: "printer",
+      prompt: "p",
+      command: ["bash", "-c", "for i in $(seq 64); do head -c 32768 /dev/zero | tr '\\0' '\\1'; echo; done"],
+    });
+    await c.call("wait_for_agents", { task_id, agent_ids: [agent.agent_id], timeout_s: 30 });
+    const { result, bytes } = await rawCall(c, "get_agent_output", { task_id, agent_id: agent.agent_id, max_bytes: 512 * 1024 });
+    expect(result.isError).toBeFalsy();
+    const output = result.structuredContent as { text: string; truncated: boolean; returnedLines: number };
+    expect(output.truncated).toBe(true);
+    expect(output.returnedLines).toBeGreaterThan(0);
+    expect(jsonBytes(output.text)).toBeLessThanOrEqual(512 * 1024 + 2);
+    expect(bytes).toBeLessThan(2 * REPLY_BUDGET_BYTES);
+  });
+});
+
+describe("lists come in pages", () => {
+  it("pages a task's agents with a cursor, while the counts cover them all", async () => {
+    corral = openCorral();
+    const task = unwrap(corral.createTask({ description: "pages" }));
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) ids.push(unwrap(await corral.deploy({ taskId: task.id, agentType: "w", prompt: "p", command: ["sleep", "300"] })).id);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let pages = 0; pages < 10; pages += 1) {
+      const status = unwrap(corral.status(task.id, { limit: 2, ...(cursor === undefined ? {} : { cursor }) }));
+      expect(status.counts.running).toBe(5);
+      expect(status.page.total).toBe(5);
+      seen.push(...status.agents.map((a) => a.agentId));
+      if (status.page.next === null) break;
+      cursor = status.page.next;
+    }
+    expect(seen).toEqual(ids);
+    expect(corral.status(task.id, { cursor: "../x" })).toMatchObject({ ok: false, error: { code: "INVALID_INPUT", message: expect.stringMatching(/^cursor: /) } });
+    expect(corral.status(task.id, { limit: 100_000 })).toMatchObject({ ok: false, error: { code: "INVALID_INPUT", message: expect.stringMatching(/^limit: /) } });
+  });
+
+  it("waits on a bounded number of agents and shows the ended ones first", async () => {
+    corral = openCorral();
+    const task = unwrap(corral.createTask({ description: "wait" }));
+    const tooMany = Array.from({ length: MAX_WAIT_IDS + 1 }, () => "w-000000-000000");
+    expect(await corral.waitForAgents(task.id, tooMany, "all", 1000)).toMatchObject({
+      ok: false,
+      error: { code: "INVALID_INPUT", message: expect.stringMatching(/^agent_ids: 1001 ids, over the limit of 1000/) },
+    });
+    const sleeper = unwrap(await corral.deploy({ taskId: task.id, agentType: "w", prompt: "p", command: ["sleep", "300"] }));
+    const quick = unwrap(await corral.deploy({ taskId: task.id, agentType: "w", prompt: "p", command: ["true"] }));
+    const waited = unwrap(await corral.waitForAgents(task.id, undefined, "any", 30_000, () => undefined, 1));
+    expect(waited).toMatchObject({ satisfied: true, total: 2, ended: 1, truncated: true });
+    expect(waited.agents.map((a) => a.agentId)).toEqual([quick.id]);
+    expect(sleeper.status).toBe("running");
+  });
+});
+
+describe("an agent with a lifetime of its own outlives its coordinator's client", () => {
+  it("is left running when the client leaves, while an agent without one is killed", async () => {
+    coordinator = await startCoordinator();
+    const c = coordinator;
+    const { task_id } = await c.call<{ task_id: string }>("create_real_task", { description: "lifetimes" });
+    const kept = await c.call<Deployed>("deploy_headless_agent", { task_id, agent_type: "kept", prompt: "p", command: ["sleep", "300"], max_runtime_s: 600 });
+    const bound = await c.call<Deployed>("deploy_headless_agent", { task_id, agent_type: "bound", prompt: "p", command: ["sleep", "300"] });
+    const keptId = { pid: kept.pid as number, startTime: (readStat(kept.pid as number) as { startTime: string }).startTime };
+    const boundId = { pid: bound.pid as number, startTime: (readStat(bound.pid as number) as { startTime: string }).startTime };
+    const server = c.transport.pid as number;
+    const home = c.home;
+    await c.close();
+    coordinator = null;
+    for (let i = 0; i < 200 && readStat(server) !== null; i += 1) await sleep(25);
+    expect(isAlive(boundId)).toBe(false);
+    expect(isAlive(keptId)).toBe(true);
+
+    // The next corral adopts it, and its deadline still holds.
+    corral = unwrap(Corral.open(unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), createLogger("silent"), { watch: false }));
+    expect((await corral.reconcile()).adopted).toEqual([kept.agent_id]);
+    expect((await corral.reap(Date.now() + 601_000)).timedOut).toEqual([kept.agent_id]);
+    const row = corral.agent(kept.agent_id as never);
+    expect([row?.status, row?.cleanupStatus, row?.reason]).toEqual(["timed_out", "done", expect.stringMatching(/its max_runtime_s=600/)]);
+    expect(isAlive(keptId)).toBe(false);
+  });
+});
+
+describe("reply budget and request ids (pure)", () => {
+  it("leaves a reply that fits as it is, and clips one that does not until it fits", () => {
+    const small = { a: "b", list: [1, 2, 3] };
+    expect(fitToBudget(small, 1000)).toEqual({ fits: true, value: small, clipped: false });
+    const big = { rows: Array.from({ length: 5000 }, (_, i) => ({ id: i, text: "t".repeat(500) })) };
+    const fitted = fitToBudget(big, 64 * 1024);
+    expect(fitted.fits).toBe(true);
+    if (!fitted.fits) return;
+    expect(fitted.clipped).toBe(true);
+    expect(jsonBytes(fitted.value)).toBeLessThanOrEqual(64 * 1024);
+    expect(fitted.value.rows[0]).toMatchObject({ id: 0 });
+  });
+
+  it("says how big a reply is when nothing can make it fit", () => {
+    const wide = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`k${i}`, "v".repeat(100)]));
+    expect(fitToBudget(wide, 100)).toEqual({ fits: false, bytes: jsonBytes(wide) });
+  });
+
+  it("finds the id of an oversized request at either end of it", () => {
+    expect(requestIdOf('{"method":"tools/call","params":{"x":"', '…","id":1}}', )).toBeUndefined();
+    expect(requestIdOf('{"method":"tools/call","params":{"a":"', 'aaa"},"jsonrpc":"2.0","id":42}')).toBe(42);
+    expect(requestIdOf('{"jsonrpc":"2.0","id":"req-7","method":"tools/call","params":{', 'zzz"}}')).toBe("req-7");
+    expect(requestIdOf('{"method":"x","params":{"', 'nothing here')).toBeUndefined();
+  });
+});
