@@ -31,6 +31,8 @@ export const MAX_WAIT_IDS = 1_000;
 
 /** Bytes of lines one output read may return, counted as they are sent (JSON-escaped). */
 export const MAX_OUTPUT_BYTES = 512 * 1024;
+/** The same for a caller in the process, such as `corral logs`, which has no reply to fit. */
+export const MAX_LOCAL_OUTPUT_BYTES = 16 * 1024 * 1024;
 
 /** A command agent's argv: arguments, and bytes in all. */
 export const MAX_ARGV_ITEMS = 4_096;

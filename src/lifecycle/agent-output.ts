@@ -6,7 +6,7 @@ import type { StreamEvent } from "../domain/stream-events.js";
 import type { AgentRecord } from "../store/records.js";
 import { parseInput } from "./inputs.js";
 import { ExitView } from "./views.js";
-import { MAX_OUTPUT_BYTES } from "../domain/bounds.js";
+import { MAX_LOCAL_OUTPUT_BYTES } from "../domain/bounds.js";
 
 export const OutputQuerySchema = z
   .object({
@@ -14,7 +14,7 @@ export const OutputQuerySchema = z
     filter: z.string().min(1).max(1000).optional(),
     format: z.enum(["text", "jsonl", "parsed"]).default("text"),
     responseFormat: z.enum(["full", "summary", "compact", "recent"]).default("full"),
-    maxBytes: z.number().int().positive().max(MAX_OUTPUT_BYTES).default(100_000),
+    maxBytes: z.number().int().positive().max(MAX_LOCAL_OUTPUT_BYTES).default(100_000),
   })
   .strict();
 export type OutputQuery = z.input<typeof OutputQuerySchema>;
