@@ -1,11 +1,10 @@
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
-import { gunzipSync } from "node:zlib";
 import { z } from "zod";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import type { StreamEvent } from "../domain/stream-events.js";
 import type { AgentRecord } from "../store/records.js";
 import { parseInput } from "./inputs.js";
 import { ExitView } from "./views.js";
+import { readLogTail } from "./log-reader.js";
 import { MAX_LOCAL_OUTPUT_BYTES } from "../domain/bounds.js";
 
 export const OutputQuerySchema = z
@@ -51,7 +50,7 @@ export const AgentOutputView = z.object({
 export type AgentOutputView = z.infer<typeof AgentOutputView>;
 
 /** How much of a log is read at most: its end, where a coordinator looks. */
-const READ_LIMIT = 64 * 1024 * 1024;
+const READ_LIMIT = 32 * 1024 * 1024;
 const RECENT_LINES = 50;
 const COMPACT_LINE = 200;
 /** A summary is a few hundred bytes to a few KB, whatever the agent wrote. */
@@ -64,27 +63,6 @@ const clipText = (text: string, max: number): string => (text.length > max ? `${
 const clipLine = (line: string): string => clipText(line, SUMMARY_LINE);
 /** A line's size in a reply: JSON-escaped without its quotes, plus its newline. */
 const sentBytes = (line: string): number => Buffer.byteLength(JSON.stringify(line)) - 1;
-
-/** The log while the agent runs, its archive afterwards: readers open, read and close. */
-function readLog(agent: AgentRecord): { source: "live" | "archive" | "none"; data: Buffer; totalBytes: number } {
-  if (existsSync(agent.logPath)) {
-    const fd = openSync(agent.logPath, "r");
-    try {
-      const size = fstatSync(fd).size;
-      const length = Math.min(size, READ_LIMIT);
-      const data = Buffer.alloc(length);
-      const read = readSync(fd, data, 0, length, size - length);
-      return { source: "live", data: data.subarray(0, read), totalBytes: size };
-    } finally {
-      closeSync(fd);
-    }
-  }
-  if (agent.archivePath !== null && existsSync(agent.archivePath)) {
-    const data = gunzipSync(readFileSync(agent.archivePath), { maxOutputLength: 4 * READ_LIMIT });
-    return { source: "archive", data: data.subarray(Math.max(0, data.length - READ_LIMIT)), totalBytes: data.length };
-  }
-  return { source: "none", data: Buffer.alloc(0), totalBytes: 0 };
-}
 
 function parseJsonLine(line: string): unknown {
   try {
@@ -114,13 +92,13 @@ export function parseOutputQuery(raw: OutputQuery): Result<ParsedOutputQuery> {
  * the backend's stream parser: with it, `parsed` gives corral's events and the summary counts
  * tool calls and errors; without it, lines stay lines.
  */
-export function readAgentOutput(
+export async function readAgentOutput(
   agent: AgentRecord,
   query: ParsedOutputQuery,
   parseLine: ((line: string) => StreamEvent[]) | null,
-): AgentOutputView {
+): Promise<AgentOutputView> {
   const pattern = query.pattern;
-  const log = readLog(agent);
+  const log = await readLogTail(agent, READ_LIMIT);
   // A tmux agent's log is what its terminal showed, where lines end in CR LF.
   const all = log.data.toString("utf8").split("\n").map((line) => (line.endsWith("\r") ? line.slice(0, -1) : line));
   if (all.at(-1) === "") all.pop();

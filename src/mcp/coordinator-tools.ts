@@ -197,7 +197,7 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
     },
     async ({ task_id, agent_id, tail, filter, format, response_format, max_bytes }) =>
       toolResult(
-        corral.output(task_id, agent_id, {
+        await corral.output(task_id, agent_id, {
           ...(tail === undefined ? {} : { tail }),
           ...(filter === undefined ? {} : { filter }),
           ...(format === undefined ? {} : { format }),
