@@ -22,7 +22,9 @@ export type ErrorCode =
   | "DB_UNAVAILABLE"
   | "PROC_UNAVAILABLE"
   | "AUTH_REFUSED"
-  | "DISK_LOW";
+  | "DISK_LOW"
+  | "DB_MISSING"
+  | "STORE_LOST";
 
 export interface CorralError {
   readonly code: ErrorCode;

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, statfsSync, statSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statfsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
@@ -9,7 +9,7 @@ import type { Backend, BackendPlan } from "../backends/backend.js";
 import { isTerminal, statusForExit, type ExitStatus } from "../domain/agent-state.js";
 import type { Config, RunnerKind } from "../domain/config.js";
 import { anyLimit, limitsOf, prlimitOptions } from "../domain/resource-limits.js";
-import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
+import { describeUnknown, fail, ok, type CorralError, type Result } from "../domain/errors.js";
 import { MAX_WAIT_IDS } from "../domain/bounds.js";
 import { newAgentId, newTaskId, TaskIdSchema, type AgentId, type TaskId } from "../domain/ids.js";
 import { findExecutable } from "../runners/executables.js";
@@ -103,6 +103,8 @@ const CLEANED_POLL_MS = 20;
 const WATCH_POLL_MS = 200;
 const WAIT_POLL_MS = 100;
 const STREAM_POLL_MS = 250;
+/** How often the database file is checked to still be the one open (a stat). */
+const STORE_CHECK_MS = 1000;
 
 /**
  * The lifecycle service: the only place that combines store, runners, backends and the
@@ -127,6 +129,9 @@ export class Corral {
   /** Agents this process adopted: not its children, so their end is seen through /proc. */
   private readonly adopted = new Map<AgentId, ProcessIdentity>();
   private watchTimer: NodeJS.Timeout | null = null;
+  private readonly storeTimer: NodeJS.Timeout;
+  /** Set once the database file was deleted or replaced underneath: no more work is taken. */
+  private lostStore: { readonly error: CorralError; readonly rescue: string | null } | null = null;
   private reconciling: Promise<ReconcileReport> | null = null;
   private closed = false;
   /** SIGTERM to SIGKILL; shorter during a shutdown, which has a deadline. */
@@ -170,6 +175,8 @@ export class Corral {
     ]);
     this.retryTimer = setInterval(() => void this.retryCleanups(), config.cleanupRetryMs);
     this.retryTimer.unref();
+    this.storeTimer = setInterval(() => void this.usable(), STORE_CHECK_MS);
+    this.storeTimer.unref();
     this.reconcileTimer = null;
     this.reapTimer = null;
     this.gcTimer = null;
@@ -205,10 +212,18 @@ export class Corral {
     } catch (cause) {
       return fail("DB_UNAVAILABLE", `cannot create the state dir ${config.home}: ${describeUnknown(cause)}`);
     }
+    const dbPath = join(config.home, "corral.db");
+    const orphaned = workspacesWithoutStore(config.home, dbPath);
+    if (orphaned > 0) {
+      return fail(
+        "DB_MISSING",
+        `${dbPath} is missing but the state dir holds ${orphaned} task workspaces: the database was deleted or moved, and a new empty one would hide every agent recorded there. Put it back (a corral that saw it go saved a copy as corral.db.rescued-*), or move ${join(config.home, "workspaces")} aside to start afresh`,
+      );
+    }
     const ballast = new Ballast(join(config.home, "ballast"), Math.floor(config.ballastMb * 1024 * 1024));
     ballast.ensure();
     const store = Store.open(
-      join(config.home, "corral.db"),
+      dbPath,
       diskFullGuard(() => {
         const freed = ballast.release();
         if (freed) logger.warn("the disk is full: released the ballast so that corral can still record");
@@ -220,6 +235,8 @@ export class Corral {
   }
 
   createTask(raw: CreateTaskInput): Result<TaskRecord> {
+    const usable = this.usable();
+    if (!usable.ok) return usable;
     const input = parseInput(CreateTaskInputSchema, raw);
     if (!input.ok) return input;
     const id = newTaskId();
@@ -243,6 +260,8 @@ export class Corral {
    * exists every failure ends it `failed` with the reason, and its cleanup still runs.
    */
   async deploy(raw: DeployInput): Promise<Result<AgentRecord>> {
+    const usable = this.usable();
+    if (!usable.ok) return usable;
     const input = parseInput(DeployInputSchema, raw);
     if (!input.ok) return input;
     const { taskId, agentType, prompt } = input.value;
@@ -487,6 +506,8 @@ export class Corral {
 
   /** A task's agents, counts, hierarchy, latest progress and findings, and limits in use. */
   status(rawTaskId: string, rawPage?: PageQuery): Result<TaskStatusView> {
+    const usable = this.usable();
+    if (!usable.ok) return usable;
     const task = this.findTask(rawTaskId);
     if (!task.ok) return task;
     const page = rawPage === undefined ? ok(WHOLE) : parsePage(rawPage);
@@ -496,6 +517,8 @@ export class Corral {
 
   /** Every progress report and finding of a task, oldest first. */
   timeline(rawTaskId: string): Result<EventView[]> {
+    const usable = this.usable();
+    if (!usable.ok) return usable;
     const task = this.findTask(rawTaskId);
     if (!task.ok) return task;
     return ok(this.store.events.forTask(task.value.id).map(eventView));
@@ -512,6 +535,8 @@ export class Corral {
 
   /** One page of the tasks, newest first. */
   taskPage(rawPage: PageQuery): Result<{ tasks: TaskSummaryView[]; page: PageView }> {
+    const usable = this.usable();
+    if (!usable.ok) return usable;
     const page = parsePage(rawPage);
     if (!page.ok) return page;
     const all = this.store.tasks.list();
@@ -521,6 +546,8 @@ export class Corral {
 
   /** An agent's output from its live log or its archive, shaped by the query. */
   async output(rawTaskId: string, rawAgentId: string, rawQuery: OutputQuery): Promise<Result<AgentOutputView>> {
+    const usable = this.usable();
+    if (!usable.ok) return usable;
     const query = parseOutputQuery(rawQuery);
     if (!query.ok) return query;
     const agent = this.findAgent(rawTaskId, rawAgentId);
@@ -541,6 +568,8 @@ export class Corral {
     onTick: (ended: number, total: number) => void | Promise<void> = () => undefined,
     shown = Number.MAX_SAFE_INTEGER,
   ): Promise<Result<WaitOutcome>> {
+    const usable = this.usable();
+    if (!usable.ok) return usable;
     const task = this.findTask(rawTaskId);
     if (!task.ok) return task;
     if (rawAgentIds !== undefined && rawAgentIds.length > MAX_WAIT_IDS) {
@@ -571,6 +600,42 @@ export class Corral {
     }
   }
 
+  /**
+   * Whether the database file is still the one this process writes. Once it was deleted or
+   * replaced, every write would go where nobody can see it: this corral stops taking work,
+   * saves a copy of what it holds, and says how to put it back. Kills still stop processes.
+   */
+  private usable(): Result<void> {
+    if (this.lostStore === null && !this.closed) {
+      const why = this.store.lost();
+      if (why !== null) {
+        const rescue = `${this.store.path}.rescued-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+        const saved = this.rescueStore(rescue);
+        const message =
+          `the database ${why} while this corral was running, so it takes no more work (nothing is written where nobody can see it)` +
+          (saved ? `; what it held is saved in ${rescue}: stop corral, move that file to ${this.store.path}, and start it again` : "; its records could not be saved");
+        this.lostStore = { error: { code: "STORE_LOST", message }, rescue: saved ? rescue : null };
+        this.logger.error({ why, rescue: saved ? rescue : null }, "the database file is gone: no more work is taken");
+      }
+    }
+    return this.lostStore === null ? ok(undefined) : { ok: false, error: this.lostStore.error };
+  }
+
+  /** A copy of the open database at `path` (replacing an earlier copy); false when it could not be made. */
+  private rescueStore(path: string): boolean {
+    const partial = `${path}.partial`;
+    try {
+      rmSync(partial, { force: true });
+      this.store.copyTo(partial);
+      chmodSync(partial, 0o600);
+      renameSync(partial, path);
+      return true;
+    } catch (cause) {
+      this.logger.error({ err: describeUnknown(cause), path }, "could not save a copy of the database");
+      return false;
+    }
+  }
+
   private findTask(rawTaskId: string): Result<TaskRecord> {
     const id = parseInput(TaskIdSchema, rawTaskId);
     if (!id.ok) return fail("INVALID_ID", `task_id: ${id.error.message.replace(/^input: /, "")}`);
@@ -588,6 +653,8 @@ export class Corral {
 
   /** Progress and findings, appended with the agent's and task's counters in one transaction. */
   report(rawId: string, raw: EventInput): Result<number> {
+    const usable = this.usable();
+    if (!usable.ok) return usable;
     const input = parseInput(EventInputSchema, raw);
     if (!input.ok) return input;
     const agent = this.store.agents.get(rawId as AgentId);
@@ -854,6 +921,7 @@ export class Corral {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.retryTimer);
+    clearInterval(this.storeTimer);
     if (this.reconcileTimer !== null) clearInterval(this.reconcileTimer);
     if (this.reapTimer !== null) clearInterval(this.reapTimer);
     if (this.gcTimer !== null) clearInterval(this.gcTimer);
@@ -861,6 +929,8 @@ export class Corral {
     this.streams.stop();
     await this.reconciling;
     await Promise.all(this.inFlight.values());
+    // What this process recorded since the file went: into the rescued copy, for a person to put back.
+    if (this.lostStore?.rescue != null) this.rescueStore(this.lostStore.rescue);
     this.store.close();
   }
 }
@@ -870,6 +940,17 @@ function claimerOf(claim: string | null): ProcessIdentity | null {
   const [pid, startTime] = claim?.split(":") ?? [];
   if (pid === undefined || startTime === undefined) return null;
   return { pid: Number(pid), startTime };
+}
+
+/** How many task workspaces a state dir holds when it has no database; 0 when it has one. */
+function workspacesWithoutStore(home: string, dbPath: string): number {
+  if (existsSync(dbPath)) return 0;
+  try {
+    return readdirSync(join(home, "workspaces")).length;
+  } catch (cause) {
+    if ((cause as { code?: unknown }).code === "ENOENT") return 0;
+    throw cause;
+  }
 }
 
 function partition<T>(items: readonly T[], test: (item: T) => boolean): [T[], T[]] {
