@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { AGENT_STATUSES, canTransition, isTerminal, sourcesOf, statusForExit } from "../src/domain/agent-state.js";
 import { resolveConfig } from "../src/domain/config.js";
-import { AgentIdSchema, AgentTypeSchema, newAgentId, newTaskId, TaskIdSchema } from "../src/domain/ids.js";
+import { AgentIdSchema, AgentTypeSchema, newAgentId, newTaskId, TaskIdSchema, type AgentId } from "../src/domain/ids.js";
+import { planDiskFloor } from "../src/lifecycle/disk-floor.js";
 import { checkDeploy } from "../src/domain/limits.js";
 import { resolveInside } from "../src/domain/paths.js";
 
@@ -82,4 +83,18 @@ describe("paths", () => {
       expect(resolveInside("/root/ws", candidate).ok).toBe(allowed);
     },
   );
+});
+
+describe("the disk reserve", () => {
+  const log = (id: string, grew: number, bytes = grew) => ({ id: id as AgentId, grew, bytes });
+  it("stops nobody while there is room", () => {
+    expect(planDiskFloor([log("a", 1e9)], 100e6, 64e6)).toBeNull();
+  });
+  it("stops the log that grew most since the last check, one at a time", () => {
+    expect(planDiskFloor([log("a", 10), log("b", 5e6), log("c", 1e6)], 1e6, 64e6)?.id).toBe("b");
+  });
+  it("stops nobody when no log is growing, and never with a reserve of 0", () => {
+    expect(planDiskFloor([log("a", 0, 1e9)], 1e6, 64e6)).toBeNull();
+    expect(planDiskFloor([log("a", 1e9)], 0, 0)).toBeNull();
+  });
 });

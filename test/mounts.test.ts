@@ -64,7 +64,8 @@ describe.skipIf(!canMount)("on real filesystems", () => {
     const home = mkdtempSync(join(root(), "full-"));
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", home]);
     mounted.push(home);
-    const server = await startCoordinator({ CORRAL_HOME: home, CORRAL_MIN_FREE_MB: "0", CORRAL_BALLAST_MB: "0.5" });
+    // No reserve: this is the case where the disk fills regardless, and the ballast must save the record.
+    const server = await startCoordinator({ CORRAL_HOME: home, CORRAL_MIN_FREE_MB: "0", CORRAL_BALLAST_MB: "0.5", CORRAL_DISK_RESERVE_MB: "0" });
     servers.push(server);
     const { task_id } = await server.call<{ task_id: string }>("create_real_task", { description: "full disk" });
     const agent = await server.call<{ agent_id: string }>("deploy_headless_agent", {
@@ -84,5 +85,33 @@ describe.skipIf(!canMount)("on real filesystems", () => {
     expect(existsSync(join(home, "ballast"))).toBe(false);
     expect((await server.call<{ tasks: unknown[] }>("list_real_tasks")).tasks).toHaveLength(1);
     expect(agent.agent_id).toBeTruthy();
+  });
+
+  it("stops the agent whose log floods a nearly full disk, before it eats the space corral records in", async () => {
+    const home = mkdtempSync(join(root(), "reserve-"));
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", home]);
+    mounted.push(home);
+    const corral = unwrap(
+      Corral.open({ ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), minFreeMb: 0, diskReserveMb: 12, ballastMb: 0 }, createLogger("silent"), { watch: false }),
+    );
+    try {
+      const task = unwrap(corral.createTask({ description: "reserve" }));
+      const quiet = unwrap(await corral.deploy({ taskId: task.id, agentType: "quiet", prompt: "p", command: ["bash", "-c", "echo hello; sleep 300"] }));
+      // About 20 MB a second, for ever.
+      const flood = unwrap(await corral.deploy({ taskId: task.id, agentType: "flood", prompt: "p", command: ["bash", "-c", "while :; do head -c 1048576 /dev/zero; sleep 0.05; done"] }));
+      // The check runs every second by itself too; whichever comes first stops the flood.
+      for (let i = 0; i < 200 && corral.agent(flood.id)?.status === "running"; i += 1) {
+        await new Promise((r) => setTimeout(r, 50));
+        await corral.checkDiskFloor();
+      }
+      const ended = await corral.whenCleaned(flood.id);
+      expect([ended.status, ended.cleanupStatus]).toEqual(["killed", "done"]);
+      expect(ended.reason).toMatch(/below diskReserveMb=12, while its log grew fastest/);
+      expect(corral.agent(quiet.id)?.status).toBe("running");
+      // The flood's log is archived, compressed: the space it took is back.
+      expect(await corral.checkDiskFloor()).toBeNull();
+    } finally {
+      await corral.shutdown("test over");
+    }
   });
 });

@@ -45,6 +45,11 @@ export const ConfigSchema = z
     agentCpuSeconds: z.coerce.number().int().min(0).default(0).describe("CPU-time limit of each agent process (0 = none)"),
     ballastMb: z.coerce.number().min(0).default(8).describe("space reserved in the state dir, freed when the disk fills so corral can still record"),
     minFreeMb: z.coerce.number().min(0).default(512).describe("free space under the state dir below which deploys are refused"),
+    diskReserveMb: z.coerce
+      .number()
+      .min(0)
+      .default(64)
+      .describe("free space under the state dir below which the agent whose log grows fastest is stopped, one a second (0 = never)"),
     reconcileMs: positiveInt.default(5_000).describe("how often agents whose corral died are looked for"),
     orphans: z
       .enum(["adopt", "terminate"])
@@ -95,6 +100,7 @@ export const CONFIG_ENV: Readonly<Record<ConfigKey, string>> = {
   agentCpuSeconds: "CORRAL_AGENT_CPU_SECONDS",
   ballastMb: "CORRAL_BALLAST_MB",
   minFreeMb: "CORRAL_MIN_FREE_MB",
+  diskReserveMb: "CORRAL_DISK_RESERVE_MB",
   reconcileMs: "CORRAL_RECONCILE_MS",
   orphans: "CORRAL_ORPHANS",
   logLevel: "CORRAL_LOG_LEVEL",

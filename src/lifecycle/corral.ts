@@ -39,6 +39,7 @@ import { modifiedAt, statOrNull } from "./file-stat.js";
 import { collectGarbage, type GcReport } from "./gc.js";
 import { createLogger } from "./logger.js";
 import { lifetimeOf, planReap, type ReapProbe } from "./reaper.js";
+import { planDiskFloor } from "./disk-floor.js";
 import { corralEntry } from "./self.js";
 import { hashToken, newToken } from "./tokens.js";
 import { StreamFollower } from "./stream-follower.js";
@@ -105,6 +106,8 @@ const WAIT_POLL_MS = 100;
 const STREAM_POLL_MS = 250;
 /** How often the database file is checked to still be the one open (a stat). */
 const STORE_CHECK_MS = 1000;
+/** How often the free space under the state dir is checked against diskReserveMb. */
+const DISK_CHECK_MS = 1000;
 
 /**
  * The lifecycle service: the only place that combines store, runners, backends and the
@@ -130,6 +133,9 @@ export class Corral {
   private readonly adopted = new Map<AgentId, ProcessIdentity>();
   private watchTimer: NodeJS.Timeout | null = null;
   private readonly storeTimer: NodeJS.Timeout;
+  private readonly diskTimer: NodeJS.Timeout;
+  /** Each running agent's log size at the last disk check. */
+  private readonly logSizes = new Map<AgentId, number>();
   /** Set once the database file was deleted or replaced underneath: no more work is taken. */
   private lostStore: { readonly error: CorralError; readonly rescue: string | null } | null = null;
   private reconciling: Promise<ReconcileReport> | null = null;
@@ -177,6 +183,10 @@ export class Corral {
     this.retryTimer.unref();
     this.storeTimer = setInterval(() => void this.usable(), STORE_CHECK_MS);
     this.storeTimer.unref();
+    // Every corral that launches agents watches the disk under them, watching or not: a
+    // flood fills a disk in seconds, far sooner than a reap.
+    this.diskTimer = setInterval(() => void this.checkDiskFloor(), DISK_CHECK_MS);
+    this.diskTimer.unref();
     this.reconcileTimer = null;
     this.reapTimer = null;
     this.gcTimer = null;
@@ -833,6 +843,33 @@ export class Corral {
     return acted;
   }
 
+  /**
+   * Below diskReserveMb of free space, stops the agent (of those this process owns) whose log
+   * grew most since the last check, so that agents' output cannot eat the space corral needs
+   * to record their ends. Returns the agent it stopped, if any.
+   */
+  async checkDiskFloor(): Promise<AgentId | null> {
+    if (this.closed) return null;
+    const running = this.store.agents.liveOwnedBy(this.owner).filter((agent) => agent.status === "running");
+    const logs = running.map((agent) => {
+      const bytes = statOrNull(agent.logPath)?.size ?? 0;
+      const grew = bytes - (this.logSizes.get(agent.id) ?? 0);
+      this.logSizes.set(agent.id, bytes);
+      return { id: agent.id, grew, bytes };
+    });
+    for (const id of this.logSizes.keys()) if (!logs.some((log) => log.id === id)) this.logSizes.delete(id);
+    const stats = statfsSync(this.config.home);
+    const free = stats.bavail * stats.bsize;
+    const top = planDiskFloor(logs, free, this.config.diskReserveMb * 1024 * 1024);
+    if (top === null) return null;
+    const reason =
+      `the disk under the state dir fell to ${(free / 1024 / 1024).toFixed(1)} MB free, below diskReserveMb=${this.config.diskReserveMb}, ` +
+      `while its log grew fastest (${(top.grew / 1024 / 1024).toFixed(1)} MB in the last check, ${(top.bytes / 1024 / 1024).toFixed(1)} MB in all): stopped so that corral can still record`;
+    this.logger.warn({ agent: top.id, free }, "disk reserve reached: stopping the fastest-growing log");
+    await this.end(top.id, { status: "killed", reason, exit: null });
+    return top.id;
+  }
+
   private gcInBackground(): void {
     if (this.closed) return;
     try {
@@ -922,6 +959,7 @@ export class Corral {
     this.closed = true;
     clearInterval(this.retryTimer);
     clearInterval(this.storeTimer);
+    clearInterval(this.diskTimer);
     if (this.reconcileTimer !== null) clearInterval(this.reconcileTimer);
     if (this.reapTimer !== null) clearInterval(this.reapTimer);
     if (this.gcTimer !== null) clearInterval(this.gcTimer);
