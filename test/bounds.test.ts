@@ -1,3 +1,7 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, describe, expect, it } from "vitest";
@@ -11,7 +15,7 @@ import { fitToBudget, jsonBytes } from "../src/mcp/reply-budget.js";
 import { requestIdOf } from "../src/mcp/stdio-transport.js";
 import { isAlive } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
-import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
+import { CORRAL_BIN, startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 import { openCorral } from "./helpers/sandbox.js";
 
 let coordinator: Coordinator | null = null;
@@ -221,5 +225,43 @@ describe("reply budget and request ids (pure)", () => {
     expect(requestIdOf('{"method":"tools/call","params":{"a":"', 'aaa"},"jsonrpc":"2.0","id":42}')).toBe(42);
     expect(requestIdOf('{"jsonrpc":"2.0","id":"req-7","method":"tools/call","params":{', 'zzz"}}')).toBe("req-7");
     expect(requestIdOf('{"method":"x","params":{"', 'nothing here')).toBeUndefined();
+  });
+});
+
+describe("a transport that fails is a client that left", () => {
+  it("shuts down, killing its agents, when its replies can no longer be written", async () => {
+    const home = mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "epipe-"));
+    const server = spawn(process.execPath, [CORRAL_BIN, "serve"], {
+      env: { ...process.env, CORRAL_HOME: home, CORRAL_LOG_LEVEL: "silent" },
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    const exited = new Promise<number | null>((resolve) => server.once("exit", (code) => resolve(code)));
+    const replies = createInterface({ input: server.stdout });
+    const answers = new Map<number, Record<string, unknown>>();
+    replies.on("line", (line) => {
+      const message = JSON.parse(line) as { id?: number };
+      if (typeof message.id === "number") answers.set(message.id, message as Record<string, unknown>);
+    });
+    const send = (message: object) => server.stdin.write(`${JSON.stringify({ jsonrpc: "2.0", ...message })}\n`);
+    const answer = async (id: number) => {
+      for (let i = 0; i < 400 && !answers.has(id); i += 1) await sleep(10);
+      return answers.get(id) as { result: { structuredContent: Record<string, unknown> } };
+    };
+    send({ id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } } });
+    await answer(1);
+    send({ method: "notifications/initialized" });
+    send({ id: 2, method: "tools/call", params: { name: "create_real_task", arguments: { description: "epipe" } } });
+    const taskId = (await answer(2)).result.structuredContent.task_id as string;
+    send({ id: 3, method: "tools/call", params: { name: "deploy_headless_agent", arguments: { task_id: taskId, agent_type: "w", prompt: "p", command: ["sleep", "300"] } } });
+    const pid = (await answer(3)).result.structuredContent.pid as number;
+    const agent = { pid, startTime: (readStat(pid) as { startTime: string }).startTime };
+
+    // The client stops reading for good, but keeps stdin open: only a failed write can tell.
+    replies.close();
+    server.stdout.destroy();
+    send({ id: 4, method: "ping" });
+    expect(await exited).toBe(0);
+    expect(isAlive(agent)).toBe(false);
+    server.stdin.end();
   });
 });
