@@ -1,4 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { unwrap } from "../domain/errors.js";
+import type { TaskId } from "../domain/ids.js";
 import type { Corral } from "../lifecycle/corral.js";
 import type { DeployInput } from "../lifecycle/inputs.js";
 import type { AgentView } from "../lifecycle/views.js";
@@ -41,9 +43,16 @@ function summary(agents: readonly AgentView[]): string {
 /**
  * Creates a task, deploys its agents, prints each change of an agent's state as it happens,
  * waits for every agent (children included) to end and be cleaned, and prints a summary.
- * Ctrl-C stops every agent, verified, before exiting.
+ * Ctrl-C
+ * stops every agent, verified, before exiting; so does a deploy that fails after others
+ * started, and any error on the way: no agent this run started outlives it unwatched.
  */
-export async function orchestrate(corral: Corral, plan: RunPlan, write: (text: string) => void): Promise<RunOutcome> {
+export async function orchestrate(
+  corral: Corral,
+  plan: RunPlan,
+  write: (text: string) => void,
+  warn: (text: string) => void = (text) => process.stderr.write(text),
+): Promise<RunOutcome> {
   const task = corral.createTask({ description: plan.description });
   if (!task.ok) die(task.error, 1);
   const taskId = task.value.id;
@@ -56,33 +65,53 @@ export async function orchestrate(corral: Corral, plan: RunPlan, write: (text: s
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+  // Until every agent has ended, leaving this function must stop them.
+  let settled = false;
   try {
     for (const agent of plan.agents) {
+      if (interrupted) break;
       const deployed = await corral.deploy({ ...agent, taskId });
-      if (!deployed.ok) die(deployed.error, 1);
+      if (!deployed.ok) {
+        warn(`corral: ${deployed.error.code}: ${deployed.error.message}\n`);
+        const started = await stopTask(corral, taskId, `the run failed: another agent could not start (${deployed.error.code})`);
+        write(`stopped ${started} agent${started === 1 ? "" : "s"} already started\n`);
+        settled = true;
+        write(`\n${summary(unwrap(corral.status(taskId)).agents)}`);
+        return "failed";
+      }
       if (deployed.value.runner === "tmux") write(`${deployed.value.id} runs in tmux: watch it with corral attach ${deployed.value.id}\n`);
     }
     const seen = new Map<string, string>();
     for (;;) {
       if (interrupted) {
         await corral.shutdown("stopped with Ctrl-C");
+        settled = true;
         return "interrupted";
       }
-      const status = corral.status(taskId);
-      if (!status.ok) die(status.error, 1);
-      for (const agent of status.value.agents) {
+      const status = unwrap(corral.status(taskId));
+      for (const agent of status.agents) {
         const line = progressLine(agent);
         if (seen.get(agent.agentId) !== line) write(`${line}\n`);
         seen.set(agent.agentId, line);
       }
-      if (!status.value.agents.some(isLive)) {
-        write(`\n${summary(status.value.agents)}`);
-        return status.value.agents.every((a) => a.status === "completed") ? "completed" : "failed";
+      if (!status.agents.some(isLive)) {
+        settled = true;
+        write(`\n${summary(status.agents)}`);
+        return status.agents.every((a) => a.status === "completed") ? "completed" : "failed";
       }
       await sleep(POLL_MS);
     }
   } finally {
     process.removeListener("SIGINT", stop);
     process.removeListener("SIGTERM", stop);
+    if (!settled) await stopTask(corral, taskId, "the run ended with an error");
   }
+}
+
+/** Kills every agent of the task not yet ended, children with their parents; returns how many. */
+async function stopTask(corral: Corral, taskId: TaskId, reason: string): Promise<number> {
+  const live = unwrap(corral.status(taskId)).agents.filter((a) => a.status === "running" || a.status === "pending");
+  const killed = await Promise.all(live.map((a) => corral.kill(a.agentId, reason)));
+  for (const result of killed) unwrap(result);
+  return live.length;
 }
