@@ -174,6 +174,34 @@ describe("the tmux runner", () => {
     }
   });
 
+  it("an orphan that exited before a corral found it is recorded with the exit code its keeper kept, not as killed", async () => {
+    const crashed = await startCoordinator();
+    const { task_id } = await crashed.call<{ task_id: string }>("create_real_task", { description: "ended orphan" });
+    const gate = gatePath("ended");
+    const deployed = await crashed.call<{ agent_id: string; pid: number }>("deploy_headless_agent", {
+      task_id,
+      agent_type: "orphan",
+      prompt: "p",
+      command: gated(gate, 7),
+      runner: "tmux",
+    });
+    const root = identify(deployed.pid)!;
+    process.kill(crashed.transport.pid!, "SIGKILL");
+    while (readStat(crashed.transport.pid!) !== null) await sleep(10);
+    await crashed.close();
+    writeFileSync(gate, "");
+    while (isAlive(root)) await sleep(10);
+
+    // orphans=terminate would kill a live orphan; this one has nothing left to kill.
+    const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: crashed.home })), orphans: "terminate" as const };
+    const recovering = unwrap(Corral.open(config, createLogger("silent"), { watch: false }));
+    opened.push(recovering);
+    const report = await recovering.reconcile();
+    expect([report.foundEnded, report.terminated]).toEqual([[deployed.agent_id], []]);
+    const ended = await recovering.whenCleaned(deployed.agent_id as AgentId, 10_000);
+    expect([ended.status, ended.exit, ended.reason, ended.cleanupStatus]).toEqual(["failed", { kind: "exited", code: 7 }, null, "done"]);
+  });
+
   it("attaches a terminal to a running agent's pane, and says why when it cannot", async () => {
     const corral = tmuxCorral();
     const home = corral.config.home;

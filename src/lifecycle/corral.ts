@@ -85,6 +85,8 @@ export interface ReconcileReport {
   readonly adopted: AgentId[];
   readonly terminated: AgentId[];
   readonly failed: AgentId[];
+  /** Orphans whose process had already exited when found: recorded as they ended, not killed. */
+  readonly foundEnded: AgentId[];
   readonly cleanupsTakenOver: AgentId[];
 }
 
@@ -115,6 +117,8 @@ export class Corral {
   private readonly gcTimer: NodeJS.Timeout | null;
   /** Agents this process adopted: not its children, so their end is seen through /proc. */
   private readonly adopted = new Map<AgentId, ProcessIdentity>();
+  /** The dead corral each adopted agent came from: shutdown hands the agent back, never kills it. */
+  private readonly adoptedFrom = new Map<AgentId, ProcessIdentity>();
   private watchTimer: NodeJS.Timeout | null = null;
   private reconciling: Promise<ReconcileReport> | null = null;
   private closed = false;
@@ -593,7 +597,13 @@ export class Corral {
   }
 
   private async reconcileOnce(): Promise<ReconcileReport> {
-    const report = { adopted: [] as AgentId[], terminated: [] as AgentId[], failed: [] as AgentId[], cleanupsTakenOver: [] as AgentId[] };
+    const report = {
+      adopted: [] as AgentId[],
+      terminated: [] as AgentId[],
+      failed: [] as AgentId[],
+      foundEnded: [] as AgentId[],
+      cleanupsTakenOver: [] as AgentId[],
+    };
     if (this.closed) return report;
     const endings: Promise<unknown>[] = [];
     for (const orphan of this.store.agents.live()) {
@@ -606,11 +616,19 @@ export class Corral {
       }
       if (!this.store.agents.adopt(orphan.id, orphan.owner, this.owner)) continue;
       const agent = this.store.agents.get(orphan.id) as AgentRecord;
+      if (!isAlive(orphan.process)) {
+        // It ended while no corral watched: there is nothing to kill, only its end to record,
+        // from the runner's record of its exit status when it kept one.
+        report.foundEnded.push(agent.id);
+        endings.push(this.onAdoptedExit(agent.id));
+        continue;
+      }
       if (this.config.orphans === "terminate") {
         report.terminated.push(agent.id);
         endings.push(this.end(agent.id, { status: "killed", reason: "its corral died (orphans=terminate)", exit: null }));
       } else {
         report.adopted.push(agent.id);
+        this.adoptedFrom.set(agent.id, orphan.owner);
         this.watch(agent);
       }
     }
@@ -654,6 +672,7 @@ export class Corral {
 
   /** An adopted agent ended: its status is known when its runner kept it, else it is lost. */
   private async onAdoptedExit(id: AgentId): Promise<void> {
+    this.adoptedFrom.delete(id);
     const agent = this.store.agents.get(id);
     if (agent === null) return;
     const recorded = (await this.runners.get(agent.runner)?.recordedExit(agent.agentDir)) ?? null;
@@ -797,13 +816,20 @@ export class Corral {
   }
 
   /**
-   * Kills every live agent this process owns, in parallel, then closes; with
-   * onShutdown=detach it leaves them running for the next coordinator to adopt. The grace
+   * Kills every live agent this process launched, in parallel, then closes; with
+   * onShutdown=detach it leaves them running for the next coordinator to adopt. Agents it
+   * adopted are never killed here: they are handed back for the next corral to adopt. The grace
    * period shrinks so that the whole shutdown fits in shutdownDeadlineMs: the SIGTERM phase
    * gets half of it, the rest is left for SIGKILL, verification and cleanup.
    */
   async shutdown(reason = "corral shut down"): Promise<void> {
     if (this.closed) return;
+    // Adopted agents go back to the corral they came from, which is dead, so the next corral
+    // adopts them again: a coordinator that lives a moment (a health check, a one-shot
+    // client) must not turn its adoption into a kill nobody asked for.
+    for (const [id, from] of this.adoptedFrom) {
+      if (this.store.agents.adopt(id, this.owner, from)) this.logger.info({ agent: id }, "released an adopted agent for the next corral");
+    }
     if (this.config.onShutdown === "terminate") {
       this.graceMs = Math.min(this.config.graceMs, Math.floor(this.config.shutdownDeadlineMs / 2));
       await Promise.all(this.store.agents.liveOwnedBy(this.owner).map((agent) => this.kill(agent.id, reason)));
