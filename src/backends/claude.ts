@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { ok, type Result } from "../domain/errors.js";
+import { fail, ok, type Result } from "../domain/errors.js";
 import { composeAgentPrompt } from "./agent-prompt.js";
 import type { AgentSpec, Backend, BackendPlan } from "./backend.js";
 import { parseClaudeLine } from "./claude-stream.js";
@@ -50,7 +50,9 @@ const MCP_FILE = "mcp.json";
 export function claudeBackend(options: ClaudeOptions): Backend {
   return {
     name: "claude",
-    check: () => ok(undefined),
+    // An argv given to a claude agent would be silently ignored: refuse it instead.
+    check: ({ command }) =>
+      command === null ? ok(undefined) : fail("INVALID_INPUT", "command: the claude backend runs claude and takes no command; use the command backend to run an argv"),
     plan(spec: AgentSpec): Result<BackendPlan> {
       const mcpConfig = {
         mcpServers: {

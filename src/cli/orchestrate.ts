@@ -10,6 +10,8 @@ import { die } from "./session.js";
 export interface RunPlan {
   readonly description: string;
   readonly agents: readonly Omit<DeployInput, "taskId">[];
+  /** How the command line spells each deploy field, for refusals: `agentType` is `--type`. */
+  readonly fieldNames?: Readonly<Record<string, string>>;
 }
 
 export type RunOutcome = "completed" | "failed" | "interrupted";
@@ -43,7 +45,7 @@ function summary(agents: readonly AgentView[]): string {
 /**
  * Creates a task, deploys its agents, prints each change of an agent's state as it happens,
  * waits for every agent (children included) to end and be cleaned, and prints a summary.
- * Ctrl-C
+ * Every agent is checked before the task is made, so a refused plan creates nothing. Ctrl-C
  * stops every agent, verified, before exiting; so does a deploy that fails after others
  * started, and any error on the way: no agent this run started outlives it unwatched.
  */
@@ -53,6 +55,10 @@ export async function orchestrate(
   write: (text: string) => void,
   warn: (text: string) => void = (text) => process.stderr.write(text),
 ): Promise<RunOutcome> {
+  for (const agent of plan.agents) {
+    const checked = corral.checkDeploy(agent);
+    if (!checked.ok) die({ code: checked.error.code, message: renameField(checked.error.message, plan.fieldNames ?? {}) }, 1);
+  }
   const task = corral.createTask({ description: plan.description });
   if (!task.ok) die(task.error, 1);
   const taskId = task.value.id;
@@ -114,4 +120,11 @@ async function stopTask(corral: Corral, taskId: TaskId, reason: string): Promise
   const killed = await Promise.all(live.map((a) => corral.kill(a.agentId, reason)));
   for (const result of killed) unwrap(result);
   return live.length;
+}
+
+/** "agentType: ..." → "--type: ...". */
+function renameField(message: string, names: Readonly<Record<string, string>>): string {
+  const field = /^(\w+):/.exec(message)?.[1];
+  const renamed = field === undefined ? undefined : names[field];
+  return renamed === undefined ? message : `${renamed}${message.slice(field!.length)}`;
 }

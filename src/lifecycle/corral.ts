@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, statfsSync, statSync } from "node:fs";
+import { mkdirSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
@@ -33,6 +33,7 @@ import {
 } from "./inputs.js";
 import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQuery } from "./agent-output.js";
 import { Ballast } from "./ballast.js";
+import { workingDirectory } from "./directories.js";
 import { failpoint } from "./failpoints.js";
 import { modifiedAt, statOrNull } from "./file-stat.js";
 import { collectGarbage, type GcReport } from "./gc.js";
@@ -215,10 +216,12 @@ export class Corral {
   createTask(raw: CreateTaskInput): Result<TaskRecord> {
     const input = parseInput(CreateTaskInputSchema, raw);
     if (!input.ok) return input;
+    const clientCwd = input.value.clientCwd === undefined ? null : workingDirectory(input.value.clientCwd, "clientCwd");
+    if (clientCwd !== null && !clientCwd.ok) return clientCwd;
     const id = newTaskId();
     const workspace = this.workspaces.createTask(id);
     if (!workspace.ok) return workspace;
-    const context = { ...input.value.context, ...(input.value.clientCwd === undefined ? {} : { clientCwd: input.value.clientCwd }) };
+    const context = { ...input.value.context, ...(clientCwd === null ? {} : { clientCwd: clientCwd.value }) };
     return ok(
       this.store.tasks.insert({
         id,
@@ -241,20 +244,13 @@ export class Corral {
     const { taskId, agentType, prompt } = input.value;
     const task = this.store.tasks.get(taskId);
     if (task === null) return fail("UNKNOWN_TASK", `no task ${taskId}`);
-    const command = input.value.command ?? null;
-    const backendName = input.value.backend ?? (command === null ? "claude" : "command");
-    const backend = this.backends.get(backendName);
-    if (backend === undefined) return fail("INVALID_INPUT", `no backend ${backendName}`);
-    const checked = backend.check({ command });
-    if (!checked.ok) return checked;
-    const cwd = input.value.cwd ?? stringOr(task.context.clientCwd, task.workspace);
-    if (!isDirectory(cwd)) return fail("INVALID_INPUT", `cwd ${cwd} is not an existing directory`);
     const parent = input.value.parentId === undefined ? null : this.store.agents.get(input.value.parentId);
-    // A child runs where its parent does unless told otherwise: a person watching the parent
-    // in tmux can watch its children there too.
-    const runnerKind = input.value.runner ?? (parent?.runner === "tmux" ? "tmux" : this.config.runner);
-    const runner = this.runners.get(runnerKind);
-    if (runner === undefined) return fail("INVALID_INPUT", `runner ${runnerKind} is not available: ${TMUX_MISSING}`);
+    const chosen = this.chooseLaunch(input.value, parent?.runner ?? null);
+    if (!chosen.ok) return chosen;
+    const { backend, runner, command } = chosen.value;
+    const where = workingDirectory(input.value.cwd ?? stringOr(task.context.clientCwd, task.workspace), "cwd");
+    if (!where.ok) return where;
+    const cwd = where.value;
     const space = this.freeSpaceCheck();
     if (!space.ok) return space;
     const agentId = newAgentId(agentType);
@@ -309,6 +305,38 @@ export class Corral {
       return fail("LAUNCH_FAILED", `agent ${agentId} failed to launch and was cleaned up: ${launched.error.message}`);
     }
     return ok(this.store.agents.get(agentId) as AgentRecord);
+  }
+
+  /**
+   * What deploy checks of its input before it needs a task: the fields, the backend and its
+   * command, the runner, the cwd when one is given. Creates nothing: a caller that would make a
+   * task for its agents checks them first.
+   */
+  checkDeploy(raw: Omit<DeployInput, "taskId">): Result<void> {
+    const input = parseInput(DeployInputSchema.omit({ taskId: true }), raw);
+    if (!input.ok) return input;
+    const chosen = this.chooseLaunch(input.value, null);
+    if (!chosen.ok) return chosen;
+    const cwd = input.value.cwd === undefined ? null : workingDirectory(input.value.cwd, "cwd");
+    return cwd === null || cwd.ok ? ok(undefined) : cwd;
+  }
+
+  private chooseLaunch(
+    input: { backend?: string | undefined; command?: string[] | undefined; runner?: RunnerKind | undefined },
+    parentRunner: RunnerKind | null,
+  ): Result<{ backend: Backend; runner: Runner; command: string[] | null }> {
+    const command = input.command ?? null;
+    const backendName = input.backend ?? (command === null ? "claude" : "command");
+    const backend = this.backends.get(backendName);
+    if (backend === undefined) return fail("INVALID_INPUT", `backend: no backend ${backendName}`);
+    const checked = backend.check({ command });
+    if (!checked.ok) return checked;
+    // A child runs where its parent does unless told otherwise: a person watching the parent
+    // in tmux can watch its children there too.
+    const runnerKind = input.runner ?? (parentRunner === "tmux" ? "tmux" : this.config.runner);
+    const runner = this.runners.get(runnerKind);
+    if (runner === undefined) return fail("INVALID_INPUT", `runner: ${runnerKind} is not available: ${TMUX_MISSING}`);
+    return ok({ backend, runner, command });
   }
 
   /** Below the free-space floor new agents are refused; the running ones keep running. */
@@ -864,12 +892,3 @@ function stringOr(value: unknown, fallback: string): string {
   return typeof value === "string" && value !== "" ? value : fallback;
 }
 
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch (cause) {
-    const code = (cause as { code?: unknown }).code;
-    if (code === "ENOENT" || code === "ENOTDIR" || code === "EACCES") return false;
-    throw cause;
-  }
-}
