@@ -90,10 +90,14 @@ describe("corral run", () => {
 });
 
 describe("corral demo", () => {
-  it("runs scripted claude agents against a local model server and leaves nothing behind", async () => {
+  it("runs scripted claude agents against a local model server and leaves nothing behind, in the user's home either", async () => {
     const demos = () => readdirSync(tmpdir()).filter((name) => name.startsWith("corral-demo-"));
     const before = demos();
-    const { stdout } = await exec(process.execPath, [CORRAL_BIN, "demo"], { env: { ...process.env, CORRAL_HOME: home() } });
+    // The user's own home, where claude would write ~/.claude.json, transcripts and MCP logs.
+    const userHome = home();
+    const { CLAUDE_CONFIG_DIR: _unset, ...env } = process.env;
+    const { stdout } = await exec(process.execPath, [CORRAL_BIN, "demo"], { env: { ...env, HOME: userHome, CORRAL_HOME: home() } });
+    expect(readdirSync(userHome)).toEqual([]);
     expect(stdout.match(/^(lead|researcher|tester|reviewer)-\S+\s+completed\s+\$\d+\.\d{4}\s+\d+ in, \d+ out\s+high\s+clean$/gm)).toHaveLength(4);
     expect(stdout).toContain("every agent reported, finished and was cleaned up; nothing is left running");
     expect(demos()).toEqual(before);
