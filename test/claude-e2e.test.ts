@@ -28,6 +28,7 @@ interface AgentView {
   inputTokens: number;
   outputTokens: number;
   toolCalls: number;
+  flags: string[];
   validation: { confidence: string; warnings: string[] } | null;
 }
 interface Status {
@@ -134,8 +135,11 @@ describe("a coordinator fans out real claude agents through corral serve", () =>
     expect(agent).toMatchObject({ runner: "tmux", status: "completed", progress: 100, claimedDone: true, corralConnected: true, cleanup: "done", toolCalls: 2 });
     expect(agent.costUsd).toBeGreaterThan(0);
     expect(agent.validation?.confidence).toBe("high");
+    // claude restores the pane's terminal as it exits: none of that is read as its output.
+    expect(agent.flags).toEqual([]);
     const text = await c.call<{ text: string }>("get_agent_output", { task_id: taskId, agent_id: watched.agent_id });
     expect(text.text).not.toContain("\r");
+    expect(text.text).not.toContain("\u001b");
     expect(text.text).toContain('"result":"bye from tmux"');
   });
 

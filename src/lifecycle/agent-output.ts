@@ -3,6 +3,7 @@ import { gunzipSync } from "node:zlib";
 import { z } from "zod";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import type { StreamEvent } from "../domain/stream-events.js";
+import { logLines } from "../runners/log-lines.js";
 import type { AgentRecord } from "../store/records.js";
 import { parseInput } from "./inputs.js";
 import { ExitView } from "./views.js";
@@ -108,8 +109,7 @@ export function readAgentOutput(
 ): AgentOutputView {
   const pattern = query.pattern;
   const log = readLog(agent);
-  // A tmux agent's log is what its terminal showed, where lines end in CR LF.
-  const all = log.data.toString("utf8").split("\n").map((line) => (line.endsWith("\r") ? line.slice(0, -1) : line));
+  const all = logLines(log.data.toString("utf8"), agent.runner);
   if (all.at(-1) === "") all.pop();
   const base = {
     agentId: agent.id,
