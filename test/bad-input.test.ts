@@ -265,6 +265,11 @@ describe("limits", () => {
 
 describe("configuration that cannot work", () => {
   const root = () => process.env.CORRAL_TEST_ROOT as string;
+  const linkTo = (target: string, name: string): string => {
+    const link = join(root(), name);
+    symlinkSync(target, link);
+    return link;
+  };
 
   it("refuses subreaper=tini when tini is not on PATH, and creates nothing", () => {
     const home = join(root(), "no-tini");
@@ -278,6 +283,32 @@ describe("configuration that cannot work", () => {
       process.env.PATH = path;
     }
     expect(existsSync(home)).toBe(false);
+  });
+
+  it.each([
+    ["a relative path", () => "state", "CORRAL_HOME: must be an absolute path"],
+    ["a path under /proc", () => "/proc/corral", "CORRAL_HOME: may not be under /proc or /sys"],
+    ["a path under /sys", () => "/sys/corral", "CORRAL_HOME: may not be under /proc or /sys"],
+    ["a path that climbs into /proc", () => "/tmp/../proc/corral", "CORRAL_HOME: may not be under /proc or /sys"],
+    ["a path through a link to /proc", () => linkTo("/proc", "proc-link") + "/corral", "is on a kernel file system (/proc)"],
+    ["a file", () => "/etc/hostname", "CORRAL_HOME: /etc/hostname is not a directory"],
+    ["a path under a file", () => "/etc/hostname/corral", "CORRAL_HOME: /etc/hostname/corral cannot be"],
+  ])("the state dir is refused at config load when it is %s", (_name, home, text) => {
+    const loaded = loadConfig({ CORRAL_HOME: home(), HOME: root() });
+    expect(loaded.ok ? "loaded" : `${loaded.error.code}: ${loaded.error.message}`).toMatch(/^CONFIG_INVALID: /);
+    expect(loaded.ok ? "" : loaded.error.message).toContain(text);
+  });
+
+  it("a state dir that cannot be made is a clear error, never a loop that retries forever", async () => {
+    // Node's recursive mkdir spins forever under /proc; corral makes one level at a time.
+    const config = { ...unwrap(loadConfig({ CORRAL_HOME: join(root(), "state"), HOME: root() })), home: "/proc/self/corral" };
+    const opened = Corral.open(config, createLogger("silent"), { watch: false });
+    expect(opened.ok ? "opened" : `${opened.error.code}: ${opened.error.message}`).toMatch(/^DB_UNAVAILABLE: cannot create the state dir \/proc\/self\/corral/);
+    const cli = await exec(process.execPath, [CORRAL_BIN, "ps"], { env: { ...process.env, CORRAL_HOME: "/proc/x" } }).then(
+      () => ({ code: 0, stderr: "" }),
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect([cli.code, cli.stderr]).toEqual([2, "corral: CONFIG_INVALID: invalid configuration: CORRAL_HOME: may not be under /proc or /sys: those hold no files of ours\n"]);
   });
 
   it("reads the config file, lets the environment override it, and names a bad value", () => {

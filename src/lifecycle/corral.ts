@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, statfsSync } from "node:fs";
+import { statfsSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
@@ -33,7 +33,7 @@ import {
 } from "./inputs.js";
 import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQuery } from "./agent-output.js";
 import { Ballast } from "./ballast.js";
-import { workingDirectory } from "./directories.js";
+import { makeDirs, workingDirectory } from "./directories.js";
 import { failpoint } from "./failpoints.js";
 import { modifiedAt, statOrNull } from "./file-stat.js";
 import { collectGarbage, type GcReport } from "./gc.js";
@@ -194,11 +194,8 @@ export class Corral {
     if (anyLimit(limitsOf(config)) && prlimit === null) {
       return fail("CONFIG_INVALID", "agent resource limits are set but prlimit is not on PATH; install util-linux or unset CORRAL_AGENT_*");
     }
-    try {
-      mkdirSync(config.home, { recursive: true, mode: 0o700 });
-    } catch (cause) {
-      return fail("DB_UNAVAILABLE", `cannot create the state dir ${config.home}: ${describeUnknown(cause)}`);
-    }
+    const made = makeDirs(config.home, 0o700);
+    if (!made.ok) return fail("DB_UNAVAILABLE", `cannot create the state dir ${config.home}: ${made.error.message}`);
     const ballast = new Ballast(join(config.home, "ballast"), Math.floor(config.ballastMb * 1024 * 1024));
     ballast.ensure();
     const store = Store.open(
