@@ -815,8 +815,9 @@ export class Corral {
   /** Retention, disk budgets and stale temp files; see collectGarbage. */
   gc(dryRun = false): GcReport {
     const report = collectGarbage(this.store, this.workspaces, this.config, dryRun);
-    if (!dryRun && (report.archivesDeleted.length > 0 || report.tempRemoved.length > 0)) {
-      this.logger.info({ archives: report.archivesDeleted.length, temp: report.tempRemoved.length, bytes: report.bytesFreed }, "gc");
+    if (!dryRun && (report.archivesDeleted.length > 0 || report.tempRemoved.length > 0 || report.transcriptsDeleted.length > 0)) {
+      const counts = { archives: report.archivesDeleted.length, transcripts: report.transcriptsDeleted.length, temp: report.tempRemoved.length };
+      this.logger.info({ ...counts, bytes: report.bytesFreed }, "gc");
     }
     return report;
   }
