@@ -13,7 +13,7 @@ export function registerRun(program: Command): void {
     .command("run")
     .description("create a task, deploy agents with a prompt, show their progress live, wait, and print a summary with cost and cleanup; Ctrl-C stops them all")
     .argument("<prompt>", "the agents' mission")
-    .argument("[command...]", "with --backend command: the argv to run (after --)")
+    .argument("[command...]", "the argv to run (after --), with the command backend")
     .option("-n, --agents <n>", "how many agents", "1")
     .addOption(new Option("-b, --backend <backend>", "which agent CLI (default: command when ARGV is given, else claude)").choices(BACKENDS))
     .option("-t, --type <type>", "the agents' type", "worker")
