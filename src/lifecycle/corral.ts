@@ -76,7 +76,7 @@ export interface OpenOptions {
   /**
    * Whether this process watches over the state dir in the background: reconciling at once
    * and every reconcileMs, reaping every reapMs. A coordinator does; an agent's own server,
-   * short-lived, does not (it would adopt orphans only to kill them when it exits); a caller
+   * short-lived, does not (it would adopt orphans only to hand them back when it exits); a caller
    * that drives reconcile() and reap() itself need not.
    */
   readonly watch: boolean;
