@@ -478,6 +478,8 @@ async function benchRecovery(): Promise<void> {
       results[`${orphans} ${count}`] = performance.now() - t0;
       const handled = orphans === "adopt" ? report.adopted.length : report.terminated.length;
       if (handled !== count) throw new Error(`reconcile handled ${handled} of ${count} agents`);
+      // Shutdown hands adopted agents back rather than killing them: stop them here.
+      await Promise.all(report.adopted.map((id) => corral.kill(id, "bench over")));
       await corral.shutdown("bench over");
       rmSync(home, { recursive: true, force: true });
     }

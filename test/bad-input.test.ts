@@ -1,5 +1,7 @@
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { unwrap, type ErrorCode, type Result } from "../src/domain/errors.js";
@@ -8,7 +10,19 @@ import { loadConfig } from "../src/lifecycle/config-loader.js";
 import { createLogger } from "../src/lifecycle/logger.js";
 import { isAlive } from "../src/supervisor/identity.js";
 import { Corral } from "../src/lifecycle/corral.js";
+import { CORRAL_BIN, startCoordinator } from "./helpers/mcp-client.js";
 import { openCorral } from "./helpers/sandbox.js";
+
+const exec = promisify(execFile);
+
+/** Two symbolic links that point at each other: resolving either never ends. */
+function symlinkLoop(name: string): string {
+  const a = join(process.env.CORRAL_TEST_ROOT as string, `${name}-loop-a`);
+  const b = join(process.env.CORRAL_TEST_ROOT as string, `${name}-loop-b`);
+  symlinkSync(b, a);
+  symlinkSync(a, b);
+  return a;
+}
 
 let corral: Corral;
 afterEach(async () => {
@@ -44,7 +58,11 @@ describe("bad input gets a specific error and changes nothing", () => {
     ["no command for the command backend", { backend: "command", command: undefined }, "INVALID_INPUT", "needs `command`"],
     ["an unknown backend", { backend: "nope" }, "INVALID_INPUT", "backend"],
     ["an unknown field", { colour: "red" }, "INVALID_INPUT", "colour"],
-    ["a cwd that does not exist", { cwd: "/nonexistent/dir" }, "INVALID_INPUT", "not an existing directory"],
+    ["a cwd that does not exist", { cwd: "/nonexistent/dir" }, "INVALID_INPUT", "cwd: /nonexistent/dir does not exist"],
+    ["a relative cwd", { cwd: "project" }, "INVALID_INPUT", 'cwd: must be an absolute path, not "project"'],
+    ["a NUL byte in the cwd", { cwd: "/tmp/a\0b" }, "INVALID_INPUT", "cwd: may not contain a NUL byte"],
+    ["a cwd that is a file", { cwd: "/etc/hostname" }, "INVALID_INPUT", "cwd: /etc/hostname is not a directory"],
+    ["a command for the claude backend", { backend: "claude" }, "INVALID_INPUT", "command: the claude backend runs claude and takes no command"],
     ["an unknown parent", { parentId: "lead-120000-abcdef" }, "UNKNOWN_AGENT", "no agent lead-120000-abcdef"],
     ["a malformed parent id", { parentId: "x" }, "INVALID_ID", "parentId"],
     ["a NUL byte in the command", { command: ["echo", "a\0b"] }, "INVALID_INPUT", "NUL"],
@@ -57,6 +75,73 @@ describe("bad input gets a specific error and changes nothing", () => {
     const input = { taskId: task.id, agentType: "worker", prompt: "p", command: ["true"], ...change };
     expectError(await corral.deploy(input as never), code, text);
     expect(snapshot(corral)).toEqual(before);
+  });
+
+  it("deploy with a cwd that is a loop of symbolic links", async () => {
+    corral = openCorral();
+    const task = unwrap(corral.createTask({ description: "loop" }));
+    const loop = symlinkLoop("deploy");
+    const before = snapshot(corral);
+    expectError(await corral.deploy({ taskId: task.id, agentType: "w", prompt: "p", command: ["true"], cwd: loop }), "INVALID_INPUT", `cwd: ${loop} goes through a loop of symbolic links`);
+    expect(snapshot(corral)).toEqual(before);
+  });
+
+  it.each([
+    ["a relative path", () => "project", 'clientCwd: must be an absolute path, not "project"'],
+    ["a path that does not exist", () => "/nonexistent/project", "clientCwd: /nonexistent/project does not exist"],
+    ["a NUL byte", () => "/tmp/a\0b", "clientCwd: may not contain a NUL byte"],
+    ["a file", () => "/etc/hostname", "clientCwd: /etc/hostname is not a directory"],
+    ["a loop of symbolic links", () => symlinkLoop("create"), "goes through a loop of symbolic links"],
+  ])("create a task whose client cwd is %s", (_name, path, text) => {
+    corral = openCorral();
+    const before = snapshot(corral);
+    expectError(corral.createTask({ description: "d", clientCwd: path() }), "INVALID_INPUT", text);
+    expect(snapshot(corral)).toEqual(before);
+  });
+
+  it("a task's client cwd is kept resolved, so its agents work in the real directory", () => {
+    corral = openCorral();
+    const real = mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "project-"));
+    const link = `${real}-link`;
+    symlinkSync(real, link);
+    const task = unwrap(corral.createTask({ description: "d", clientCwd: link }));
+    expect(task.context.clientCwd).toBe(real);
+  });
+
+  it("create_real_task refuses a relative client_cwd by the tool's own field name, and creates nothing", async () => {
+    corral = openCorral();
+    const server = await startCoordinator();
+    try {
+      const text = await server.refused("create_real_task", { description: "d", client_cwd: "src" });
+      expect(text).toBe('INVALID_INPUT: client_cwd: must be an absolute path, not "src"');
+      expect(await server.call<{ tasks: unknown[] }>("list_real_tasks")).toMatchObject({ tasks: [] });
+      expect(existsSync(join(server.home, "workspaces")) ? readdirSync(join(server.home, "workspaces")) : []).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it.each([
+    ["an unknown backend", ["-b", "nope", "--", "true"], "argument 'nope' is invalid"],
+    ["the command backend without an argv", ["-b", "command"], "the command backend needs `command`"],
+    ["a bad agent type", ["-t", "Bad Type", "--", "true"], "corral: INVALID_AGENT_TYPE: --type:"],
+    ["an argv for the claude backend", ["-b", "claude", "--", "true"], "corral: INVALID_INPUT: ARGV (after --): the claude backend"],
+    ["a bad agent count", ["-n", "0", "--", "true"], "--agents takes a whole number from 1 to 100, not 0"],
+  ])("corral run with %s is refused before any task or workspace is made", async (_name, args, text) => {
+    corral = openCorral();
+    const home = join(process.env.CORRAL_TEST_ROOT as string, `run-refused-${Math.random().toString(16).slice(2)}`);
+    const failure = await exec(process.execPath, [CORRAL_BIN, "run", "do it", ...args], { env: { ...process.env, CORRAL_HOME: home } }).then(
+      () => ({ code: 0, stderr: "" }),
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(failure.code).toBe(1);
+    expect(failure.stderr).toContain(text);
+    expect(existsSync(join(home, "workspaces")) ? readdirSync(join(home, "workspaces")) : []).toEqual([]);
+    if (existsSync(join(home, "corral.db"))) {
+      const db = new Database(join(home, "corral.db"), { readonly: true });
+      expect(db.prepare("SELECT COUNT(*) AS n FROM tasks").get()).toEqual({ n: 0 });
+      db.close();
+    }
   });
 
   it.each([
@@ -180,6 +265,11 @@ describe("limits", () => {
 
 describe("configuration that cannot work", () => {
   const root = () => process.env.CORRAL_TEST_ROOT as string;
+  const linkTo = (target: string, name: string): string => {
+    const link = join(root(), name);
+    symlinkSync(target, link);
+    return link;
+  };
 
   it("refuses subreaper=tini when tini is not on PATH, and creates nothing", () => {
     const home = join(root(), "no-tini");
@@ -193,6 +283,32 @@ describe("configuration that cannot work", () => {
       process.env.PATH = path;
     }
     expect(existsSync(home)).toBe(false);
+  });
+
+  it.each([
+    ["a relative path", () => "state", "CORRAL_HOME: must be an absolute path"],
+    ["a path under /proc", () => "/proc/corral", "CORRAL_HOME: may not be under /proc or /sys"],
+    ["a path under /sys", () => "/sys/corral", "CORRAL_HOME: may not be under /proc or /sys"],
+    ["a path that climbs into /proc", () => "/tmp/../proc/corral", "CORRAL_HOME: may not be under /proc or /sys"],
+    ["a path through a link to /proc", () => linkTo("/proc", "proc-link") + "/corral", "is on a kernel file system (/proc)"],
+    ["a file", () => "/etc/hostname", "CORRAL_HOME: /etc/hostname is not a directory"],
+    ["a path under a file", () => "/etc/hostname/corral", "CORRAL_HOME: /etc/hostname/corral cannot be"],
+  ])("the state dir is refused at config load when it is %s", (_name, home, text) => {
+    const loaded = loadConfig({ CORRAL_HOME: home(), HOME: root() });
+    expect(loaded.ok ? "loaded" : `${loaded.error.code}: ${loaded.error.message}`).toMatch(/^CONFIG_INVALID: /);
+    expect(loaded.ok ? "" : loaded.error.message).toContain(text);
+  });
+
+  it("a state dir that cannot be made is a clear error, never a loop that retries forever", async () => {
+    // Node's recursive mkdir spins forever under /proc; corral makes one level at a time.
+    const config = { ...unwrap(loadConfig({ CORRAL_HOME: join(root(), "state"), HOME: root() })), home: "/proc/self/corral" };
+    const opened = Corral.open(config, createLogger("silent"), { watch: false });
+    expect(opened.ok ? "opened" : `${opened.error.code}: ${opened.error.message}`).toMatch(/^DB_UNAVAILABLE: cannot create the state dir \/proc\/self\/corral/);
+    const cli = await exec(process.execPath, [CORRAL_BIN, "ps"], { env: { ...process.env, CORRAL_HOME: "/proc/x" } }).then(
+      () => ({ code: 0, stderr: "" }),
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect([cli.code, cli.stderr]).toEqual([2, "corral: CONFIG_INVALID: invalid configuration: CORRAL_HOME: may not be under /proc or /sys: those hold no files of ours\n"]);
   });
 
   it("reads the config file, lets the environment override it, and names a bad value", () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { claudeBackend, PARENT_SESSION_VARIABLES } from "../src/backends/claude.js";
+import { projectDirName, transcriptFiles } from "../src/backends/claude-transcript.js";
 import type { AgentSpec } from "../src/backends/backend.js";
 import { unwrap } from "../src/domain/errors.js";
 import type { AgentId, AgentType, TaskId } from "../src/domain/ids.js";
@@ -68,5 +69,25 @@ describe("the claude backend's plan", () => {
     expect(plan.dirs).toEqual(["tmp"]);
     expect(plan.env.MCP_CONNECTION_NONBLOCKING).toBe("0");
     expect(plan.env.ANTHROPIC_API_KEY).toBeUndefined();
+  });
+});
+
+describe("claude's transcript layout", () => {
+  it("names a project as the CLI does: every other character made -, a long path cut with its hash", () => {
+    expect(projectDirName("/tmp/corral-x/workspaces/TASK-20260101-120000-0123abcd")).toBe("-tmp-corral-x-workspaces-TASK-20260101-120000-0123abcd");
+    const long = `/${"a".repeat(250)}`;
+    expect(projectDirName(long)).toMatch(new RegExp(`^-a{199}-[0-9a-z]+$`));
+  });
+
+  it("removes only what is laid out as a transcript, so a damaged row aims at nothing else", () => {
+    const session = "72765600-a124-4ba7-a6a4-dd0a7bf044d7";
+    expect(transcriptFiles(`/h/.claude/projects/-p/${session}.jsonl`)).toEqual([
+      `/h/.claude/projects/-p/${session}.jsonl`,
+      `/h/.claude/projects/-p/${session}`,
+      `/h/.claude/session-env/${session}`,
+    ]);
+    for (const path of ["/etc/passwd", `/h/.claude/projects/-p/not-a-session.jsonl`, `/h/.claude/other/-p/${session}.jsonl`, `/h/projects/../${session}.jsonl`]) {
+      expect(transcriptFiles(path)).toEqual([]);
+    }
   });
 });

@@ -1,4 +1,10 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import Database from "better-sqlite3";
+import { unwrap } from "../src/domain/errors.js";
+import type { AgentId } from "../src/domain/ids.js";
+import { loadConfig } from "../src/lifecycle/config-loader.js";
+import { Corral } from "../src/lifecycle/corral.js";
+import { createLogger } from "../src/lifecycle/logger.js";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,6 +34,7 @@ interface AgentView {
   inputTokens: number;
   outputTokens: number;
   toolCalls: number;
+  flags: string[];
   validation: { confidence: string; warnings: string[] } | null;
 }
 interface Status {
@@ -134,8 +141,11 @@ describe("a coordinator fans out real claude agents through corral serve", () =>
     expect(agent).toMatchObject({ runner: "tmux", status: "completed", progress: 100, claimedDone: true, corralConnected: true, cleanup: "done", toolCalls: 2 });
     expect(agent.costUsd).toBeGreaterThan(0);
     expect(agent.validation?.confidence).toBe("high");
+    // claude restores the pane's terminal as it exits: none of that is read as its output.
+    expect(agent.flags).toEqual([]);
     const text = await c.call<{ text: string }>("get_agent_output", { task_id: taskId, agent_id: watched.agent_id });
     expect(text.text).not.toContain("\r");
+    expect(text.text).not.toContain("\u001b");
     expect(text.text).toContain('"result":"bye from tmux"');
   });
 
@@ -201,6 +211,38 @@ describe("a coordinator fans out real claude agents through corral serve", () =>
     });
     const refusal = kidOutput.entries.find((e) => e.kind === "tool_result" && e.isError === true);
     expect(refusal?.excerpt).toMatch(/LIMIT_DEPTH/);
+  });
+
+  it("records where each agent's transcript is, keeps it with the archive and removes it with the archive", async () => {
+    const agent = await deploy("remembered", [progress("completed", "nothing to do", 100), { say: "kept for resume" }]);
+    await c.call("wait_for_agents", { task_id: taskId, agent_ids: [agent.agent_id], timeout_s: 60 });
+    // Another process on the same store, as `corral gc` would be, with a retention of one day.
+    const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: c.home })), retentionDays: 1 };
+    const reader = unwrap(Corral.open(config, createLogger("silent"), { watch: false }));
+    try {
+      const cleaned = await reader.whenCleaned(agent.agent_id as AgentId, 30_000);
+      const sessionId = cleaned.stream.sessionId!;
+      // Claude Code's own layout: the config dir, projects, the cwd made a name, the session.
+      const expected = join(process.env.CLAUDE_CONFIG_DIR!, "projects", cleaned.cwd.replace(/[^a-zA-Z0-9]/g, "-"), `${sessionId}.jsonl`);
+      expect(cleaned.transcriptPath).toBe(expected);
+      expect(readFileSync(expected, "utf8")).toContain("kept for resume");
+      const step = reader.cleanupRecord(cleaned.id).steps.find((st) => st.step === "record_outcome");
+      expect(step?.detail).toMatchObject({ transcript: expected });
+
+      expect(reader.gc().transcriptsDeleted).toEqual([]);
+      expect(existsSync(expected)).toBe(true);
+      const db = new Database(join(c.home, "corral.db"));
+      db.prepare("UPDATE agents SET ended_at = ? WHERE id = ?").run(Date.now() - 2 * 86_400_000, cleaned.id);
+      db.close();
+      const report = reader.gc();
+      expect(report.archivesDeleted.map((a) => a.agentId)).toEqual([cleaned.id]);
+      expect(report.transcriptsDeleted).toEqual([{ agentId: cleaned.id, path: expected, bytes: expect.any(Number) }]);
+      expect(existsSync(expected)).toBe(false);
+      expect(existsSync(join(process.env.CLAUDE_CONFIG_DIR!, "session-env", sessionId))).toBe(false);
+      expect(reader.agent(cleaned.id)?.transcriptPath).toBeNull();
+    } finally {
+      await reader.close();
+    }
   });
 
   it("refuses an agent that reports as another agent", async () => {

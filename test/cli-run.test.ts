@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { unwrap } from "../src/domain/errors.js";
+import type { TaskId } from "../src/domain/ids.js";
+import { isAlive } from "../src/supervisor/identity.js";
 import { loadConfig } from "../src/lifecycle/config-loader.js";
 import { Corral } from "../src/lifecycle/corral.js";
 import { createLogger } from "../src/lifecycle/logger.js";
@@ -57,6 +59,27 @@ describe("corral run", () => {
     await corral.close();
   });
 
+  it("a run that fails after starting agents stops them, verified, and exits 1", async () => {
+    const dir = home();
+    const failure = await exec(process.execPath, [CORRAL_BIN, "run", "three at once", "-n", "3", "-b", "command", "--", "sleep", "300"], {
+      env: { ...process.env, CORRAL_HOME: dir, CORRAL_MAX_CONCURRENT_AGENTS: "2" },
+    }).catch((e: { code: number; stdout: string; stderr: string }) => e);
+    expect("code" in failure ? failure.code : 0).toBe(1);
+    expect(failure.stderr).toMatch(/^corral: LIMIT_GLOBAL_AGENTS: .*maxConcurrentAgents=2/m);
+    expect(failure.stdout).toContain("stopped 2 agents already started");
+    const corral = await storeAt(dir);
+    const agents = corral.store.agents.forTask(corral.listTasks()[0]!.taskId as TaskId);
+    expect(agents.map((a) => [a.status, a.cleanupStatus])).toEqual([
+      ["killed", "done"],
+      ["killed", "done"],
+    ]);
+    for (const agent of agents) {
+      expect(agent.reason).toBe("the run failed: another agent could not start (LIMIT_GLOBAL_AGENTS)");
+      expect(isAlive({ pid: agent.process!.pid, startTime: agent.process!.startTime })).toBe(false);
+    }
+    await corral.close();
+  });
+
   it("refuses a bad agent count", async () => {
     const failure = await exec(process.execPath, [CORRAL_BIN, "run", "p", "-n", "zero"], { env: { ...process.env, CORRAL_HOME: home() } }).catch(
       (e: { code: number; stderr: string }) => e,
@@ -67,10 +90,14 @@ describe("corral run", () => {
 });
 
 describe("corral demo", () => {
-  it("runs scripted claude agents against a local model server and leaves nothing behind", async () => {
+  it("runs scripted claude agents against a local model server and leaves nothing behind, in the user's home either", async () => {
     const demos = () => readdirSync(tmpdir()).filter((name) => name.startsWith("corral-demo-"));
     const before = demos();
-    const { stdout } = await exec(process.execPath, [CORRAL_BIN, "demo"], { env: { ...process.env, CORRAL_HOME: home() } });
+    // The user's own home, where claude would write ~/.claude.json, transcripts and MCP logs.
+    const userHome = home();
+    const { CLAUDE_CONFIG_DIR: _unset, ...env } = process.env;
+    const { stdout } = await exec(process.execPath, [CORRAL_BIN, "demo"], { env: { ...env, HOME: userHome, CORRAL_HOME: home() } });
+    expect(readdirSync(userHome)).toEqual([]);
     expect(stdout.match(/^(lead|researcher|tester|reviewer)-\S+\s+completed\s+\$\d+\.\d{4}\s+\d+ in, \d+ out\s+high\s+clean$/gm)).toHaveLength(4);
     expect(stdout).toContain("every agent reported, finished and was cleaned up; nothing is left running");
     expect(demos()).toEqual(before);

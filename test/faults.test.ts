@@ -1,6 +1,7 @@
-import { existsSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Config } from "../src/domain/config.js";
 import { unwrap } from "../src/domain/errors.js";
@@ -8,6 +9,7 @@ import type { AgentId } from "../src/domain/ids.js";
 import { loadConfig } from "../src/lifecycle/config-loader.js";
 import { Corral } from "../src/lifecycle/corral.js";
 import { createLogger } from "../src/lifecycle/logger.js";
+import { FOLLOW_FAILURES_ALLOWED } from "../src/lifecycle/stream-follower.js";
 import { readStat } from "../src/supervisor/procfs.js";
 import { taggedProcesses } from "./helpers/leak-guard.js";
 import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
@@ -123,5 +125,43 @@ describe("hard agents", () => {
     const archive = corral.cleanupRecord(flood.id).steps.find((s) => s.step === "archive_log");
     expect(archive?.detail.bytes).toBe(104_857_600);
     expect(statSync(flooded.archivePath!).size).toBeLessThan(1_000_000);
+  });
+});
+
+describe("errors that will not go away", () => {
+  it("a log that cannot be read is given up on after a few reads, not retried forever, and read again at the agent's end", async () => {
+    const home = mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "unreadable-"));
+    const gate = join(home, "go");
+    // A claude-like CLI: a structured stream the follower reads while it runs.
+    const fake = join(home, "claude-like");
+    const init = JSON.stringify({ type: "system", subtype: "init", session_id: "s-1", model: "m", mcp_servers: [] });
+    writeFileSync(fake, `#!/bin/bash\ncat > /dev/null\necho '${init}'\nwhile [ ! -e ${gate} ]; do sleep 0.02; done\n`, { mode: 0o755 });
+    const logged: { msg: string }[] = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => logged.push(JSON.parse(line) as { msg: string }) });
+    const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), claudePath: fake };
+    const corral = unwrap(Corral.open(config, logger, { watch: false }));
+    opened.push(corral);
+    const task = unwrap(corral.createTask({ description: "unreadable log" }));
+    const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "worker", prompt: "p" }));
+    // The log becomes something no read can take: every read now fails the same way.
+    rmSync(agent.logPath);
+    mkdirSync(agent.logPath);
+
+    const failedReads = () => logged.filter((l) => l.msg === "reading the agent's stream failed").length;
+    while (!logged.some((l) => l.msg.startsWith("stopped following the agent's stream"))) await sleep(20);
+    expect(failedReads()).toBe(FOLLOW_FAILURES_ALLOWED - 1);
+
+    writeFileSync(gate, "");
+    const ended = await corral.whenCleaned(agent.id, 10_000);
+    // The end reads the log once more, and says why it could not.
+    expect([ended.status, ended.cleanupStatus]).toEqual(["completed", "partial"]);
+    expect(failedReads()).toBe(FOLLOW_FAILURES_ALLOWED - 1);
+    const steps = corral.cleanupRecord(agent.id).steps;
+    expect(steps.find((s) => s.step === "record_outcome")?.error).toMatch(/EISDIR/);
+
+    rmSync(agent.logPath, { recursive: true });
+    writeFileSync(agent.logPath, `${init}\n`);
+    await corral.retryCleanups();
+    expect(corral.agent(agent.id)).toMatchObject({ cleanupStatus: "done", stream: expect.objectContaining({ sessionId: "s-1" }) });
   });
 });

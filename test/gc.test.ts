@@ -79,7 +79,7 @@ describe("gc", () => {
 
     const env = { ...process.env, CORRAL_HOME: corral.config.home };
     const dry = await run(process.execPath, [CORRAL_BIN, "gc", "--dry-run"], { env });
-    expect(dry.stdout).toMatch(/^would delete 0 archived logs and 1 stale temp files: 11 B\n/);
+    expect(dry.stdout).toMatch(/^would delete 0 archived logs, 0 agent transcripts with them and 1 stale temp files: 11 B\n/);
     expect(dry.stdout).toContain(`would delete ${stale}`);
     expect(dry.stdout).toMatch(/^cleanups: 0 done, 0 partial, 0 running; success -; duration p50 -, p95 -, max -$/m);
     expect(existsSync(stale)).toBe(true);

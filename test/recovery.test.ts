@@ -105,6 +105,55 @@ describe("after a corral died without warning", () => {
   });
 });
 
+describe("adoption never becomes a kill nobody asked for", () => {
+  it("a coordinator that lives a moment hands the orphans it adopted back at its exit, alive, for the next corral", async () => {
+    const gate = join(process.env.CORRAL_TEST_ROOT as string, `gate-handback-${process.pid}`);
+    const { home, agents, theirs } = await crashWithAgents(["bash", "-c", `while [ ! -e ${gate} ]; do sleep 0.02; done; echo done`]);
+    const crashedOwner = corralAt(home, "adopt").agent(agents[0]!.id)!.owner;
+
+    // What a health check does: start corral serve, which reconciles at once, and close it.
+    const brief = await startCoordinator({ CORRAL_HOME: home });
+    const briefPid = brief.transport.pid!;
+    const reader = corralAt(home, "adopt");
+    while (!agents.every((a) => reader.agent(a.id)!.owner.pid === briefPid)) await sleep(20);
+    await brief.close();
+    while (readStat(briefPid) !== null) await sleep(10);
+
+    for (const agent of agents) {
+      expect(isAlive(agent.root)).toBe(true);
+      const row = reader.agent(agent.id)!;
+      expect([row.status, row.owner]).toEqual(["running", crashedOwner]);
+    }
+    for (const agent of theirs) expect(reader.agent(agent.id)?.status).toBe("running");
+
+    const next = corralAt(home, "adopt");
+    expect([...(await next.reconcile()).adopted].sort()).toEqual(agents.map((a) => a.id).sort());
+    writeFileSync(gate, "");
+    for (const agent of agents) expect((await next.whenCleaned(agent.id, 10_000)).cleanupStatus).toBe("done");
+  });
+
+  it.each(["adopt", "terminate"] as const)(
+    "an orphan that had already exited when found is recorded as it ended, not as killed (orphans=%s)",
+    async (orphans) => {
+      const gate = join(process.env.CORRAL_TEST_ROOT as string, `gate-ended-${orphans}-${process.pid}`);
+      const { home, agents } = await crashWithAgents(["bash", "-c", `while [ ! -e ${gate} ]; do sleep 0.02; done; exit 3`]);
+      writeFileSync(gate, "");
+      for (const agent of agents) while (isAlive(agent.root)) await sleep(10);
+
+      const recovering = corralAt(home, orphans);
+      const report = await recovering.reconcile();
+      expect([...report.foundEnded].sort()).toEqual(agents.map((a) => a.id).sort());
+      expect([report.adopted, report.terminated]).toEqual([[], []]);
+      for (const agent of agents) {
+        const row = await recovering.whenCleaned(agent.id, 10_000);
+        // A plain process keeps no record of its exit status once its parent is gone.
+        expect([row.status, row.cleanupStatus, row.exit]).toEqual(["failed", "done", null]);
+        expect(row.reason).toMatch(/exit status was lost/);
+      }
+    },
+  );
+});
+
 describe("a coordinator watching in the background", () => {
   it("adopts orphans and reaps without being asked", async () => {
     const { home, agents } = await crashWithAgents(["sleep", "300"]);

@@ -82,7 +82,7 @@ describe("corral serve shuts down", () => {
     opened.push(next);
     const report = await next.reconcile();
     expect(report.adopted).toHaveLength(20);
-    await next.shutdown("test over");
+    for (const agent of agents) unwrap(await next.kill(agent.id, "test over"));
     for (const agent of agents) expect(isAlive(agent.root)).toBe(false);
   });
 });

@@ -174,6 +174,60 @@ describe("the tmux runner", () => {
     }
   });
 
+  it("an orphan that exited before a corral found it is recorded with the exit code its keeper kept, not as killed", async () => {
+    const crashed = await startCoordinator();
+    const { task_id } = await crashed.call<{ task_id: string }>("create_real_task", { description: "ended orphan" });
+    const gate = gatePath("ended");
+    const deployed = await crashed.call<{ agent_id: string; pid: number }>("deploy_headless_agent", {
+      task_id,
+      agent_type: "orphan",
+      prompt: "p",
+      command: gated(gate, 7),
+      runner: "tmux",
+    });
+    const root = identify(deployed.pid)!;
+    process.kill(crashed.transport.pid!, "SIGKILL");
+    while (readStat(crashed.transport.pid!) !== null) await sleep(10);
+    await crashed.close();
+    writeFileSync(gate, "");
+    while (isAlive(root)) await sleep(10);
+
+    // orphans=terminate would kill a live orphan; this one has nothing left to kill.
+    const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: crashed.home })), orphans: "terminate" as const };
+    const recovering = unwrap(Corral.open(config, createLogger("silent"), { watch: false }));
+    opened.push(recovering);
+    const report = await recovering.reconcile();
+    expect([report.foundEnded, report.terminated]).toEqual([[deployed.agent_id], []]);
+    const ended = await recovering.whenCleaned(deployed.agent_id as AgentId, 10_000);
+    expect([ended.status, ended.exit, ended.reason, ended.cleanupStatus]).toEqual(["failed", { kind: "exited", code: 7 }, null, "done"]);
+  });
+
+  it("the terminal's control sequences in a tmux agent's log are never evidence about the agent", async () => {
+    // A claude-like CLI on a terminal: it sets up the screen, streams its JSON, and restores
+    // the screen on exit with no newline after, as a real CLI does.
+    const fake = join(process.env.CORRAL_TEST_ROOT as string, "claude-on-a-terminal");
+    const init = JSON.stringify({ type: "system", subtype: "init", session_id: "s-1", model: "m", mcp_servers: [{ name: "corral", status: "connected" }] });
+    const result = JSON.stringify({ type: "result", subtype: "success", is_error: false, result: "done", session_id: "s-1", total_cost_usd: 0.01, num_turns: 1 });
+    writeFileSync(
+      fake,
+      `#!/bin/bash\ncat > /dev/null\nprintf '\\033[?25l\\033]0;claude\\007'\necho '${init}'\nprintf '\\033[1m\\033[0m'\necho '${result}'\nprintf '\\033[?25h\\033[?1004l\\033[?2004l\\033[<u\\033]0;\\007'\n`,
+      { mode: 0o755 },
+    );
+    const corral = openCorral({ runner: "tmux", claudePath: fake });
+    opened.push(corral);
+    const task = unwrap(corral.createTask({ description: "escapes" }));
+    const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "worker", prompt: "p" }));
+    const ended = await corral.whenCleaned(agent.id);
+    expect([ended.status, ended.cleanupStatus, ended.stream.errors, ended.stream.sessionId]).toEqual(["completed", "done", 0, "s-1"]);
+    expect(ended.stream.result).toEqual({ text: "done", isError: false });
+    expect(archived(corral, agent.id)).toContain("\u001b[?25h");
+    const view = unwrap(corral.status(task.id)).agents[0]!;
+    expect(view.flags).toEqual([]);
+    const summary = unwrap(await corral.output(task.id, agent.id, { responseFormat: "summary" })).summary!;
+    expect(summary.errors).toEqual([]);
+    expect(unwrap(await corral.output(task.id, agent.id, {})).text).toBe(`${init}\n${result}\n`);
+  });
+
   it("attaches a terminal to a running agent's pane, and says why when it cannot", async () => {
     const corral = tmuxCorral();
     const home = corral.config.home;

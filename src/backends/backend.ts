@@ -45,4 +45,9 @@ export interface Backend {
   plan(spec: AgentSpec): Result<BackendPlan>;
   /** Turns one line of the agent's output into events, for CLIs with a structured stream. */
   readonly parseLine: ((line: string) => StreamEvent[]) | null;
+  /**
+   * Where the CLI kept its own transcript of a session run in `cwd`, when it keeps one (claude
+   * does, for --resume) and it is there; null otherwise.
+   */
+  readonly transcript: ((cwd: string, sessionId: string) => string | null) | null;
 }

@@ -1,8 +1,9 @@
 import { join } from "node:path";
-import { ok, type Result } from "../domain/errors.js";
+import { fail, ok, type Result } from "../domain/errors.js";
 import { composeAgentPrompt } from "./agent-prompt.js";
 import type { AgentSpec, Backend, BackendPlan } from "./backend.js";
 import { parseClaudeLine } from "./claude-stream.js";
+import { claudeConfigDir, locateTranscript } from "./claude-transcript.js";
 
 /** The name corral's MCP server has in each agent's config: its tools are mcp__corral__*. */
 export const CORRAL_SERVER = "corral";
@@ -50,7 +51,11 @@ const MCP_FILE = "mcp.json";
 export function claudeBackend(options: ClaudeOptions): Backend {
   return {
     name: "claude",
-    check: () => ok(undefined),
+    // An argv given to a claude agent would be silently ignored: refuse it instead.
+    // Agents inherit corral's environment, so the config dir they write to is corral's.
+    transcript: (cwd, sessionId) => locateTranscript(claudeConfigDir(process.env), cwd, sessionId),
+    check: ({ command }) =>
+      command === null ? ok(undefined) : fail("INVALID_INPUT", "command: the claude backend runs claude and takes no command; use the command backend to run an argv"),
     plan(spec: AgentSpec): Result<BackendPlan> {
       const mcpConfig = {
         mcpServers: {

@@ -17,6 +17,7 @@ export const commandBackend: Backend = {
     if (command.some((arg) => arg.includes("\0"))) return fail("INVALID_INPUT", "a command argument may not contain a NUL byte");
     return ok(undefined);
   },
+  transcript: null,
   plan(spec: AgentSpec): Result<BackendPlan> {
     const checked = this.check(spec);
     if (!checked.ok) return checked;

@@ -22,10 +22,11 @@ export function describeGc(report: GcReport, health: CleanupHealthView): string 
   for (const archive of report.archivesDeleted) reasons.set(archive.reason, (reasons.get(archive.reason) ?? 0) + 1);
   const why = [...reasons].map(([reason, n]) => `${n} ${reason === "expired" ? "expired" : `over the ${reason}`}`).join(", ");
   const lines = [
-    `${verb} ${report.archivesDeleted.length} archived logs${why === "" ? "" : ` (${why})`} and ${report.tempRemoved.length} stale temp files: ${formatBytes(report.bytesFreed)}`,
+    `${verb} ${report.archivesDeleted.length} archived logs${why === "" ? "" : ` (${why})`}, ${report.transcriptsDeleted.length} agent transcripts with them and ${report.tempRemoved.length} stale temp files: ${formatBytes(report.bytesFreed)}`,
     `logs and archives${report.dryRun ? " now" : " left"}: ${formatBytes(report.usage.totalBytes)} in ${Object.keys(report.usage.tasks).length} tasks`,
   ];
   for (const temp of report.tempRemoved) lines.push(`  ${verb} ${temp.path} (${formatBytes(temp.bytes)})`);
+  for (const transcript of report.transcriptsDeleted) lines.push(`  ${verb} ${transcript.path} (${formatBytes(transcript.bytes)})`);
   const rate = health.successRate === null ? "-" : `${(health.successRate * 100).toFixed(1)} %`;
   lines.push(
     `cleanups: ${health.done} done, ${health.partial} partial, ${health.running} running; success ${rate}; ` +

@@ -1,8 +1,16 @@
-import { join } from "node:path";
+import { isAbsolute, join, posix } from "node:path";
 import { z } from "zod";
 import { fail, ok, type Result } from "./errors.js";
 
 const positiveInt = z.coerce.number().int().positive();
+
+/** Kernel file systems: nothing can be stored there, and creating dirs in them can fail oddly. */
+const KERNEL_FS = ["/proc", "/sys"];
+
+export function underKernelFs(path: string): boolean {
+  const normal = posix.normalize(path);
+  return KERNEL_FS.some((root) => normal === root || normal.startsWith(`${root}/`));
+}
 
 /** Where an agent runs: a plain child process, or a tmux session a person can attach to. */
 export const RUNNER_KINDS = ["process", "tmux"] as const;
@@ -11,7 +19,13 @@ export type RunnerKind = (typeof RUNNER_KINDS)[number];
 /** Every value corral reads, with its default; the README's configuration table mirrors this. */
 export const ConfigSchema = z
   .object({
-    home: z.string().min(1).describe("state dir: database, workspaces, archives"),
+    home: z
+      .string()
+      .min(1)
+      .refine((path) => !path.includes("\0"), "may not contain a NUL byte")
+      .refine((path) => isAbsolute(path), "must be an absolute path (a relative one would depend on the current directory)")
+      .refine((path) => !underKernelFs(path), "may not be under /proc or /sys: those hold no files of ours")
+      .describe("state dir: database, workspaces, archives"),
     maxConcurrentAgents: positiveInt.default(20).describe("agents holding a slot at once, all tasks together"),
     maxAgentsPerTask: positiveInt.default(50).describe("agents one task may ever have"),
     maxDepth: z.coerce.number().int().min(0).default(3).describe("deepest child level (0 = no children)"),

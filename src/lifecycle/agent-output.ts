@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import type { StreamEvent } from "../domain/stream-events.js";
+import { logLines } from "../runners/log-lines.js";
 import type { AgentRecord } from "../store/records.js";
 import { parseInput } from "./inputs.js";
 import { ExitView } from "./views.js";
@@ -99,8 +100,7 @@ export async function readAgentOutput(
 ): Promise<AgentOutputView> {
   const pattern = query.pattern;
   const log = await readLogTail(agent, READ_LIMIT);
-  // A tmux agent's log is what its terminal showed, where lines end in CR LF.
-  const all = log.data.toString("utf8").split("\n").map((line) => (line.endsWith("\r") ? line.slice(0, -1) : line));
+  const all = logLines(log.data.toString("utf8"), agent.runner);
   if (all.at(-1) === "") all.pop();
   const base = {
     agentId: agent.id,

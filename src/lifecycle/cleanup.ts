@@ -118,10 +118,16 @@ export async function runCleanup(
     record_outcome: async () => {
       // The log is complete once the processes are gone: read the rest of its stream, then
       // weigh the evidence that the agent did its work.
-      const parseLine = ctx.backends.get(agent.backend)?.parseLine ?? null;
+      const backend = ctx.backends.get(agent.backend);
+      const parseLine = backend?.parseLine ?? null;
       if (parseLine !== null) ctx.streams.drain(agent.id, parseLine);
       const current = ctx.store.agents.get(agent.id) ?? agent;
       if (!isTerminal(current.status)) return failed({}, `the agent is ${current.status}, not ended`);
+      // The CLI's own transcript stays as long as the archive (resuming the session needs it)
+      // and goes with it: gc removes what is recorded here.
+      const sessionId = current.stream.sessionId;
+      const transcript = sessionId === null ? null : (backend?.transcript?.(current.cwd, sessionId) ?? null);
+      if (transcript !== null) ctx.store.agents.setTranscript(agent.id, transcript);
       const counts = ctx.store.agents.eventCounts(agent.id);
       const validation = validateCompletion({
         status: current.status,
@@ -139,7 +145,7 @@ export async function runCleanup(
       const full = ctx.diskRanFull() || stats.bavail * stats.bsize < DISK_FULL_BYTES;
       const marked = full ? { ...validation, warnings: [...validation.warnings, "the disk under the state dir was full when it ended: its log may be cut short"] } : validation;
       ctx.store.agents.setValidation(agent.id, marked);
-      return { outcome: "ok", detail: { confidence: marked.confidence, warnings: marked.warnings }, error: null };
+      return { outcome: "ok", detail: { confidence: marked.confidence, warnings: marked.warnings, transcript }, error: null };
     },
     archive_log: async () => {
       const running: ProcessIdentity[] = survivors ?? [];

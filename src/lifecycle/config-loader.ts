@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { configFilePath, resolveConfig, type Config } from "../domain/config.js";
 import { describeUnknown, fail, type Result } from "../domain/errors.js";
+import { stateDirProblem } from "./directories.js";
 
 /** Reads the optional config file and the environment into a validated Config. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Result<Config> {
@@ -21,5 +22,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Result<Config>
   } else if (env.CORRAL_CONFIG !== undefined) {
     return fail("CONFIG_INVALID", `CORRAL_CONFIG names ${path}, which does not exist`);
   }
-  return resolveConfig(env, file, userHome);
+  const config = resolveConfig(env, file, userHome);
+  if (!config.ok) return config;
+  const problem = stateDirProblem(config.value.home);
+  if (problem === null) return config;
+  const from = env.CORRAL_HOME !== undefined && env.CORRAL_HOME !== "" ? "CORRAL_HOME" : file?.home !== undefined ? `home in ${path}` : "the state dir (~/.corral)";
+  return fail("CONFIG_INVALID", `invalid configuration: ${from}: ${problem}`);
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statfsSync, statSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, renameSync, rmSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
@@ -34,6 +34,7 @@ import {
 } from "./inputs.js";
 import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQuery } from "./agent-output.js";
 import { Ballast } from "./ballast.js";
+import { makeDirs, workingDirectory } from "./directories.js";
 import { failpoint } from "./failpoints.js";
 import { modifiedAt, statOrNull } from "./file-stat.js";
 import { collectGarbage, type GcReport } from "./gc.js";
@@ -78,7 +79,7 @@ export interface OpenOptions {
   /**
    * Whether this process watches over the state dir in the background: reconciling at once
    * and every reconcileMs, reaping every reapMs. A coordinator does; an agent's own server,
-   * short-lived, does not (it would adopt orphans only to kill them when it exits); a caller
+   * short-lived, does not (it would adopt orphans only to hand them back when it exits); a caller
    * that drives reconcile() and reap() itself need not.
    */
   readonly watch: boolean;
@@ -97,6 +98,8 @@ export interface ReconcileReport {
   readonly adopted: AgentId[];
   readonly terminated: AgentId[];
   readonly failed: AgentId[];
+  /** Orphans whose process had already exited when found: recorded as they ended, not killed. */
+  readonly foundEnded: AgentId[];
   readonly cleanupsTakenOver: AgentId[];
 }
 
@@ -131,6 +134,8 @@ export class Corral {
   private readonly gcTimer: NodeJS.Timeout | null;
   /** Agents this process adopted: not its children, so their end is seen through /proc. */
   private readonly adopted = new Map<AgentId, ProcessIdentity>();
+  /** The dead corral each adopted agent came from: shutdown hands the agent back, never kills it. */
+  private readonly adoptedFrom = new Map<AgentId, ProcessIdentity>();
   private watchTimer: NodeJS.Timeout | null = null;
   private readonly storeTimer: NodeJS.Timeout;
   private readonly diskTimer: NodeJS.Timeout;
@@ -217,11 +222,8 @@ export class Corral {
     if (anyLimit(limitsOf(config)) && prlimit === null) {
       return fail("CONFIG_INVALID", "agent resource limits are set but prlimit is not on PATH; install util-linux or unset CORRAL_AGENT_*");
     }
-    try {
-      mkdirSync(config.home, { recursive: true, mode: 0o700 });
-    } catch (cause) {
-      return fail("DB_UNAVAILABLE", `cannot create the state dir ${config.home}: ${describeUnknown(cause)}`);
-    }
+    const made = makeDirs(config.home, 0o700);
+    if (!made.ok) return fail("DB_UNAVAILABLE", `cannot create the state dir ${config.home}: ${made.error.message}`);
     const dbPath = join(config.home, "corral.db");
     const orphaned = workspacesWithoutStore(config.home, dbPath);
     if (orphaned > 0) {
@@ -249,10 +251,12 @@ export class Corral {
     if (!usable.ok) return usable;
     const input = parseInput(CreateTaskInputSchema, raw);
     if (!input.ok) return input;
+    const clientCwd = input.value.clientCwd === undefined ? null : workingDirectory(input.value.clientCwd, "clientCwd");
+    if (clientCwd !== null && !clientCwd.ok) return clientCwd;
     const id = newTaskId();
     const workspace = this.workspaces.createTask(id);
     if (!workspace.ok) return workspace;
-    const context = { ...input.value.context, ...(input.value.clientCwd === undefined ? {} : { clientCwd: input.value.clientCwd }) };
+    const context = { ...input.value.context, ...(clientCwd === null ? {} : { clientCwd: clientCwd.value }) };
     return ok(
       this.store.tasks.insert({
         id,
@@ -277,20 +281,13 @@ export class Corral {
     const { taskId, agentType, prompt } = input.value;
     const task = this.store.tasks.get(taskId);
     if (task === null) return fail("UNKNOWN_TASK", `no task ${taskId}`);
-    const command = input.value.command ?? null;
-    const backendName = input.value.backend ?? (command === null ? "claude" : "command");
-    const backend = this.backends.get(backendName);
-    if (backend === undefined) return fail("INVALID_INPUT", `no backend ${backendName}`);
-    const checked = backend.check({ command });
-    if (!checked.ok) return checked;
-    const cwd = input.value.cwd ?? stringOr(task.context.clientCwd, task.workspace);
-    if (!isDirectory(cwd)) return fail("INVALID_INPUT", `cwd ${cwd} is not an existing directory`);
     const parent = input.value.parentId === undefined ? null : this.store.agents.get(input.value.parentId);
-    // A child runs where its parent does unless told otherwise: a person watching the parent
-    // in tmux can watch its children there too.
-    const runnerKind = input.value.runner ?? (parent?.runner === "tmux" ? "tmux" : this.config.runner);
-    const runner = this.runners.get(runnerKind);
-    if (runner === undefined) return fail("INVALID_INPUT", `runner ${runnerKind} is not available: ${TMUX_MISSING}`);
+    const chosen = this.chooseLaunch(input.value, parent?.runner ?? null);
+    if (!chosen.ok) return chosen;
+    const { backend, runner, command } = chosen.value;
+    const where = workingDirectory(input.value.cwd ?? stringOr(task.context.clientCwd, task.workspace), "cwd");
+    if (!where.ok) return where;
+    const cwd = where.value;
     const space = this.freeSpaceCheck();
     if (!space.ok) return space;
     const agentId = newAgentId(agentType);
@@ -345,6 +342,38 @@ export class Corral {
       return fail("LAUNCH_FAILED", `agent ${agentId} failed to launch and was cleaned up: ${launched.error.message}`);
     }
     return ok(this.store.agents.get(agentId) as AgentRecord);
+  }
+
+  /**
+   * What deploy checks of its input before it needs a task: the fields, the backend and its
+   * command, the runner, the cwd when one is given. Creates nothing: a caller that would make a
+   * task for its agents checks them first.
+   */
+  checkDeploy(raw: Omit<DeployInput, "taskId">): Result<void> {
+    const input = parseInput(DeployInputSchema.omit({ taskId: true }), raw);
+    if (!input.ok) return input;
+    const chosen = this.chooseLaunch(input.value, null);
+    if (!chosen.ok) return chosen;
+    const cwd = input.value.cwd === undefined ? null : workingDirectory(input.value.cwd, "cwd");
+    return cwd === null || cwd.ok ? ok(undefined) : cwd;
+  }
+
+  private chooseLaunch(
+    input: { backend?: string | undefined; command?: string[] | undefined; runner?: RunnerKind | undefined },
+    parentRunner: RunnerKind | null,
+  ): Result<{ backend: Backend; runner: Runner; command: string[] | null }> {
+    const command = input.command ?? null;
+    const backendName = input.backend ?? (command === null ? "claude" : "command");
+    const backend = this.backends.get(backendName);
+    if (backend === undefined) return fail("INVALID_INPUT", `backend: no backend ${backendName}`);
+    const checked = backend.check({ command });
+    if (!checked.ok) return checked;
+    // A child runs where its parent does unless told otherwise: a person watching the parent
+    // in tmux can watch its children there too.
+    const runnerKind = input.runner ?? (parentRunner === "tmux" ? "tmux" : this.config.runner);
+    const runner = this.runners.get(runnerKind);
+    if (runner === undefined) return fail("INVALID_INPUT", `runner: ${runnerKind} is not available: ${TMUX_MISSING}`);
+    return ok({ backend, runner, command });
   }
 
   /** Below the free-space floor new agents are refused; the running ones keep running. */
@@ -706,7 +735,13 @@ export class Corral {
   }
 
   private async reconcileOnce(): Promise<ReconcileReport> {
-    const report = { adopted: [] as AgentId[], terminated: [] as AgentId[], failed: [] as AgentId[], cleanupsTakenOver: [] as AgentId[] };
+    const report = {
+      adopted: [] as AgentId[],
+      terminated: [] as AgentId[],
+      failed: [] as AgentId[],
+      foundEnded: [] as AgentId[],
+      cleanupsTakenOver: [] as AgentId[],
+    };
     if (this.closed) return report;
     const endings: Promise<unknown>[] = [];
     for (const orphan of this.store.agents.live()) {
@@ -719,11 +754,19 @@ export class Corral {
       }
       if (!this.store.agents.adopt(orphan.id, orphan.owner, this.owner)) continue;
       const agent = this.store.agents.get(orphan.id) as AgentRecord;
+      if (!isAlive(orphan.process)) {
+        // It ended while no corral watched: there is nothing to kill, only its end to record,
+        // from the runner's record of its exit status when it kept one.
+        report.foundEnded.push(agent.id);
+        endings.push(this.onAdoptedExit(agent.id));
+        continue;
+      }
       if (this.config.orphans === "terminate") {
         report.terminated.push(agent.id);
         endings.push(this.end(agent.id, { status: "killed", reason: "its corral died (orphans=terminate)", exit: null }));
       } else {
         report.adopted.push(agent.id);
+        this.adoptedFrom.set(agent.id, orphan.owner);
         this.watch(agent);
       }
     }
@@ -767,6 +810,7 @@ export class Corral {
 
   /** An adopted agent ended: its status is known when its runner kept it, else it is lost. */
   private async onAdoptedExit(id: AgentId): Promise<void> {
+    this.adoptedFrom.delete(id);
     const agent = this.store.agents.get(id);
     if (agent === null) return;
     const recorded = (await this.runners.get(agent.runner)?.recordedExit(agent.agentDir)) ?? null;
@@ -911,8 +955,9 @@ export class Corral {
   /** Retention, disk budgets and stale temp files; see collectGarbage. */
   gc(dryRun = false): GcReport {
     const report = collectGarbage(this.store, this.workspaces, this.config, dryRun);
-    if (!dryRun && (report.archivesDeleted.length > 0 || report.tempRemoved.length > 0)) {
-      this.logger.info({ archives: report.archivesDeleted.length, temp: report.tempRemoved.length, bytes: report.bytesFreed }, "gc");
+    if (!dryRun && (report.archivesDeleted.length > 0 || report.tempRemoved.length > 0 || report.transcriptsDeleted.length > 0)) {
+      const counts = { archives: report.archivesDeleted.length, transcripts: report.transcriptsDeleted.length, temp: report.tempRemoved.length };
+      this.logger.info({ ...counts, bytes: report.bytesFreed }, "gc");
     }
     return report;
   }
@@ -937,13 +982,20 @@ export class Corral {
   }
 
   /**
-   * Kills every live agent this process owns, in parallel, then closes; with
-   * onShutdown=detach it leaves them running for the next coordinator to adopt. The grace
+   * Kills every live agent this process launched, in parallel, then closes; with
+   * onShutdown=detach it leaves them running for the next coordinator to adopt. Agents it
+   * adopted are never killed here: they are handed back for the next corral to adopt. The grace
    * period shrinks so that the whole shutdown fits in shutdownDeadlineMs: the SIGTERM phase
    * gets half of it, the rest is left for SIGKILL, verification and cleanup.
    */
   async shutdown(reason = "corral shut down"): Promise<void> {
     if (this.closed) return;
+    // Adopted agents go back to the corral they came from, which is dead, so the next corral
+    // adopts them again: a coordinator that lives a moment (a health check, a one-shot
+    // client) must not turn its adoption into a kill nobody asked for.
+    for (const [id, from] of this.adoptedFrom) {
+      if (this.store.agents.adopt(id, this.owner, from)) this.logger.info({ agent: id }, "released an adopted agent for the next corral");
+    }
     if (this.config.onShutdown === "terminate") {
       this.graceMs = Math.min(this.config.graceMs, Math.floor(this.config.shutdownDeadlineMs / 2));
       const [kept, killed] = partition(this.store.agents.liveOwnedBy(this.owner), (agent) => lifetimeOf(agent) !== null);
@@ -999,12 +1051,3 @@ function stringOr(value: unknown, fallback: string): string {
   return typeof value === "string" && value !== "" ? value : fallback;
 }
 
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch (cause) {
-    const code = (cause as { code?: unknown }).code;
-    if (code === "ENOENT" || code === "ENOTDIR" || code === "EACCES") return false;
-    throw cause;
-  }
-}

@@ -1,8 +1,10 @@
-import { existsSync, readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, rmdirSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { transcriptFiles } from "../backends/claude-transcript.js";
 import type { Config } from "../domain/config.js";
 import type { AgentId, TaskId } from "../domain/ids.js";
 import { resolveInside } from "../domain/paths.js";
+import type { ArchivedAgent } from "../store/agents.js";
 import type { Store } from "../store/store.js";
 import { statOrNull } from "./file-stat.js";
 import type { Workspaces } from "./workspace.js";
@@ -13,6 +15,8 @@ export interface GcReport {
   readonly dryRun: boolean;
   readonly archivesDeleted: { agentId: AgentId; taskId: TaskId; bytes: number; reason: ArchiveDeletion }[];
   readonly tempRemoved: { path: string; bytes: number }[];
+  /** Agents' CLI transcripts, removed with their archives. */
+  readonly transcriptsDeleted: { agentId: AgentId; path: string; bytes: number }[];
   readonly bytesFreed: number;
   /** Logs and archives per task, after gc. */
   readonly usage: { totalBytes: number; tasks: Record<string, number> };
@@ -48,10 +52,21 @@ export function collectGarbage(store: Store, workspaces: Workspaces, config: Con
   for (const task of list(workspaces.root)) {
     for (const log of list(join(workspaces.root, task, "logs"))) add(task, sizeOf(join(workspaces.root, task, "logs", log)));
   }
+  const transcriptsDeleted: GcReport["transcriptsDeleted"] = [];
+  const removeTranscript = (agent: ArchivedAgent): void => {
+    if (agent.transcriptPath === null) return;
+    const files = transcriptFiles(agent.transcriptPath);
+    transcriptsDeleted.push({ agentId: agent.id, path: agent.transcriptPath, bytes: files.reduce((sum, f) => sum + sizeOf(f), 0) });
+    if (dryRun) return;
+    for (const file of files) rmSync(file, { recursive: true, force: true });
+    removeIfEmpty(dirname(agent.transcriptPath));
+    store.agents.setTranscript(agent.id, null);
+  };
   const archives = store.agents.archived().flatMap((a) => {
     const stat = statOrNull(a.path);
     if (stat === null) {
       if (!dryRun) store.agents.setArchive(a.id, null);
+      removeTranscript(a);
       return [];
     }
     add(a.taskId, stat.size);
@@ -67,23 +82,27 @@ export function collectGarbage(store: Store, workspaces: Workspaces, config: Con
     rmSync(inside.value, { force: true });
     store.agents.setArchive(archive.id, null);
   };
+  const removeWithTranscript = (archive: (typeof archives)[number], reason: ArchiveDeletion): void => {
+    remove(archive, reason);
+    removeTranscript(archive);
+  };
   const kept = new Set(archives);
   const expiredBefore = now - config.retentionDays * DAY_MS;
   for (const archive of archives) {
     if ((archive.endedAt ?? 0) < expiredBefore) {
-      remove(archive, "expired");
+      removeWithTranscript(archive, "expired");
       kept.delete(archive);
     }
   }
   for (const archive of [...kept]) {
     if ((tasks[archive.taskId] ?? 0) <= config.taskDiskBudgetMb * MB) continue;
-    remove(archive, "task budget");
+    removeWithTranscript(archive, "task budget");
     kept.delete(archive);
   }
   const total = (): number => Object.values(tasks).reduce((sum, bytes) => sum + bytes, 0);
   for (const archive of [...kept]) {
     if (total() <= config.diskBudgetMb * MB) break;
-    remove(archive, "disk budget");
+    removeWithTranscript(archive, "disk budget");
     kept.delete(archive);
   }
 
@@ -106,6 +125,16 @@ export function collectGarbage(store: Store, workspaces: Workspaces, config: Con
     }
   }
 
-  const bytesFreed = archivesDeleted.reduce((sum, a) => sum + a.bytes, 0) + tempRemoved.reduce((sum, t) => sum + t.bytes, 0);
-  return { dryRun, archivesDeleted, tempRemoved, bytesFreed, usage: { totalBytes: total(), tasks } };
+  const bytesFreed = [...archivesDeleted, ...tempRemoved, ...transcriptsDeleted].reduce((sum, item) => sum + item.bytes, 0);
+  return { dryRun, archivesDeleted, tempRemoved, transcriptsDeleted, bytesFreed, usage: { totalBytes: total(), tasks } };
+}
+
+/** A project dir of transcripts goes when its last transcript has. */
+function removeIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch (cause) {
+    const code = (cause as { code?: unknown }).code;
+    if (code !== "ENOTEMPTY" && code !== "ENOENT" && code !== "EEXIST") throw cause;
+  }
 }

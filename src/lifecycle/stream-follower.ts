@@ -8,7 +8,15 @@ import { readStream } from "./stream-reader.js";
 interface Followed {
   readonly parseLine: (line: string) => StreamEvent[];
   readonly counted: Set<string>;
+  /** Reads that failed in a row. */
+  failures: number;
 }
+
+/**
+ * Failed reads in a row after which an agent is no longer followed: an error that lasts this
+ * long (an unreadable log) will not go away by retrying. Its end reads the log once more.
+ */
+export const FOLLOW_FAILURES_ALLOWED = 8;
 
 /**
  * Keeps the store up to date with what running agents' output streams say (session, tokens,
@@ -26,7 +34,7 @@ export class StreamFollower {
   ) {}
 
   follow(id: AgentId, parseLine: (line: string) => StreamEvent[]): void {
-    this.followed.set(id, { parseLine, counted: new Set() });
+    this.followed.set(id, { parseLine, counted: new Set(), failures: 0 });
     if (this.timer === null) {
       this.timer = setInterval(() => this.poll(), this.intervalMs);
       this.timer.unref();
@@ -61,8 +69,18 @@ export class StreamFollower {
           continue;
         }
         readStream(this.store, agent, followed.parseLine, followed.counted, false);
+        followed.failures = 0;
       } catch (cause) {
-        this.logger.warn({ agent: id, err: describeUnknown(cause) }, "reading the agent's stream failed");
+        followed.failures += 1;
+        if (followed.failures < FOLLOW_FAILURES_ALLOWED) {
+          this.logger.warn({ agent: id, err: describeUnknown(cause) }, "reading the agent's stream failed");
+          continue;
+        }
+        this.unfollow(id);
+        this.logger.error(
+          { agent: id, err: describeUnknown(cause), failures: followed.failures },
+          "stopped following the agent's stream: every read failed; it is read again when the agent ends",
+        );
       }
     }
   }

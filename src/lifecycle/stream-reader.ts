@@ -1,5 +1,6 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync } from "node:fs";
 import type { StreamEvent } from "../domain/stream-events.js";
+import { logLines } from "../runners/log-lines.js";
 import type { StreamDelta } from "../store/agents.js";
 import type { AgentRecord } from "../store/records.js";
 import type { Store } from "../store/store.js";
@@ -68,7 +69,7 @@ export function readStream(
   let offset = agent.stream.offset;
   let stored = false;
   const apply = (bytes: Buffer): boolean => {
-    const events = bytes.toString("utf8").split("\n").flatMap((line) => parseLine(line));
+    const events = logLines(bytes.toString("utf8"), agent.runner).flatMap((line) => parseLine(line));
     if (!store.agents.applyStream(agent, offset, offset + bytes.length, foldEvents(events, countedMessages), events, Date.now())) return false;
     offset += bytes.length;
     stored = true;

@@ -83,7 +83,7 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
       inputSchema: {
         description: z.string().max(MAX_DESCRIPTION).describe("what the task is about"),
         priority: z.enum(["low", "normal", "high", "critical"]).optional(),
-        client_cwd: z.string().max(4096).optional().describe("absolute path of the project the agents work in"),
+        client_cwd: z.string().max(4096).optional().describe("absolute path of an existing directory, the project the agents work in"),
         background_context: contextText.optional(),
         expected_deliverables: contextList.optional(),
         success_criteria: contextList.optional(),
@@ -101,7 +101,11 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
         ...(client_cwd === undefined ? {} : { clientCwd: client_cwd }),
         context: Object.fromEntries(Object.entries(context).filter(([, v]) => v !== undefined)),
       });
-      return toolResult(created.ok ? ok({ task_id: created.value.id, workspace: created.value.workspace, status: "created" as const }) : created);
+      return toolResult(
+        created.ok
+          ? ok({ task_id: created.value.id, workspace: created.value.workspace, status: "created" as const })
+          : fail(created.error.code, renameField(created.error.message, CREATE_FIELDS)),
+      );
     },
   );
 
@@ -278,6 +282,7 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
 }
 
 /** Lifecycle field names as this tool's caller knows them, for error messages. */
+const CREATE_FIELDS: Readonly<Record<string, string>> = { clientCwd: "client_cwd" };
 const DEPLOY_FIELDS: Readonly<Record<string, string>> = { taskId: "task_id", agentType: "agent_type", parentId: "parent", maxRuntimeMs: "max_runtime_s" };
 const SPAWN_FIELDS: Readonly<Record<string, string>> = { ...DEPLOY_FIELDS, agentType: "child_agent_type", parentId: "parent_agent_id", prompt: "child_prompt" };
 

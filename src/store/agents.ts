@@ -110,6 +110,14 @@ function toSummary(values: readonly unknown[]): AgentSummary {
   });
 }
 
+export interface ArchivedAgent {
+  readonly id: AgentId;
+  readonly taskId: TaskId;
+  readonly path: string;
+  readonly endedAt: number | null;
+  readonly transcriptPath: string | null;
+}
+
 export class AgentTable {
   private readonly getStmt;
   private readonly summariesStmt;
@@ -132,6 +140,7 @@ export class AgentTable {
   private readonly claimRetryStmt;
   private readonly finishCleanupStmt;
   private readonly setArchiveStmt;
+  private readonly setTranscriptStmt;
   private readonly archivedStmt;
   private readonly liveIdsStmt;
   private readonly byTokenStmt;
@@ -250,8 +259,9 @@ export class AgentTable {
        WHERE id = @id AND cleanup_claim = @claim`,
     );
     this.setArchiveStmt = db.prepare(`UPDATE agents SET archive_path = ? WHERE id = ?`);
+    this.setTranscriptStmt = db.prepare(`UPDATE agents SET transcript_path = ? WHERE id = ?`);
     this.archivedStmt = db.prepare(
-      `SELECT id, task_id AS taskId, archive_path AS path, ended_at AS endedAt FROM agents
+      `SELECT id, task_id AS taskId, archive_path AS path, ended_at AS endedAt, transcript_path AS transcriptPath FROM agents
        WHERE archive_path IS NOT NULL ORDER BY ended_at, id`,
     );
     this.liveIdsStmt = db.prepare(`SELECT id FROM agents WHERE status IN ${LIVE}`).pluck();
@@ -454,9 +464,14 @@ export class AgentTable {
     this.setArchiveStmt.run(path, id);
   }
 
+  /** Where the agent's CLI kept its transcript; null once it is removed with the archive. */
+  setTranscript(id: AgentId, path: string | null): void {
+    this.setTranscriptStmt.run(path, id);
+  }
+
   /** Every archived agent, oldest ended first. */
-  archived(): { id: AgentId; taskId: TaskId; path: string; endedAt: number | null }[] {
-    return this.archivedStmt.all() as { id: AgentId; taskId: TaskId; path: string; endedAt: number | null }[];
+  archived(): ArchivedAgent[] {
+    return this.archivedStmt.all() as ArchivedAgent[];
   }
 
   liveIds(): Set<string> {

@@ -109,6 +109,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE agents ADD COLUMN stuck_since INTEGER;
   ALTER TABLE agents ADD COLUMN limit_warnings TEXT;
   `,
+  // Where the agent's CLI kept its own transcript, removed with the archive.
+  `
+  ALTER TABLE agents ADD COLUMN transcript_path TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -95,6 +95,7 @@ const AgentColumns = z.object({
   last_event_at: nullableInt,
   stuck_since: nullableInt,
   limit_warnings: json.nullable(),
+  transcript_path: z.string().nullable(),
 });
 
 /**
@@ -192,6 +193,8 @@ export const AgentRowSchema = AgentColumns.transform((r) => {
     agentDir: r.agent_dir,
     logPath: r.log_path,
     archivePath: r.archive_path,
+    /** The transcript the agent's CLI wrote (claude: for --resume); null when none or removed. */
+    transcriptPath: r.transcript_path,
     mark: r.mark,
     owner: { pid: r.owner_pid, startTime: r.owner_start },
     process:

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -67,6 +67,10 @@ export function registerDemo(program: Command): void {
         die({ code: "LAUNCH_FAILED", message: "the demo needs the claude CLI: run npm ci in corral's checkout, or npm install -g @anthropic-ai/claude-code" });
       }
       const home = mkdtempSync(join(tmpdir(), "corral-demo-"));
+      // claude writes ~/.claude.json, transcripts, session-env and MCP logs under its config
+      // dir: the demo's agents get a home of their own inside the demo's dir, removed with it.
+      const userHome = join(home, "home");
+      mkdirSync(join(userHome, ".claude"), { recursive: true, mode: 0o700 });
       const model = await startModelServer();
       // The agents, and the corral servers they start, inherit this environment: they talk to
       // the local server, never the network, and find the same claude and state dir.
@@ -77,6 +81,8 @@ export function registerDemo(program: Command): void {
         DISABLE_AUTOUPDATER: "1",
         DISABLE_TELEMETRY: "1",
         CORRAL_HOME: home,
+        HOME: userHome,
+        CLAUDE_CONFIG_DIR: join(userHome, ".claude"),
         CORRAL_CLAUDE_PATH: claude,
         CORRAL_CLAUDE_ALLOWED_TOOLS: "Bash",
         CORRAL_BALLAST_MB: "0",
