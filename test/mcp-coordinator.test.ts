@@ -66,7 +66,8 @@ describe("corral serve, driven by an MCP client over stdio", () => {
           agent_type: "worker",
           prompt: `job ${n}`,
           backend: "command",
-          command: ["bash", "-c", `echo "worker ${n} got: $(cat)"; sleep 0.2`],
+          // Long enough to be still running when the wait starts, on a loaded machine too.
+          command: ["bash", "-c", `echo "worker ${n} got: $(cat)"; sleep 1`],
         }),
       ),
     );
