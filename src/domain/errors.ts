@@ -22,7 +22,8 @@ export type ErrorCode =
   | "DB_UNAVAILABLE"
   | "PROC_UNAVAILABLE"
   | "AUTH_REFUSED"
-  | "DISK_LOW";
+  | "DISK_LOW"
+  | "CGROUPS_UNAVAILABLE";
 
 export interface CorralError {
   readonly code: ErrorCode;
