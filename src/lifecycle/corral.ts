@@ -494,7 +494,7 @@ export class Corral {
 
   cleanupRecord(id: AgentId): CleanupRecordView {
     const agent = this.store.agents.get(id);
-    if (agent === null) return { agentId: id, status: "pending", attempts: 0, steps: [] };
+    if (agent === null) return { agentId: id, status: "pending", attempts: 0, verifiedBy: null, blindSpots: [], steps: [] };
     return cleanupView(agent, this.store.cleanupSteps.forAgent(id));
   }
 

@@ -105,6 +105,12 @@ export class Cgroups {
     return ok(new Cgroups(parent, readWords(join(parent, "cgroup.subtree_control"))));
   }
 
+  private makeParent(): void {
+    mkdirSync(this.parent, { recursive: true });
+    enableControllers(join(this.parent, ".."));
+    enableControllers(this.parent);
+  }
+
   /** The controller a cap needs that this hierarchy does not give, or null when all are there. */
   missingFor(caps: CgroupCaps): string | null {
     for (const [key, controller] of Object.entries(CAP_CONTROLLER)) {
@@ -117,7 +123,14 @@ export class Cgroups {
   create(name: string, caps: CgroupCaps): Result<string> {
     const path = join(this.parent, name);
     try {
-      mkdirSync(path);
+      try {
+        mkdirSync(path);
+      } catch (cause) {
+        if (!isMissing(cause)) throw cause;
+        // Another corral on this state dir removed the parent when it closed with no agent left.
+        this.makeParent();
+        mkdirSync(path);
+      }
       if (caps.memoryMb > 0) writeFileSync(join(path, "memory.max"), String(caps.memoryMb * 1024 * 1024));
       if (caps.pids > 0) writeFileSync(join(path, "pids.max"), String(caps.pids));
       return ok(path);
@@ -146,10 +159,19 @@ export class Cgroups {
     return removed;
   }
 
-  /** Removes the state dir's parent once it holds no agent cgroup; false when it still does. */
+  /**
+   * Removes the state dir's parent once it holds no agent cgroup; false when it still does. One
+   * rmdir, never a recursive removal: an agent cgroup another corral makes meanwhile stops it.
+   */
   removeParentIfEmpty(): boolean {
-    if (subdirs(this.parent).length > 0) return false;
-    return removeCgroup(this.parent).removed;
+    try {
+      rmdirSync(this.parent);
+      return true;
+    } catch (cause) {
+      const code = (cause as { code?: unknown }).code;
+      if (isMissing(cause) || code === "EBUSY" || code === "ENOTEMPTY") return false;
+      throw cause;
+    }
   }
 }
 

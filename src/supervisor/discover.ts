@@ -20,15 +20,14 @@ export type DiscoveryMethod = "cgroup" | "tree" | "sweep";
 
 /**
  * The escapers a method cannot see, said in every receipt rather than claiming a certainty it
- * does not have. A cgroup holds whatever its processes call; only a process allowed to write
- * another cgroup's cgroup.procs (root, or the owner of a delegated subtree) can move itself
- * out. A live tini holds every orphan in its tree. A sweep sees the session and the mark, so a
- * descendant that left both is invisible to it.
+ * does not have. A cgroup holds whatever its processes call (only a process with write access
+ * to another cgroup's cgroup.procs could move itself out: an act of evasion, not of ordinary
+ * daemonizing, and documented as such). A live tini holds every orphan in its tree. A sweep
+ * sees the session and the mark, so a descendant that left both is invisible to it.
  */
 export function blindSpots(method: DiscoveryMethod): string[] {
   switch (method) {
     case "cgroup":
-      return ["a process that moved itself to another cgroup, which takes write access to that cgroup (root, or the owner of a delegated subtree)"];
     case "tree":
       return [];
     case "sweep":
@@ -93,11 +92,12 @@ export function sweep(scope: AgentScope): ProcessIdentity[] {
 
 /**
  * The cgroup's members, and the root while it lives: a root not yet in its cgroup is still in
- * its first instruction, the one that moves it there, and has started nothing.
+ * its first instruction, the one that moves it there, and has started nothing. The root comes
+ * last, so each process is signalled by corral before a root such as tini passes the signal on.
  */
 export function cgroupScope(scope: AgentScope & { cgroup: string }): ProcessIdentity[] {
-  const members = cgroupMembers(scope.cgroup);
-  if (statOf(scope.root) !== null && !members.some((p) => sameProcess(p, scope.root))) members.push(scope.root);
+  const members = cgroupMembers(scope.cgroup).filter((p) => !sameProcess(p, scope.root));
+  if (statOf(scope.root) !== null) members.push(scope.root);
   return members;
 }
 
