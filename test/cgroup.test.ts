@@ -21,9 +21,7 @@ const run = promisify(execFile);
 /** Why agents cannot get a cgroup here, or null when they can (as root on a v2 host: CI). */
 const unusable = ((): string | null => {
   const probe = Cgroups.open(join(tmpdir(), `corral-cgroup-probe-${process.pid}`));
-  if (!probe.ok) return probe.error.message;
-  probe.value.removeParentIfEmpty();
-  return null;
+  return probe.ok ? null : probe.error.message;
 })();
 const withCgroups = unusable === null ? "" : ` (skipped: ${unusable})`;
 
@@ -141,10 +139,10 @@ describe.each(["process", "tmux"] as const)(`an agent in its own cgroup, %s runn
     expect(existsSync(corral.agent(agent_id as AgentId)?.cgroup as string)).toBe(false);
   });
 
-  it("lists the blind spot in the receipt, rather than a clean certainty, with cgroups off and no tini", async () => {
+  it.each(["exits on its own", "is killed"] as const)("lists the blind spot in the receipt, rather than a clean certainty, with cgroups off and no tini, when the agent %s", async (ending) => {
     corral = open({ cgroups: "off", subreaper: "none" });
-    const { agent, escaper } = await deployEscaper(corral, "exit");
-    const done = await corral.whenCleaned(agent.id);
+    const { agent, escaper } = await deployEscaper(corral, ending === "is killed" ? "stay" : "exit");
+    const done = ending === "is killed" ? unwrap(await corral.kill(agent.id)).agent : await corral.whenCleaned(agent.id);
     expect(done.cleanupStatus).toBe("done");
     const record = corral.cleanupRecord(agent.id);
     expect(record.verifiedBy).toBe("sweep");
@@ -152,6 +150,15 @@ describe.each(["process", "tmux"] as const)(`an agent in its own cgroup, %s runn
     expect(step(corral, agent.id, "terminate")?.detail.blindSpots).toEqual(record.blindSpots);
     // The blind spot is real: the sweep did not see it.
     expect(isAlive(escaper)).toBe(true);
+  });
+
+  it("catches the escaper through tini's tree on a kill with cgroups off, and claims no blind spot", async () => {
+    corral = open({ cgroups: "off", subreaper: "auto" });
+    if (!corral.usesSubreaper) return;
+    const { agent, escaper } = await deployEscaper(corral, "stay");
+    const killed = unwrap(await corral.kill(agent.id));
+    expect([killed.cleanup.status, killed.cleanup.verifiedBy, killed.cleanup.blindSpots]).toEqual(["done", "tree", []]);
+    expect(isAlive(escaper)).toBe(false);
   });
 
   it("continues a SIGSTOPped agent after SIGTERM, so that it exits through its handler", async () => {
@@ -182,7 +189,7 @@ describe(`the cgroups setting${withCgroups}`, () => {
     corral = openCorral({ cgroups: "on" });
     const parent = corral.cgroups?.parent as string;
     const stale = join(parent, "worker-000000-dead00");
-    mkdirSync(stale);
+    mkdirSync(stale, { recursive: true });
     const report = await corral.reconcile();
     expect(report.cgroupsRemoved).toEqual([stale]);
     expect(existsSync(stale)).toBe(false);
@@ -190,9 +197,7 @@ describe(`the cgroups setting${withCgroups}`, () => {
 
   it.skipIf(unusable !== null)("refuses a memory cap that the hierarchy cannot enforce", () => {
     const probe = Cgroups.open(join(tmpdir(), `corral-cgroup-probe-${process.pid}`));
-    const controllers = probe.ok ? probe.value.controllers : [];
-    if (probe.ok) probe.value.removeParentIfEmpty();
-    if (controllers.includes("memory")) return;
+    if (probe.ok && probe.value.controllers.includes("memory")) return;
     expect(() => openCorral({ agentMemoryMb: 64 })).toThrow(/CGROUPS_UNAVAILABLE|memory controller/);
   });
 

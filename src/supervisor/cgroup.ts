@@ -102,7 +102,10 @@ export class Cgroups {
     }
     enableControllers(top);
     enableControllers(parent);
-    return ok(new Cgroups(parent, readWords(join(parent, "cgroup.subtree_control"))));
+    const cgroups = new Cgroups(parent, readWords(join(parent, "cgroup.subtree_control")));
+    // Made again with the first agent: a command that never deploys leaves nothing behind.
+    cgroups.removeParentIfEmpty();
+    return ok(cgroups);
   }
 
   private makeParent(): void {
@@ -127,7 +130,8 @@ export class Cgroups {
         mkdirSync(path);
       } catch (cause) {
         if (!isMissing(cause)) throw cause;
-        // Another corral on this state dir removed the parent when it closed with no agent left.
+        // The parent is made with the first agent, and removed by any corral on this state dir
+        // that closes with no agent left.
         this.makeParent();
         mkdirSync(path);
       }

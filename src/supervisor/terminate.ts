@@ -48,12 +48,14 @@ export async function terminate(scope: AgentScope, options: TerminateOptions): P
 
   let live = run.refresh("SIGTERM", true);
   const deadline = started + options.graceMs;
+  // A tree walk or a read of cgroup.procs is cheap; a sweep of /proc is not, so it runs only
+  // to confirm an empty set.
+  const cheap = held || scope.cgroup !== null;
   let delay = 1;
   while (live.length > 0 && performance.now() < deadline) {
     await sleep(Math.min(delay, Math.max(0, deadline - performance.now())));
     delay = Math.min(delay * 2, MAX_POLL_MS);
-    // A tree walk is cheap; a sweep of /proc is not, so it runs only to confirm an empty set.
-    live = run.refresh("SIGTERM", held);
+    live = run.refresh("SIGTERM", cheap);
     if (live.length === 0) live = run.refresh("SIGTERM", true);
   }
 
@@ -108,6 +110,15 @@ class Termination {
     return this.held && sameProcess(p, this.scope.root);
   }
 
+  /**
+   * A tini root in a cgroup gets no SIGTERM of its own: it would pass it on to its child's
+   * group, which corral signals itself, and the agent would get it twice. It exits with its
+   * child; cgroup.kill takes it if it does not. A stopped one is continued, so it can.
+   */
+  private isQuietRoot(p: ProcessIdentity): boolean {
+    return this.scope.cgroup !== null && this.scope.subreaper && sameProcess(p, this.scope.root);
+  }
+
   /** Signals what is newly found (when `rescan`) and returns the agent's processes still alive. */
   refresh(signal: NodeJS.Signals, rescan: boolean): ProcessIdentity[] {
     if (rescan) {
@@ -115,7 +126,8 @@ class Termination {
       for (const p of found) {
         if (this.isHeldRoot(p) || this.known.has(key(p))) continue;
         this.known.set(key(p), p);
-        this.send(p, signal);
+        if (signal !== "SIGTERM" || !this.isQuietRoot(p)) this.send(p, signal);
+        else if (statOf(p)?.state === "T" && signalProcess(p, "SIGCONT") === "sent") this.note(p, "SIGCONT");
       }
     }
     return [...this.known.values()].filter(isAlive);

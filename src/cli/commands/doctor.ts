@@ -72,7 +72,6 @@ function checkContainment(c: Config, tini: string | null): Check {
   const cgroups = c.cgroups === "off" ? null : Cgroups.open(c.home);
   if (cgroups !== null && cgroups.ok) {
     const controllers = cgroups.value.controllers.join(" ") || "none, so no memory or pids metering or caps";
-    cgroups.value.removeParentIfEmpty();
     return ok(name, `cgroup: each agent in a cgroup of its own under ${cgroups.value.parent} (controllers: ${controllers})`);
   }
   const why = cgroups === null ? "cgroups=off" : cgroups.error.message;
