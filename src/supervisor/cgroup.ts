@@ -74,6 +74,12 @@ export class Cgroups {
     readonly parent: string,
     /** Controllers an agent's cgroup gets (memory, pids, cpu ...), as the hierarchy delegates them. */
     readonly controllers: readonly string[],
+    /**
+     * Whether this corral runs inside an agent's cgroup of the same state dir (an agent's own
+     * server, spawning children): its agents' cgroups nest in that agent's, which holds
+     * processes and so cannot hand controllers down, but whose caps bound the whole subtree.
+     */
+    readonly enclosed: boolean,
   ) {}
 
   /**
@@ -102,7 +108,8 @@ export class Cgroups {
     }
     enableControllers(top);
     enableControllers(parent);
-    const cgroups = new Cgroups(parent, readWords(join(parent, "cgroup.subtree_control")));
+    const enclosed = base.value.split("/").some((part, i, parts) => part === CGROUP_TOP && parts[i + 1] === stateDirKey(home));
+    const cgroups = new Cgroups(parent, readWords(join(parent, "cgroup.subtree_control")), enclosed);
     // Made again with the first agent: a command that never deploys leaves nothing behind.
     cgroups.removeParentIfEmpty();
     return ok(cgroups);
@@ -114,8 +121,12 @@ export class Cgroups {
     enableControllers(this.parent);
   }
 
-  /** The controller a cap needs that this hierarchy does not give, or null when all are there. */
+  /**
+   * The controller a cap needs that this hierarchy does not give, or null when all are there
+   * (or when the enclosing agent's cgroup already holds the cap for the whole subtree).
+   */
   missingFor(caps: CgroupCaps): string | null {
+    if (this.enclosed) return null;
     for (const [key, controller] of Object.entries(CAP_CONTROLLER)) {
       if (caps[key as keyof CgroupCaps] > 0 && !this.controllers.includes(controller)) return controller;
     }
@@ -135,8 +146,9 @@ export class Cgroups {
         this.makeParent();
         mkdirSync(path);
       }
-      if (caps.memoryMb > 0) writeFileSync(join(path, "memory.max"), String(caps.memoryMb * 1024 * 1024));
-      if (caps.pids > 0) writeFileSync(join(path, "pids.max"), String(caps.pids));
+      // Only where the controller is there: nested in an agent's cgroup, that agent's cap holds.
+      if (caps.memoryMb > 0 && this.controllers.includes("memory")) writeFileSync(join(path, "memory.max"), String(caps.memoryMb * 1024 * 1024));
+      if (caps.pids > 0 && this.controllers.includes("pids")) writeFileSync(join(path, "pids.max"), String(caps.pids));
       return ok(path);
     } catch (cause) {
       removeCgroup(path);
