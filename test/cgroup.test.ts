@@ -10,9 +10,10 @@ import type { Config } from "../src/domain/config.js";
 import { unwrap } from "../src/domain/errors.js";
 import type { AgentId } from "../src/domain/ids.js";
 import type { Corral } from "../src/lifecycle/corral.js";
-import { Cgroups, parseCgroup2Mount, parseOwnCgroup } from "../src/supervisor/cgroup.js";
+import { cgroupMembers, Cgroups, parseCgroup2Mount, parseOwnCgroup } from "../src/supervisor/cgroup.js";
 import { identify, isAlive, signalProcess, type ProcessIdentity } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
+import { usageOf } from "../src/supervisor/usage.js";
 import { CORRAL_BIN, startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 import { agentScript, openCorral } from "./helpers/sandbox.js";
 
@@ -185,14 +186,33 @@ function openCorralAt(home: string, overrides: Partial<Config>): Corral {
 }
 
 describe(`the cgroups setting${withCgroups}`, () => {
-  it.skipIf(unusable !== null)("removes empty cgroups a crash left behind when reconciling", async () => {
+  it.skipIf(unusable !== null)("removes empty cgroups a crash left behind, when reconciling and in gc, and spares a live agent's", async () => {
     corral = openCorral({ cgroups: "on" });
+    const task = unwrap(corral.createTask({ description: "stale" }));
+    const live = unwrap(await corral.deploy({ taskId: task.id, agentType: "live", prompt: "p", command: ["sleep", "300"] }));
     const parent = corral.cgroups?.parent as string;
     const stale = join(parent, "worker-000000-dead00");
-    mkdirSync(stale, { recursive: true });
+    mkdirSync(stale);
     const report = await corral.reconcile();
     expect(report.cgroupsRemoved).toEqual([stale]);
     expect(existsSync(stale)).toBe(false);
+    mkdirSync(stale);
+    corral.gc();
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(live.cgroup as string)).toBe(true);
+  });
+
+  it.skipIf(unusable !== null)("meters an agent's CPU through its cgroup, counting processes that already exited", async () => {
+    corral = openCorral({ cgroups: "on" });
+    const task = unwrap(corral.createTask({ description: "metered" }));
+    const script = "(i=0; while [ $i -lt 20000 ]; do i=$((i + 1)); done); echo burnt; exec sleep 300";
+    const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "busy", prompt: "p", command: ["bash", "-c", script] }));
+    await waitFor(() => existsSync(agent.logPath) && readFileSync(agent.logPath, "utf8").includes("burnt"), "the busy child to finish");
+    const [seen] = corral.stats().agents;
+    expect(seen?.cgroup).toBe(agent.cgroup);
+    // The busy subshell is gone: only its cgroup still counts what it used.
+    const perProcess = usageOf(cgroupMembers(agent.cgroup as string)).reduce((sum, p) => sum + p.cpuSeconds, 0);
+    expect(seen?.cpuSeconds).toBeGreaterThan(perProcess);
   });
 
   it.skipIf(unusable !== null)("refuses a memory cap that the hierarchy cannot enforce", () => {
