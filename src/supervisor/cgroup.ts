@@ -14,7 +14,7 @@ import { identify, type ProcessIdentity } from "./identity.js";
  * v2 "no internal processes" rule); one level per state dir keeps each corral's stale-cgroup
  * sweep to its own agents.
  */
-export const CGROUP_TOP = "corral";
+const CGROUP_TOP = "corral";
 
 /** Where the v2 hierarchy is mounted, from /proc/self/mounts; null when there is none. */
 export function parseCgroup2Mount(mounts: string): string | null {
@@ -66,6 +66,7 @@ export interface CgroupCaps {
 }
 
 const CAP_CONTROLLER = { memoryMb: "memory", pids: "pids" } as const;
+const MAKE_ATTEMPTS = 5;
 
 /** The corral-owned parent of one state dir's agents' cgroups. */
 export class Cgroups {
@@ -137,14 +138,16 @@ export class Cgroups {
   create(name: string, caps: CgroupCaps): Result<string> {
     const path = join(this.parent, name);
     try {
-      try {
-        mkdirSync(path);
-      } catch (cause) {
-        if (!isMissing(cause)) throw cause;
-        // The parent is made with the first agent, and removed by any corral on this state dir
-        // that closes with no agent left.
-        this.makeParent();
-        mkdirSync(path);
+      // The parent is made with the first agent, and removed by any corral on this state dir
+      // that closes (or opens) with no agent left, which may happen between the two mkdirs.
+      for (let attempt = 0; ; attempt += 1) {
+        try {
+          mkdirSync(path);
+          break;
+        } catch (cause) {
+          if (!isMissing(cause) || attempt === MAKE_ATTEMPTS) throw cause;
+          this.makeParent();
+        }
       }
       // Only where the controller is there: nested in an agent's cgroup, that agent's cap holds.
       if (caps.memoryMb > 0 && this.controllers.includes("memory")) writeFileSync(join(path, "memory.max"), String(caps.memoryMb * 1024 * 1024));
@@ -285,11 +288,10 @@ export function removeCgroup(path: string): CgroupRemoval {
   }
 }
 
-/** What the cgroup has used: CPU always; memory and pids where those controllers are enabled. */
+/** What the cgroup has used: CPU always; memory where that controller is enabled. */
 export interface CgroupUsage {
   readonly cpuSeconds: number;
   readonly memoryMb: number | null;
-  readonly pids: number | null;
 }
 
 export function cgroupUsage(path: string): CgroupUsage | null {
@@ -305,10 +307,5 @@ export function cgroupUsage(path: string): CgroupUsage | null {
   if (cpu === null) return null;
   const usec = Number(/^usage_usec (\d+)$/m.exec(cpu)?.[1] ?? 0);
   const memory = read("memory.current");
-  const pids = read("pids.current");
-  return {
-    cpuSeconds: usec / 1e6,
-    memoryMb: memory === null ? null : Number(memory.trim()) / (1024 * 1024),
-    pids: pids === null ? null : Number(pids.trim()),
-  };
+  return { cpuSeconds: usec / 1e6, memoryMb: memory === null ? null : Number(memory.trim()) / (1024 * 1024) };
 }
