@@ -14,6 +14,7 @@ import { Corral } from "../src/lifecycle/corral.js";
 import { createLogger } from "../src/lifecycle/logger.js";
 import { corralEntry } from "../src/lifecycle/self.js";
 import { hashToken, newToken } from "../src/lifecycle/tokens.js";
+import { Cgroups } from "../src/supervisor/cgroup.js";
 import { childPids, readStat } from "../src/supervisor/procfs.js";
 import { round, summarize, type Summary } from "./stats.js";
 
@@ -86,8 +87,8 @@ async function stopCrowd(crowd: ChildProcess): Promise<void> {
   while (members.some((pid) => readStat(pid) !== null)) await sleep(50);
 }
 
-async function killToClean(subreaper: "auto" | "none", samples: number): Promise<Summary> {
-  return withCorral({ subreaper }, async (corral) => {
+async function killToClean(overrides: Partial<Config>, samples: number): Promise<Summary> {
+  return withCorral(overrides, async (corral) => {
     const task = unwrap(corral.createTask({ description: "bench kill" }));
     const times: number[] = [];
     for (let i = 0; i < samples; i += 1) {
@@ -102,14 +103,24 @@ async function killToClean(subreaper: "auto" | "none", samples: number): Promise
   });
 }
 
+/** The ways an agent's processes are found: its cgroup (where the host gives one), tini's tree, a sweep. */
+const CONTAINMENTS = [
+  ["cgroup", { cgroups: "on", subreaper: "auto" }],
+  ["tini", { cgroups: "off", subreaper: "auto" }],
+  ["no subreaper", { cgroups: "off", subreaper: "none" }],
+] as const;
+
 async function benchKill(): Promise<void> {
-  for (const subreaper of ["auto", "none"] as const) {
-    const label = subreaper === "auto" ? "tini" : "no subreaper";
-    const quiet = await killToClean(subreaper, 30);
+  for (const [label, overrides] of CONTAINMENTS) {
+    if (label === "cgroup" && !cgroupsUsable()) {
+      process.stderr.write("  (no writable cgroup v2 hierarchy here: the cgroup rows are left out)\n");
+      continue;
+    }
+    const quiet = await killToClean(overrides, 30);
     const crowd = await startCrowd();
     let busy: Summary;
     try {
-      busy = await killToClean(subreaper, 30);
+      busy = await killToClean(overrides, 30);
     } finally {
       await stopCrowd(crowd);
     }
@@ -144,6 +155,38 @@ async function benchKill(): Promise<void> {
     stubborn.median <= graceMs + 100,
     { graceMs, ...stubborn },
   );
+  // A stopped agent keeps its SIGTERM pending until continued: without the SIGCONT that
+  // follows it, this would cost the whole grace period.
+  const stoppedGraceMs = 5000;
+  const stopped = await withCorral({ graceMs: stoppedGraceMs, subreaper: "none" }, async (corral) => {
+    const task = unwrap(corral.createTask({ description: "bench stopped" }));
+    const times: number[] = [];
+    for (let i = 0; i < 10; i += 1) {
+      const agent = unwrap(
+        await corral.deploy({ taskId: task.id, agentType: "stopped", prompt: "p", command: ["bash", "-c", "trap 'exit 0' TERM; while :; do sleep 0.05; done"] }),
+      );
+      await sleep(50);
+      const pid = agent.process?.pid as number;
+      process.kill(pid, "SIGSTOP");
+      while (readStat(pid)?.state !== "T") await sleep(1);
+      const t0 = performance.now();
+      const killed = unwrap(await corral.kill(agent.id));
+      times.push(performance.now() - t0);
+      if (killed.cleanup.steps.find((s) => s.step === "terminate")?.detail.escalated !== false) throw new Error(`${agent.id} needed SIGKILL`);
+    }
+    return summarize(times);
+  });
+  record(
+    `kill → verified clean, SIGSTOPped agent that handles SIGTERM (grace ${stoppedGraceMs} ms)`,
+    ms(stopped),
+    "median ≤ 100 ms",
+    stopped.median <= 100,
+    { graceMs: stoppedGraceMs, ...stopped },
+  );
+}
+
+function cgroupsUsable(): boolean {
+  return Cgroups.open(join(scratch, "cgroup-probe")).ok;
 }
 
 async function benchDeploy(): Promise<void> {

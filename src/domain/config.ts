@@ -36,6 +36,12 @@ export const ConfigSchema = z
       .enum(["auto", "tini", "none"])
       .default("auto")
       .describe("run agents under tini as a child subreaper: auto uses it when found on PATH"),
+    cgroups: z
+      .enum(["auto", "on", "off"])
+      .default("auto")
+      .describe("give each agent a cgroup v2 of its own: auto when the hierarchy is writable, on to refuse to start without one, off never"),
+    agentMemoryMb: z.coerce.number().int().min(0).default(0).describe("memory cap of each agent's cgroup, all its processes together (0 = none)"),
+    agentPids: z.coerce.number().int().min(0).default(0).describe("process cap of each agent's cgroup (0 = none)"),
     cleanupRetryMs: positiveInt.default(30_000).describe("how often a partial cleanup is retried"),
     shutdownDeadlineMs: positiveInt
       .default(3_000)
@@ -98,6 +104,9 @@ export const CONFIG_ENV: Readonly<Record<ConfigKey, string>> = {
   graceMs: "CORRAL_GRACE_MS",
   runner: "CORRAL_RUNNER",
   subreaper: "CORRAL_SUBREAPER",
+  cgroups: "CORRAL_CGROUPS",
+  agentMemoryMb: "CORRAL_AGENT_MEMORY_MB",
+  agentPids: "CORRAL_AGENT_PIDS",
   cleanupRetryMs: "CORRAL_CLEANUP_RETRY_MS",
   shutdownDeadlineMs: "CORRAL_SHUTDOWN_DEADLINE_MS",
   onShutdown: "CORRAL_ON_SHUTDOWN",

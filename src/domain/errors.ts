@@ -24,7 +24,8 @@ export type ErrorCode =
   | "AUTH_REFUSED"
   | "DISK_LOW"
   | "DB_MISSING"
-  | "STORE_LOST";
+  | "STORE_LOST"
+  | "CGROUPS_UNAVAILABLE";
 
 export interface CorralError {
   readonly code: ErrorCode;

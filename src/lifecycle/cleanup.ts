@@ -9,7 +9,8 @@ import type { RunnerKind } from "../domain/config.js";
 import type { Runner } from "../runners/runner.js";
 import type { AgentRecord, StepOutcome } from "../store/records.js";
 import type { Store } from "../store/store.js";
-import { discover, markedScope, type AgentScope } from "../supervisor/discover.js";
+import { removeCgroup } from "../supervisor/cgroup.js";
+import { blindSpots, discover, markedScope, type AgentScope } from "../supervisor/discover.js";
 import { isAlive, type ProcessIdentity } from "../supervisor/identity.js";
 import type { TerminationReport } from "../supervisor/terminate.js";
 import { archiveLog } from "./archive.js";
@@ -59,6 +60,7 @@ export function scopeOf(agent: AgentRecord): AgentScope | null {
     sid: agent.process.sid,
     subreaper: agent.process.subreaper,
     mark: `${MARK_NAME}=${agent.mark}`,
+    cgroup: agent.cgroup,
   };
 }
 
@@ -79,6 +81,7 @@ export async function runCleanup(
   const runner = ctx.runners.get(agent.runner) ?? null;
   const terminator = runner ?? (ctx.runners.get("process") as Runner);
   let report: TerminationReport | null = null;
+  let cgroup = agent.cgroup;
   let survivors: ProcessIdentity[] | null = null;
 
   const run: Record<CleanupStep, () => Promise<StepResult>> = {
@@ -87,8 +90,11 @@ export async function runCleanup(
         const launched = await launchFinished(ctx, agent);
         // A launch that never got recorded (its corral died mid-deploy) may still have
         // started something: whatever carries the agent's mark is the agent's.
-        scope = scopeOf(launched) ?? (launched.startedAt === null ? markedScope(`${MARK_NAME}=${agent.mark}`) : null);
+        scope = scopeOf(launched) ?? (launched.startedAt === null ? markedScope(`${MARK_NAME}=${agent.mark}`, launched.cgroup) : null);
+        cgroup = launched.cgroup;
       }
+      // A launch that failed after its cgroup was made may have started something in it.
+      if (scope === null && cgroup !== null) scope = markedScope(`${MARK_NAME}=${agent.mark}`, cgroup);
       if (scope === null) return skipped("the agent never started a process");
       report = await terminator.terminate(scope, { graceMs: ctx.graceMs });
       const detail = { ...report };
@@ -99,13 +105,19 @@ export async function runCleanup(
       if (scope === null) return skipped("the agent never started a process");
       const finished: TerminationReport | null = report;
       // A tree walk under a held subreaper already proved the tree empty; otherwise look again.
-      const alive =
+      const looked =
         finished !== null && finished.method === "tree" && finished.survivors.length === 0
-          ? finished.signalled.filter(isAlive)
-          : discover(scope).processes;
+          ? { method: finished.method, processes: finished.signalled.filter(isAlive) }
+          : discover(scope);
+      const alive = looked.processes;
+      const method = looked.method;
       survivors = alive;
-      if (alive.length > 0) return failed({ survivors: alive }, `processes still running: ${describe(alive)}`);
-      return { outcome: "ok", detail: { method: finished?.method ?? "sweep", survivors: [] }, error: null };
+      if (alive.length > 0) return failed({ method, survivors: alive, blindSpots: blindSpots(method) }, `processes still running: ${describe(alive)}`);
+      // The empty cgroup goes too; the proof that it was empty is that the kernel let it go.
+      const removal = scope.cgroup === null ? null : { path: scope.cgroup, ...removeCgroup(scope.cgroup) };
+      const detail = { method, survivors: [], blindSpots: blindSpots(method), ...(removal === null ? {} : { cgroup: removal }) };
+      if (removal?.error != null) return failed(detail, removal.error);
+      return { outcome: "ok", detail, error: null };
     },
     close_session: async () => {
       // After the processes, before the log is read: a tmux log pipe drains as it closes.

@@ -19,6 +19,7 @@ import { findTmuxTools, TMUX_MISSING, TmuxRunner } from "../runners/tmux-runner.
 import type { AgentRecord, AgentSummary, TaskRecord } from "../store/records.js";
 import { diskFullGuard } from "../store/guard.js";
 import { Store } from "../store/store.js";
+import { cgroupUsage, Cgroups, type CgroupCaps } from "../supervisor/cgroup.js";
 import { discover } from "../supervisor/discover.js";
 import { identify, isAlive, sameProcess, type ProcessIdentity } from "../supervisor/identity.js";
 import { usageOf } from "../supervisor/usage.js";
@@ -59,6 +60,8 @@ export interface CorralStats {
     cpuSeconds: number;
     openFiles: number;
     logBytes: number;
+    /** The agent's own cgroup, which then meters its CPU (and memory, where that controller is enabled). */
+    cgroup: string | null;
     /** What the runner keeps for the agent besides its own processes (tmux: server, keeper, log pipe). */
     runner: { kind: RunnerKind; processes: number; residentMb: number };
   }[];
@@ -101,6 +104,8 @@ export interface ReconcileReport {
   /** Orphans whose process had already exited when found: recorded as they ended, not killed. */
   readonly foundEnded: AgentId[];
   readonly cleanupsTakenOver: AgentId[];
+  /** Empty cgroups of this state dir that no live agent holds (left by a crash), removed. */
+  readonly cgroupsRemoved: string[];
 }
 
 const CLEANED_POLL_MS = 20;
@@ -150,17 +155,22 @@ export class Corral {
 
   /** Whether agents run under tini, a subreaper that keeps even setsid'd descendants findable. */
   readonly usesSubreaper: boolean;
+  /** The parent of this state dir's agents' cgroups, or null when agents run without one. */
+  readonly cgroups: Cgroups | null;
+  private readonly caps: CgroupCaps;
 
   private constructor(
     config: Config,
     store: Store,
     logger: Logger,
     owner: ProcessIdentity,
-    tools: { tini: string | null; prlimit: string | null; tmux: { tmux: string; setsid: string } | null },
+    tools: { tini: string | null; prlimit: string | null; tmux: { tmux: string; setsid: string } | null; cgroups: Cgroups | null },
     ballast: Ballast,
     options: OpenOptions,
   ) {
     this.ballast = ballast;
+    this.cgroups = tools.cgroups;
+    this.caps = capsOf(config);
     this.config = config;
     this.store = store;
     this.logger = logger;
@@ -243,7 +253,12 @@ export class Corral {
       }),
     );
     if (!store.ok) return store;
-    return ok(new Corral(config, store.value, logger, owner, { tini, prlimit, tmux }, ballast, options));
+    const cgroups = openCgroups(config);
+    if (!cgroups.ok) {
+      store.value.close();
+      return cgroups;
+    }
+    return ok(new Corral(config, store.value, logger, owner, { tini, prlimit, tmux, cgroups: cgroups.value }, ballast, options));
   }
 
   createTask(raw: CreateTaskInput): Result<TaskRecord> {
@@ -392,7 +407,16 @@ export class Corral {
     try {
       const written = this.workspaces.writeAgentFiles(agent.agentDir, plan.dirs, plan.files);
       if (!written.ok) return written;
+      // Recorded before anything starts in it: whoever cleans the agent, after any crash, finds it.
+      let cgroup: string | null = null;
+      if (this.cgroups !== null) {
+        const made = this.cgroups.create(agent.id, this.caps);
+        if (!made.ok) return made;
+        cgroup = made.value;
+        this.store.agents.recordCgroup(agent.id, cgroup);
+      }
       started = runner.start({
+        cgroup,
         name: agent.id,
         agentDir: agent.agentDir,
         plan: { argv: plan.argv, env: plan.env, cwd: agent.cwd, stdinPath: plan.stdin === null ? null : join(agent.agentDir, plan.stdin) },
@@ -539,7 +563,7 @@ export class Corral {
 
   cleanupRecord(id: AgentId): CleanupRecordView {
     const agent = this.store.agents.get(id);
-    if (agent === null) return { agentId: id, status: "pending", attempts: 0, steps: [] };
+    if (agent === null) return { agentId: id, status: "pending", attempts: 0, verifiedBy: null, blindSpots: [], steps: [] };
     return cleanupView(agent, this.store.cleanupSteps.forAgent(id));
   }
 
@@ -741,6 +765,7 @@ export class Corral {
       failed: [] as AgentId[],
       foundEnded: [] as AgentId[],
       cleanupsTakenOver: [] as AgentId[],
+      cgroupsRemoved: [] as string[],
     };
     if (this.closed) return report;
     const endings: Promise<unknown>[] = [];
@@ -780,9 +805,20 @@ export class Corral {
     }
     await Promise.all(endings);
     await this.retryCleanups();
+    report.cgroupsRemoved.push(...this.removeStaleCgroups());
     const changed = Object.values(report).some((ids) => ids.length > 0);
     if (changed) this.logger.info(report, "reconciled what a dead corral left");
     return report;
+  }
+
+  /**
+   * Removes this state dir's empty cgroups whose agent has ended (or never got a row). The
+   * rows are read after the cgroups are listed: a deploy inserts its row before it makes the
+   * cgroup, so a cgroup just made always finds its agent live.
+   */
+  private removeStaleCgroups(): string[] {
+    if (this.cgroups === null) return [];
+    return this.cgroups.removeStale(() => this.store.agents.liveIds());
   }
 
   /** Follows an adopted agent: its stream, and its end, which only /proc can show. */
@@ -930,6 +966,8 @@ export class Corral {
       const scope = scopeOf(agent);
       if (agent.status !== "running" || scope === null) return [];
       const usage = usageOf(discover(scope).processes);
+      // The cgroup counts the CPU of processes that already exited too, and memory where metered.
+      const metered = scope.cgroup === null ? null : cgroupUsage(scope.cgroup);
       const runner = this.runners.get(agent.runner) ?? null;
       const kept = runner === null ? [] : usageOf(runner.companions(scope.root));
       return [
@@ -937,8 +975,9 @@ export class Corral {
           agentId: agent.id,
           taskId: agent.taskId,
           processes: usage.length,
-          residentMb: usage.reduce((sum, p) => sum + p.residentMb, 0),
-          cpuSeconds: usage.reduce((sum, p) => sum + p.cpuSeconds, 0),
+          residentMb: metered?.memoryMb ?? usage.reduce((sum, p) => sum + p.residentMb, 0),
+          cpuSeconds: metered?.cpuSeconds ?? usage.reduce((sum, p) => sum + p.cpuSeconds, 0),
+          cgroup: scope.cgroup,
           openFiles: usage.reduce((sum, p) => sum + p.openFiles, 0),
           logBytes: statOrNull(agent.logPath)?.size ?? 0,
           runner: { kind: agent.runner, processes: kept.length, residentMb: kept.reduce((sum, p) => sum + p.residentMb, 0) },
@@ -955,6 +994,8 @@ export class Corral {
   /** Retention, disk budgets and stale temp files; see collectGarbage. */
   gc(dryRun = false): GcReport {
     const report = collectGarbage(this.store, this.workspaces, this.config, dryRun);
+    const cgroups = dryRun ? [] : this.removeStaleCgroups();
+    if (cgroups.length > 0) this.logger.info({ cgroups }, "gc removed stale cgroups");
     if (!dryRun && (report.archivesDeleted.length > 0 || report.tempRemoved.length > 0 || report.transcriptsDeleted.length > 0)) {
       const counts = { archives: report.archivesDeleted.length, transcripts: report.transcriptsDeleted.length, temp: report.tempRemoved.length };
       this.logger.info({ ...counts, bytes: report.bytesFreed }, "gc");
@@ -1021,8 +1062,41 @@ export class Corral {
     await Promise.all(this.inFlight.values());
     // What this process recorded since the file went: into the rescued copy, for a person to put back.
     if (this.lostStore?.rescue != null) this.rescueStore(this.lostStore.rescue);
+    // The state dir's cgroup parent goes with the last agent; agents still running keep theirs.
+    this.cgroups?.removeParentIfEmpty();
     this.store.close();
   }
+}
+
+function capsOf(config: Config): CgroupCaps {
+  return { memoryMb: config.agentMemoryMb, pids: config.agentPids };
+}
+
+/**
+ * Each agent's own cgroup, per the `cgroups` setting: `auto` uses one where the v2 hierarchy
+ * is writable and otherwise falls back to tini and the sweep; `on` refuses to start without
+ * one. A cap (agentMemoryMb, agentPids) needs a cgroup with its controller: a cap that would
+ * silently not hold is refused.
+ */
+function openCgroups(config: Config): Result<Cgroups | null> {
+  const caps = capsOf(config);
+  const capped = caps.memoryMb > 0 || caps.pids > 0;
+  if (config.cgroups === "off") {
+    if (capped) return fail("CONFIG_INVALID", "agentMemoryMb and agentPids need cgroups, but cgroups is off; set CORRAL_CGROUPS=auto or unset the caps");
+    return ok(null);
+  }
+  const opened = Cgroups.open(config.home);
+  if (!opened.ok) {
+    if (config.cgroups === "on") return fail("CGROUPS_UNAVAILABLE", `cgroups is on, but ${opened.error.message}; or set CORRAL_CGROUPS=auto`);
+    if (capped) return fail("CGROUPS_UNAVAILABLE", `agentMemoryMb and agentPids need a cgroup per agent, but ${opened.error.message}`);
+    return ok(null);
+  }
+  const missing = opened.value.missingFor(caps);
+  if (missing !== null) {
+    opened.value.removeParentIfEmpty();
+    return fail("CGROUPS_UNAVAILABLE", `a cap is set that needs the ${missing} controller, which the cgroup hierarchy does not delegate here (${opened.value.parent} has: ${opened.value.controllers.join(" ") || "none"})`);
+  }
+  return ok(opened.value);
 }
 
 /** The process that made a cleanup claim (`pid:starttime:nonce`), or null for no claim. */

@@ -83,6 +83,7 @@ export function cleanupView(agent: AgentRecord, steps: readonly CleanupStepRecor
     agentId: agent.id,
     status: agent.cleanupStatus,
     attempts: agent.cleanupAttempts,
+    ...verification(steps),
     steps: steps.map((s) => ({
       attempt: s.attempt,
       startedAt: new Date(s.startedAt).toISOString(),
@@ -93,6 +94,16 @@ export function cleanupView(agent: AgentRecord, steps: readonly CleanupStepRecor
       detail: s.detail,
     })),
   };
+}
+
+const METHODS = ["cgroup", "tree", "sweep"] as const;
+
+/** The mechanism of the latest verify (or terminate) step that looked, and its blind spots. */
+function verification(steps: readonly CleanupStepRecord[]): Pick<CleanupRecordView, "verifiedBy" | "blindSpots"> {
+  const looked = [...steps].reverse().find((s) => (s.step === "verify" || s.step === "terminate") && typeof s.detail.method === "string");
+  const method = METHODS.find((m) => m === looked?.detail.method) ?? null;
+  const spots = looked?.detail.blindSpots;
+  return { verifiedBy: method, blindSpots: Array.isArray(spots) ? spots.filter((x): x is string => typeof x === "string") : [] };
 }
 
 /** Children under their parents, in creation order; roots are the agents with no parent in the task. */

@@ -135,6 +135,13 @@ export const CleanupRecordView = z.object({
   agentId: z.string(),
   status: z.enum(CLEANUP_STATUSES),
   attempts: z.number().int(),
+  /**
+   * How the latest look at the agent's processes found them: `cgroup` (its own cgroup),
+   * `tree` (tini's tree, while tini lived) or `sweep` (session and mark); null before one ran.
+   */
+  verifiedBy: z.enum(["cgroup", "tree", "sweep"]).nullable(),
+  /** Escapers that mechanism cannot see: what "0 survivors" does not vouch for. */
+  blindSpots: z.array(z.string()),
   steps: z.array(CleanupStepView),
 });
 export type CleanupRecordView = z.infer<typeof CleanupRecordView>;

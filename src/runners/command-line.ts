@@ -37,3 +37,12 @@ export function commandLine(launch: RunnerLaunch, wrapping: Wrapping): Result<Co
   const tini = wrapping.tiniPath === null ? [] : [wrapping.tiniPath, "-s", "-g", "--"];
   return ok({ program, argv: [...wrapping.limiter, ...tini, resolved, ...args], env });
 }
+
+/**
+ * A shell that moves itself into the cgroup and then execs the argv in place (same pid): the
+ * agent's first instruction already runs inside it. A failure to enter is the launch's, in the log.
+ */
+export function enterCgroup(cgroup: string, argv: readonly string[]): string[] {
+  const script = 'echo $$ >"$0/cgroup.procs" || { echo "corral: cannot enter the cgroup $0" >&2; exit 126; }; exec "$@"';
+  return ["/bin/sh", "-c", script, cgroup, ...argv];
+}

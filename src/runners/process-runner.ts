@@ -5,7 +5,7 @@ import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import type { AgentScope } from "../supervisor/discover.js";
 import { readStat } from "../supervisor/procfs.js";
 import { terminate, type TerminateOptions, type TerminationReport } from "../supervisor/terminate.js";
-import { commandLine, type Wrapping } from "./command-line.js";
+import { commandLine, enterCgroup, type Wrapping } from "./command-line.js";
 import type { ReleaseReport, Runner, RunnerLaunch, StartedAgent } from "./runner.js";
 import { statusFromCode } from "./signals.js";
 
@@ -22,7 +22,8 @@ export class ProcessRunner implements Runner {
     const { plan } = launch;
     const command = commandLine(launch, this.wrapping);
     if (!command.ok) return command;
-    const { program, argv, env } = command.value;
+    const { program, env } = command.value;
+    const argv = launch.cgroup === null ? command.value.argv : enterCgroup(launch.cgroup, command.value.argv);
 
     // corral's copies of the descriptors close right after the spawn: the child holds the only
     // writer of its log, so nothing is left for corral to flush or leak.

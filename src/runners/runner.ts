@@ -24,6 +24,11 @@ export interface RunnerLaunch {
   readonly logPath: string;
   /** `NAME=value` placed first in the agent's environment so every descendant inherits it. */
   readonly mark: { readonly name: string; readonly value: string };
+  /**
+   * The agent's own cgroup dir, or null. The agent's first process must move itself into it
+   * before it execs the agent, so that nothing the agent starts is ever outside it.
+   */
+  readonly cgroup: string | null;
 }
 
 export interface StartedAgent {

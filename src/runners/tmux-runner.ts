@@ -53,7 +53,7 @@ const ARG_PREFIX = "CORRAL_PANE_ARG_";
 const ARG_COUNT = "CORRAL_PANE_ARGC";
 const KEEPER = [
   "trap : INT QUIT HUP",
-  "status=$1 input=$2 setsid=$3 mark=$4",
+  "status=$1 input=$2 setsid=$3 mark=$4 cgroup=$5",
   "set --",
   "i=0",
   String.raw`while [ "$i" -lt "$${ARG_COUNT}" ]; do eval "set -- \"\$@\" \"\$${ARG_PREFIX}$i\""; unset "${ARG_PREFIX}$i"; i=$((i + 1)); done`,
@@ -61,8 +61,9 @@ const KEEPER = [
   "exec 3>&2 2>/dev/null",
   'export "$mark"',
   // The terminal's stderr is handed back inside the agent's shell: a redirection on this line
-  // would be where the keeper writes "Killed" too.
-  `"$setsid" /bin/sh -c 'exec 2>&3 3>&-; kill -STOP $$ && exec "$@"' agent "$@" <"$input"`,
+  // would be where the keeper writes "Killed" too. The agent's shell enters its cgroup (when
+  // it has one) first of all, so that whatever it becomes is inside it.
+  `"$setsid" /bin/sh -c 'exec 2>&3 3>&-; [ -z "$1" ] || echo $$ >"$1/cgroup.procs" || exit 126; shift; kill -STOP $$ && exec "$@"' agent "$cgroup" "$@" <"$input"`,
   'echo $? >"$status"',
 ].join("\n");
 
@@ -134,7 +135,7 @@ export class TmuxRunner implements Runner {
           "-S", socket, "-u", "-f", "/dev/null",
           "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", name, "-x", "200", "-y", "50", "-c", plan.cwd,
           "--",
-          "/bin/sh", "-c", KEEPER, "keeper", statusFile, plan.stdinPath ?? "/dev/null", this.setsidPath, `${launch.mark.name}=${launch.mark.value}`,
+          "/bin/sh", "-c", KEEPER, "keeper", statusFile, plan.stdinPath ?? "/dev/null", this.setsidPath, `${launch.mark.name}=${launch.mark.value}`, launch.cgroup ?? "",
           ";", "set-option", "-t", name, "remain-on-exit", "on",
           ";", "pipe-pane", "-t", name, "-O", `exec cat >> ${shellQuote(launch.logPath)}`,
         ],

@@ -137,6 +137,7 @@ export class AgentTable {
   private readonly releaseTx;
   private readonly recordLaunchStmt;
   private readonly recordExitStmt;
+  private readonly recordCgroupStmt;
   private readonly claimRetryStmt;
   private readonly finishCleanupStmt;
   private readonly setArchiveStmt;
@@ -246,6 +247,7 @@ export class AgentTable {
          started_at = @at, status = CASE WHEN status = 'pending' AND @pid IS NOT NULL THEN 'running' ELSE status END
        WHERE id = @id AND started_at IS NULL`,
     );
+    this.recordCgroupStmt = db.prepare(`UPDATE agents SET cgroup = ? WHERE id = ?`);
     this.recordExitStmt = db.prepare(
       `UPDATE agents SET exit_code = ?, exit_signal = ? WHERE id = ? AND exit_code IS NULL AND exit_signal IS NULL`,
     );
@@ -439,6 +441,11 @@ export class AgentTable {
         claim: ending.claim,
       });
     return this.guard(run).changes === 1;
+  }
+
+  /** The cgroup made for the agent, recorded before anything is started in it. */
+  recordCgroup(id: AgentId, path: string): void {
+    this.guard(() => this.recordCgroupStmt.run(path, id));
   }
 
   /** Keeps the first exit status recorded: the process that saw the exit knows it best. */

@@ -113,6 +113,11 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE agents ADD COLUMN transcript_path TEXT;
   `,
+  // The agent's own cgroup, recorded before its process starts, so whoever cleans it (the
+  // corral that adopted it too) kills and removes it through the cgroup.
+  `
+  ALTER TABLE agents ADD COLUMN cgroup TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

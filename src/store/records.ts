@@ -96,6 +96,7 @@ const AgentColumns = z.object({
   stuck_since: nullableInt,
   limit_warnings: json.nullable(),
   transcript_path: z.string().nullable(),
+  cgroup: z.string().nullable(),
 });
 
 /**
@@ -201,6 +202,8 @@ export const AgentRowSchema = AgentColumns.transform((r) => {
       r.pid === null || r.proc_start === null
         ? null
         : { pid: r.pid, startTime: r.proc_start, pgid: r.pgid ?? r.pid, sid: r.sid ?? r.pid, subreaper: r.subreaper === 1 },
+    /** The agent's own cgroup dir, or null when it runs without one. */
+    cgroup: r.cgroup,
     slotHeld: r.slot_held === 1,
     lastEventAt: r.last_event_at,
     cleanupClaim: r.cleanup_claim,

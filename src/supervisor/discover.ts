@@ -1,4 +1,5 @@
-import { statOf, type ProcessIdentity } from "./identity.js";
+import { cgroupMembers } from "./cgroup.js";
+import { sameProcess, statOf, type ProcessIdentity } from "./identity.js";
 import { childPids, environHas, listPids, readStat, uidOf } from "./procfs.js";
 
 /** Everything the store knows that names an agent's processes. */
@@ -11,17 +12,35 @@ export interface AgentScope {
   readonly subreaper: boolean;
   /** `NAME=value` in every descendant's inherited environment. */
   readonly mark: string;
+  /** The agent's own cgroup (its directory), which holds every descendant; null without one. */
+  readonly cgroup: string | null;
 }
 
-export type DiscoveryMethod = "tree" | "sweep";
+export type DiscoveryMethod = "cgroup" | "tree" | "sweep";
 
+/**
+ * The escapers a method cannot see, said in every receipt rather than claiming a certainty it
+ * does not have. A cgroup holds whatever its processes call (only a process with write access
+ * to another cgroup's cgroup.procs could move itself out: an act of evasion, not of ordinary
+ * daemonizing, and documented as such). A live tini holds every orphan in its tree. A sweep
+ * sees the session and the mark, so a descendant that left both is invisible to it.
+ */
+export function blindSpots(method: DiscoveryMethod): string[] {
+  switch (method) {
+    case "cgroup":
+    case "tree":
+      return [];
+    case "sweep":
+      return ["a descendant that left the agent's session and cleared its environment (setsid env -i ...) once no subreaper held it"];
+  }
+}
 /**
  * The scope of an agent whose process was never recorded: no root, no session, only the mark
  * in its environment. pid 0 names no process, so the sweep takes every process of ours
  * that carries the mark, whenever it started.
  */
-export function markedScope(mark: string): AgentScope {
-  return { root: { pid: 0, startTime: "0" }, sid: -1, subreaper: false, mark };
+export function markedScope(mark: string, cgroup: string | null): AgentScope {
+  return { root: { pid: 0, startTime: "0" }, sid: -1, subreaper: false, mark, cgroup };
 }
 
 export interface Discovery {
@@ -72,10 +91,23 @@ export function sweep(scope: AgentScope): ProcessIdentity[] {
 }
 
 /**
- * The agent's live processes. A live subreaper root holds every descendant in its tree, so the
- * walk costs only the agent's own processes; otherwise one pass over /proc is needed.
+ * The cgroup's members, and the root while it lives: a root not yet in its cgroup is still in
+ * its first instruction, the one that moves it there, and has started nothing. The root comes
+ * last, so each process is signalled by corral before a root such as tini passes the signal on.
+ */
+export function cgroupScope(scope: AgentScope & { cgroup: string }): ProcessIdentity[] {
+  const members = cgroupMembers(scope.cgroup).filter((p) => !sameProcess(p, scope.root));
+  if (statOf(scope.root) !== null) members.push(scope.root);
+  return members;
+}
+
+/**
+ * The agent's live processes. Its cgroup lists them exactly; a live subreaper root holds every
+ * descendant in its tree, so the walk costs only the agent's own processes; otherwise one pass
+ * over /proc is needed.
  */
 export function discover(scope: AgentScope): Discovery {
+  if (scope.cgroup !== null) return { method: "cgroup", processes: cgroupScope({ ...scope, cgroup: scope.cgroup }) };
   if (scope.subreaper && statOf(scope.root) !== null) return { method: "tree", processes: treeOf(scope.root) };
   return { method: "sweep", processes: sweep(scope) };
 }

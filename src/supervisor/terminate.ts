@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { discover, treeOf, type AgentScope, type DiscoveryMethod } from "./discover.js";
+import { killCgroup } from "./cgroup.js";
+import { blindSpots, discover, treeOf, type AgentScope, type DiscoveryMethod } from "./discover.js";
 import { isAlive, sameProcess, signalProcess, statOf, type ProcessIdentity } from "./identity.js";
 
 export interface SignalledProcess extends ProcessIdentity {
@@ -7,7 +8,10 @@ export interface SignalledProcess extends ProcessIdentity {
 }
 
 export interface TerminationReport {
+  /** How the agent's processes were found, and so what the survivors count can vouch for. */
   readonly method: DiscoveryMethod;
+  /** Escapers the method cannot see (see blindSpots); empty when it sees every kind. */
+  readonly blindSpots: string[];
   /** Every process that was sent a signal, with the signals it got. */
   readonly signalled: SignalledProcess[];
   /** Processes still alive at the end; the goal is none. */
@@ -27,37 +31,46 @@ const KILL_ROUNDS = 40;
 const ROOT_EXIT_WAIT_MS = 1000;
 
 /**
- * SIGTERM to every process of the agent, poll /proc until all are gone or the grace period
- * ends, SIGKILL what is left, and verify. With a live subreaper root (tini) the root is first
- * stopped: stopped, it cannot exit, so every orphan keeps being reparented into its tree and
- * the whole agent is found by walking that tree alone, whatever else runs on the machine.
- * Once the tree is empty the root is continued and exits with its child's real status.
+ * SIGTERM to every process of the agent, poll until all are gone or the grace period ends,
+ * SIGKILL what is left, and verify. A stopped process is continued after its SIGTERM, so that
+ * it can act on it rather than sit out the whole grace period.
+ *
+ * With a cgroup the members are read from it and the SIGKILL is cgroup.kill, which reaches
+ * every process in it, seen or not. Without one, but with a live subreaper root (tini), the
+ * root is first stopped: stopped, it cannot exit, so every orphan keeps being reparented into
+ * its tree and the whole agent is found by walking that tree alone, whatever else runs on the
+ * machine. Once the tree is empty the root is continued and exits with its child's real status.
  */
 export async function terminate(scope: AgentScope, options: TerminateOptions): Promise<TerminationReport> {
   const started = performance.now();
   const run = new Termination(scope);
-  const held = scope.subreaper && run.hold();
+  const held = scope.cgroup === null && scope.subreaper && run.hold();
 
   let live = run.refresh("SIGTERM", true);
   const deadline = started + options.graceMs;
+  // A tree walk or a read of cgroup.procs is cheap; a sweep of /proc is not, so it runs only
+  // to confirm an empty set.
+  const cheap = held || scope.cgroup !== null;
   let delay = 1;
   while (live.length > 0 && performance.now() < deadline) {
     await sleep(Math.min(delay, Math.max(0, deadline - performance.now())));
     delay = Math.min(delay * 2, MAX_POLL_MS);
-    // A tree walk is cheap; a sweep of /proc is not, so it runs only to confirm an empty set.
-    live = run.refresh("SIGTERM", held);
+    live = run.refresh("SIGTERM", cheap);
     if (live.length === 0) live = run.refresh("SIGTERM", true);
   }
 
   const escalated = live.length > 0;
   for (let round = 0; round < KILL_ROUNDS && live.length > 0; round += 1) {
     for (const p of live) run.send(p, "SIGKILL");
+    if (scope.cgroup !== null) killCgroup(scope.cgroup);
     await sleep(Math.min(1 + round, 10));
     live = run.refresh("SIGKILL", true);
   }
   if (held) await run.releaseRoot();
+  const method = scope.cgroup !== null ? "cgroup" : held ? "tree" : "sweep";
   return {
-    method: held ? "tree" : "sweep",
+    method,
+    blindSpots: blindSpots(method),
     signalled: run.signalled(),
     survivors: run.survivors(),
     escalated,
@@ -80,14 +93,30 @@ class Termination {
 
   send(p: ProcessIdentity, signal: NodeJS.Signals): boolean {
     if (signalProcess(p, signal) !== "sent") return false;
+    this.note(p, signal);
+    // A stopped process keeps a SIGTERM pending until it is continued: continue it, so that
+    // it can act on it (its handler, or its death) within the grace period.
+    if (signal === "SIGTERM" && statOf(p)?.state === "T" && signalProcess(p, "SIGCONT") === "sent") this.note(p, "SIGCONT");
+    return true;
+  }
+
+  private note(p: ProcessIdentity, signal: NodeJS.Signals): void {
     const sent = this.signals.get(key(p));
     if (sent === undefined) this.signals.set(key(p), [signal]);
     else if (!sent.includes(signal)) sent.push(signal);
-    return true;
   }
 
   private isHeldRoot(p: ProcessIdentity): boolean {
     return this.held && sameProcess(p, this.scope.root);
+  }
+
+  /**
+   * A tini root in a cgroup gets no SIGTERM of its own: it would pass it on to its child's
+   * group, which corral signals itself, and the agent would get it twice. It exits with its
+   * child; cgroup.kill takes it if it does not. A stopped one is continued, so it can.
+   */
+  private isQuietRoot(p: ProcessIdentity): boolean {
+    return this.scope.cgroup !== null && this.scope.subreaper && sameProcess(p, this.scope.root);
   }
 
   /** Signals what is newly found (when `rescan`) and returns the agent's processes still alive. */
@@ -97,7 +126,8 @@ class Termination {
       for (const p of found) {
         if (this.isHeldRoot(p) || this.known.has(key(p))) continue;
         this.known.set(key(p), p);
-        this.send(p, signal);
+        if (signal !== "SIGTERM" || !this.isQuietRoot(p)) this.send(p, signal);
+        else if (statOf(p)?.state === "T" && signalProcess(p, "SIGCONT") === "sent") this.note(p, "SIGCONT");
       }
     }
     return [...this.known.values()].filter(isAlive);

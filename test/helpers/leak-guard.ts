@@ -1,16 +1,18 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll } from "vitest";
+import { cgroupMembers, killCgroup, removeCgroup, stateDirCgroup } from "../../src/supervisor/cgroup.js";
 import { childPids, environHas, listPids, readStat } from "../../src/supervisor/procfs.js";
 import { leftoverTempFiles } from "./sandbox.js";
 
 /**
  * Runs around every test file: the file gets its own HOME, CLAUDE_CONFIG_DIR, state dir and
  * tmux dir, and a tag in its environment that every process it starts inherits. Afterwards no
- * tagged process, no zombie child, no extra open descriptor and no temp file may remain.
+ * tagged process, no zombie child, no extra open descriptor, no temp file and no cgroup made for
+ * one of its state dirs may remain.
  */
 const tag = randomBytes(8).toString("hex");
 const TAG_NAME = "CORRAL_TEST_TAG";
@@ -33,6 +35,24 @@ function openFds(): Map<string, string> {
 
 export function taggedProcesses(): number[] {
   return listPids().filter((pid) => pid !== process.pid && environHas(pid, `${TAG_NAME}=${tag}`));
+}
+
+/**
+ * The cgroups corral made for the file's state dirs (any dir up to two levels under its root)
+ * that are still there. A process the file started that cleared its environment loses the
+ * tag, but not its cgroup.
+ */
+function leftoverCgroups(): string[] {
+  const dirs = [root];
+  for (const depth of [0, 1]) {
+    for (const dir of dirs.filter((d) => d.split("/").length === root.split("/").length + depth)) {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) dirs.push(join(dir, entry.name));
+    }
+  }
+  return dirs.flatMap((dir) => {
+    const cgroup = stateDirCgroup(dir);
+    return cgroup !== null && existsSync(cgroup) ? [cgroup] : [];
+  });
 }
 
 function describeProcess(pid: number): string {
@@ -90,6 +110,19 @@ afterAll(async () => {
     if (fdsAfter.size > fdsBefore.size) {
       const added = [...fdsAfter].filter(([fd, target]) => fdsBefore.get(fd) !== target).map(([fd, t]) => `${fd} → ${t}`);
       problems.push(`open descriptors grew from ${fdsBefore.size} to ${fdsAfter.size}: ${added.join(", ")}`);
+    }
+    for (const cgroup of leftoverCgroups()) {
+      // A state dir's parent alone is corral's and holds nothing: a command that exits through
+      // process.exit skips close(), and the next corral on that state dir removes it. An agent's
+      // cgroup left in it is a leak.
+      const agents = readdirSync(cgroup, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(cgroup, e.name));
+      const inside = cgroupMembers(cgroup);
+      if (agents.length > 0 || inside.length > 0) {
+        problems.push(`cgroups left: ${agents.join(", ") || cgroup}${inside.length === 0 ? "" : ` holding ${inside.map((p) => describeProcess(p.pid)).join(", ")}`}`);
+      }
+      killCgroup(cgroup);
+      for (let i = 0; i < 100 && cgroupMembers(cgroup).length > 0; i += 1) await sleep(20);
+      removeCgroup(cgroup);
     }
     const temp = leftoverTempFiles(root);
     if (temp.length > 0) problems.push(`temp files left: ${temp.slice(0, 10).join(", ")}`);

@@ -6,11 +6,13 @@ import type { Command } from "commander";
 import { describeUnknown } from "../../domain/errors.js";
 import { anyLimit, limitsOf } from "../../domain/resource-limits.js";
 import { loadConfig } from "../../lifecycle/config-loader.js";
-import type { RunnerKind } from "../../domain/config.js";
+import type { Config, RunnerKind } from "../../domain/config.js";
 import { findExecutable } from "../../runners/executables.js";
 import { findTmuxTools, TMUX_MISSING } from "../../runners/tmux-runner.js";
 import { SCHEMA_VERSION } from "../../store/migrations.js";
 import { Store } from "../../store/store.js";
+import { Cgroups } from "../../supervisor/cgroup.js";
+import { blindSpots } from "../../supervisor/discover.js";
 import { identify } from "../../supervisor/identity.js";
 import { paint } from "../format.js";
 
@@ -61,6 +63,25 @@ async function checkTmux(runner: RunnerKind): Promise<Check> {
   }
 }
 
+/**
+ * How this machine finds an agent's processes: its own cgroup where a v2 hierarchy is
+ * writable, else tini's tree while tini lives, else a sweep; and what the fallbacks miss.
+ */
+function checkContainment(c: Config, tini: string | null): Check {
+  const name = "containment";
+  const cgroups = c.cgroups === "off" ? null : Cgroups.open(c.home);
+  if (cgroups !== null && cgroups.ok) {
+    const controllers = cgroups.value.controllers.join(" ") || "none, so no memory or pids metering or caps";
+    return ok(name, `cgroup: each agent in a cgroup of its own under ${cgroups.value.parent} (controllers: ${controllers})`);
+  }
+  const why = cgroups === null ? "cgroups=off" : cgroups.error.message;
+  if (c.cgroups === "on") return bad(name, `cgroups=on but ${why}`);
+  if (tini !== null && c.subreaper !== "none") {
+    return warn(name, `tini's tree while tini lives, then a sweep, blind to ${blindSpots("sweep").join("; ")} (no cgroup: ${why})`);
+  }
+  return warn(name, `sweep, blind to ${blindSpots("sweep").join("; ")} (no cgroup: ${why}; no tini)`);
+}
+
 function checkStateDir(home: string, minFreeMb: number): Check {
   try {
     mkdirSync(home, { recursive: true, mode: 0o700 });
@@ -87,7 +108,7 @@ function checkDatabase(home: string): Check {
 export function registerDoctor(program: Command): void {
   program
     .command("doctor")
-    .description("check what corral needs (node, /proc, tini, prlimit, tmux, claude, the state dir, the database) and say what to do about each problem")
+    .description("check what corral needs (node, /proc, tini, cgroups, prlimit, tmux, claude, the state dir, the database) and say what to do about each problem")
     .action(async () => {
       const checks: Check[] = [checkNode()];
       checks.push(identify(process.pid) === null ? bad("/proc", "cannot read /proc: corral needs Linux with /proc mounted") : ok("/proc", "readable"));
@@ -105,6 +126,7 @@ export function registerDoctor(program: Command): void {
               ? bad("tini", "subreaper=tini but tini is not on PATH: apt-get install tini")
               : warn("tini", "not on PATH: agents run without a subreaper, and a descendant that calls setsid and clears its environment can outlive an agent that exits; apt-get install tini"),
         );
+        checks.push(checkContainment(c, tini));
         const prlimit = findExecutable("prlimit", process.env.PATH);
         if (anyLimit(limitsOf(c))) checks.push(prlimit !== null ? ok("prlimit", prlimit) : bad("prlimit", "agent limits are set but prlimit is not on PATH: install util-linux"));
         checks.push(await checkTmux(c.runner));

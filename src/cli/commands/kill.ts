@@ -10,7 +10,8 @@ function describe(agentId: string, killedNow: boolean, cleanup: CleanupRecordVie
   const survivors = (terminate?.detail.survivors as unknown[] | undefined)?.length ?? 0;
   const state = cleanup.status === "done" ? paint("clean", "green") : paint(`cleanup ${cleanup.status}`, "red");
   const what = killedNow ? "killed" : "had already ended";
-  return `${agentId} ${what}: ${signalled} processes signalled, ${survivors} survived; ${state}`;
+  const by = cleanup.verifiedBy === null ? "" : ` (verified by ${cleanup.verifiedBy}${cleanup.blindSpots.length === 0 ? "" : `, blind to: ${cleanup.blindSpots.join("; ")}`})`;
+  return `${agentId} ${what}: ${signalled} processes signalled, ${survivors} survived${by}; ${state}`;
 }
 
 export function registerKill(program: Command): void {
