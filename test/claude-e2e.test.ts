@@ -176,9 +176,12 @@ describe("a coordinator fans out real claude agents through corral serve", () =>
     );
     expect(killed.cleanup.status).toBe("done");
     const terminate = killed.cleanup.steps.find((s) => s.step === "terminate");
-    // claude, its agent server, and tini: every one of them signalled, none survived.
-    expect(terminate?.detail.signalled?.length).toBeGreaterThanOrEqual(2);
+    // claude, its agent server, and tini: none survived. (How many needed a signal of corral's
+    // depends on timing: claude stops its own agent server, and in a cgroup tini exits with its child.)
+    expect(terminate?.detail.signalled?.length).toBeGreaterThanOrEqual(1);
     expect(terminate?.detail.survivors).toEqual([]);
+    expect(tree.length).toBeGreaterThanOrEqual(3);
+    expect(tree.filter(isAlive)).toEqual([]);
     const after = await c.call<{ source: string; text: string }>("get_agent_output", { task_id: taskId, agent_id: hung.agent_id });
     expect(after.source).toBe("archive");
     expect(after.text).toContain("about to hang");
