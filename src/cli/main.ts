@@ -40,7 +40,7 @@ program
     if (!corral.ok) die(corral.error);
     const server =
       options.agent === true
-        ? createAgentServer(corral.value, pkg.version, process.env.CORRAL_AGENT_TOKEN)
+        ? createAgentServer(corral.value, pkg.version, () => corral.value.authenticate(process.env.CORRAL_AGENT_TOKEN, process.pid))
         : createCoordinatorServer(corral.value, pkg.version);
     await serveStdio(server, corral.value, logger);
     process.exit(0);

@@ -3,7 +3,7 @@ import { mkdirSync, statfsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
-import { claudeBackend } from "../backends/claude.js";
+import { AGENT_TOKEN_VARIABLE, claudeBackend } from "../backends/claude.js";
 import { commandBackend } from "../backends/command.js";
 import type { Backend, BackendPlan } from "../backends/backend.js";
 import { isTerminal, statusForExit, type ExitStatus } from "../domain/agent-state.js";
@@ -18,6 +18,7 @@ import { findTmuxTools, TMUX_MISSING, TmuxRunner } from "../runners/tmux-runner.
 import type { AgentRecord, AgentSummary, TaskRecord } from "../store/records.js";
 import { diskFullGuard } from "../store/guard.js";
 import { Store } from "../store/store.js";
+import { ancestry } from "../supervisor/ancestry.js";
 import { discover } from "../supervisor/discover.js";
 import { identify, isAlive, sameProcess, type ProcessIdentity } from "../supervisor/identity.js";
 import { usageOf } from "../supervisor/usage.js";
@@ -92,6 +93,8 @@ const CLEANED_POLL_MS = 20;
 const WATCH_POLL_MS = 200;
 const WAIT_POLL_MS = 100;
 const STREAM_POLL_MS = 250;
+const LAUNCH_RECORD_WAIT_MS = 5000;
+const LAUNCH_RECORD_POLL_MS = 10;
 
 /**
  * The lifecycle service: the only place that combines store, runners, backends and the
@@ -326,7 +329,9 @@ export class Corral {
       started = runner.start({
         name: agent.id,
         agentDir: agent.agentDir,
-        plan: { argv: plan.argv, env: plan.env, cwd: agent.cwd, stdinPath: plan.stdin === null ? null : join(agent.agentDir, plan.stdin) },
+        // An agent started by an agent server must not inherit that server's token: only its
+        // own backend gives it one.
+        plan: { argv: plan.argv, env: { [AGENT_TOKEN_VARIABLE]: null, ...plan.env }, cwd: agent.cwd, stdinPath: plan.stdin === null ? null : join(agent.agentDir, plan.stdin) },
         logPath: agent.logPath,
         mark: { name: MARK_NAME, value: mark },
       });
@@ -430,14 +435,61 @@ export class Corral {
     return ok(command);
   }
 
-  /** The agent a token belongs to: the agent server acts for it alone. */
-  authenticate(token: string | undefined): Result<AgentRecord> {
+  /**
+   * The agent a token belongs to, for an agent server running as process `caller`: the agent
+   * server acts for it alone. A token is a string that can be copied (another agent of the
+   * same user can read it from /proc/<pid>/environ), so it is accepted only from inside the
+   * agent's own process tree, and only while the agent lives.
+   */
+  async authenticate(token: string | undefined, caller: number): Promise<Result<AgentRecord>> {
     if (token === undefined || token === "") {
       return fail("AUTH_REFUSED", "no CORRAL_AGENT_TOKEN in this server's environment: only an agent launched by corral can use these tools");
     }
-    const agent = this.store.agents.byTokenHash(hashToken(token));
-    if (agent === null) return fail("AUTH_REFUSED", "CORRAL_AGENT_TOKEN matches no agent in this state dir (check CORRAL_HOME)");
-    return ok(agent);
+    const found = this.store.agents.byTokenHash(hashToken(token));
+    if (found === null) return fail("AUTH_REFUSED", "CORRAL_AGENT_TOKEN matches no agent in this state dir (check CORRAL_HOME)");
+    const agent = await this.launchRecorded(found);
+    const ended = this.refuseEnded(agent);
+    if (!ended.ok) return ended;
+    if (agent.process === null) {
+      return fail("AUTH_REFUSED", `agent ${agent.id} has no process on record: its launch did not finish, so nothing can act for it`);
+    }
+    const root = { pid: agent.process.pid, startTime: agent.process.startTime };
+    const otherRoots = new Map<string, AgentId>();
+    for (const live of this.store.agents.live()) {
+      if (live.process !== null && live.id !== agent.id) otherRoots.set(`${live.process.pid}:${live.process.startTime}`, live.id);
+    }
+    // The nearest agent root above the caller decides: a child agent has its parent's root
+    // among its ancestors too, and must not act for its parent.
+    for (const process of ancestry(caller)) {
+      if (sameProcess(process, root)) return ok(agent);
+      const other = otherRoots.get(`${process.pid}:${process.startTime}`);
+      if (other !== undefined) {
+        return fail("AUTH_REFUSED", `this server runs inside agent ${other}, not agent ${agent.id}: an agent can act only for itself, whatever token it holds`);
+      }
+    }
+    return fail(
+      "AUTH_REFUSED",
+      `this server does not run inside agent ${agent.id}'s processes (root pid ${root.pid}): its token is accepted only from the agent it was issued to`,
+    );
+  }
+
+  private refuseEnded(agent: AgentRecord): Result<AgentRecord> {
+    if (!isTerminal(agent.status)) return ok(agent);
+    return fail("AUTH_REFUSED", `agent ${agent.id} has ended (${agent.status}): nothing more is accepted in its name`);
+  }
+
+  /**
+   * The row records the agent's process just after the launch; an agent server that starts
+   * in that moment waits for it, while the launching corral lives.
+   */
+  private async launchRecorded(agent: AgentRecord): Promise<AgentRecord> {
+    const deadline = performance.now() + LAUNCH_RECORD_WAIT_MS;
+    let current = agent;
+    while (current.startedAt === null && !isTerminal(current.status) && isAlive(current.owner) && performance.now() < deadline) {
+      await sleep(LAUNCH_RECORD_POLL_MS);
+      current = this.store.agents.get(agent.id) ?? current;
+    }
+    return current;
   }
 
   /** The agent says it is done; it becomes terminal when its process exits. */

@@ -2,7 +2,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { Logger } from "pino";
 import type { Corral } from "../lifecycle/corral.js";
-import { registerAgentTools } from "./agent-tools.js";
+import { registerAgentTools, type AgentIdentity } from "./agent-tools.js";
 import { registerCoordinatorTools } from "./coordinator-tools.js";
 import { registerResources } from "./resources.js";
 
@@ -22,8 +22,8 @@ export function createCoordinatorServer(corral: Corral, version: string): McpSer
   return server;
 }
 
-/** An agent's own face, started by its CLI: scoped to the agent its token names. */
-export function createAgentServer(corral: Corral, version: string, token: string | undefined): McpServer {
+/** An agent's own face: scoped to the one agent `identity` names. */
+export function createAgentServer(corral: Corral, version: string, identity: AgentIdentity): McpServer {
   const server = new McpServer(
     { name: "corral-agent", version },
     {
@@ -32,7 +32,7 @@ export function createAgentServer(corral: Corral, version: string, token: string
         "report status 'completed' when your mission is done.",
     },
   );
-  registerAgentTools(server, corral, token);
+  registerAgentTools(server, corral, identity);
   return server;
 }
 

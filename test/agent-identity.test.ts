@@ -1,0 +1,111 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { unwrap } from "../src/domain/errors.js";
+import type { Corral } from "../src/lifecycle/corral.js";
+import { startCoordinator } from "./helpers/mcp-client.js";
+import { agentScript, openCorral } from "./helpers/sandbox.js";
+
+const IMPOSTOR = join(import.meta.dirname, "..", "dist", "test", "fixtures", "workers", "impostor.js");
+const TOOLS = [
+  ["update_agent_progress", { status: "completed", message: "m", progress: 100 }],
+  ["report_agent_finding", { finding_type: "bug", severity: "critical", message: "m" }],
+  ["spawn_child_agent", { child_agent_type: "helper", child_prompt: "p" }],
+  ["get_task_context", {}],
+] as const;
+
+let corral: Corral;
+afterEach(async () => {
+  await corral.shutdown("test over");
+});
+
+/** A claude-backend agent whose CLI idles until killed: it holds a token and an MCP config. */
+async function idleClaudeAgent(c: Corral, taskId: string, agentType = "victim") {
+  const agent = unwrap(await c.deploy({ taskId, agentType, prompt: "do the work", backend: "claude" }));
+  const root = agent.process?.pid;
+  if (root === undefined) throw new Error("the agent has no process");
+  return { agent, root };
+}
+
+/** What an agent of the same user can read of another's token: its process environment. */
+function tokenOf(pid: number): string {
+  const entry = readFileSync(`/proc/${pid}/environ`, "latin1").split("\0").find((e) => e.startsWith("CORRAL_AGENT_TOKEN="));
+  if (entry === undefined) throw new Error(`no token in the environment of ${pid}`);
+  return entry.slice("CORRAL_AGENT_TOKEN=".length);
+}
+
+describe("an agent speaks only for itself", () => {
+  it("an ended agent's token is refused by every agent tool", async () => {
+    corral = openCorral({ claudePath: agentScript("idle-claude.sh") });
+    const task = unwrap(corral.createTask({ description: "ended token" }));
+    const { agent, root } = await idleClaudeAgent(corral, task.id);
+    const token = tokenOf(root);
+    await corral.kill(agent.id, "ended for the test");
+    const server = await startCoordinator({ CORRAL_HOME: corral.config.home, CORRAL_AGENT_TOKEN: token }, ["--agent"]);
+    try {
+      for (const [tool, args] of TOOLS) {
+        expect(await server.refused(tool, args)).toBe(`AUTH_REFUSED: agent ${agent.id} has ended (killed): nothing more is accepted in its name`);
+      }
+    } finally {
+      await server.close();
+    }
+    expect(corral.store.events.forTask(task.id).filter((e) => e.kind !== "stream")).toEqual([]);
+  });
+
+  it("the agent's token is not written to its MCP config", async () => {
+    corral = openCorral({ claudePath: agentScript("idle-claude.sh") });
+    const task = unwrap(corral.createTask({ description: "config without token" }));
+    const { agent, root } = await idleClaudeAgent(corral, task.id);
+    const config = readFileSync(join(agent.agentDir, "mcp.json"), "utf8");
+    expect(config).not.toContain(tokenOf(root));
+    expect(config).toContain("${CORRAL_AGENT_TOKEN}");
+  });
+
+  it("a token used from outside its agent's processes is refused", async () => {
+    corral = openCorral({ claudePath: agentScript("idle-claude.sh") });
+    const task = unwrap(corral.createTask({ description: "token outside" }));
+    const { agent, root } = await idleClaudeAgent(corral, task.id);
+    const server = await startCoordinator({ CORRAL_HOME: corral.config.home, CORRAL_AGENT_TOKEN: tokenOf(root) }, ["--agent"]);
+    try {
+      for (const [tool, args] of TOOLS) {
+        expect(await server.refused(tool, args)).toMatch(
+          new RegExp(`^AUTH_REFUSED: this server does not run inside agent ${agent.id}'s processes \\(root pid ${root}\\)`),
+        );
+      }
+    } finally {
+      await server.close();
+    }
+    expect(corral.store.events.forTask(task.id)).toEqual([]);
+  });
+
+  it("a sibling that steals another agent's token and starts corral serve --agent with it is refused, and nothing is recorded in the victim's name", async () => {
+    corral = openCorral({ claudePath: agentScript("idle-claude.sh") });
+    const task = unwrap(corral.createTask({ description: "stolen token" }));
+    const { agent: victim, root } = await idleClaudeAgent(corral, task.id);
+    const report = join(corral.config.home, "impostor.json");
+    const impostor = unwrap(
+      await corral.deploy({
+        taskId: task.id,
+        agentType: "impostor",
+        prompt: "act as the victim",
+        command: [process.execPath, IMPOSTOR, String(root), victim.agentDir, corral.config.home, report],
+      }),
+    );
+    const ended = await corral.whenCleaned(impostor.id);
+    expect(ended.status).toBe("completed");
+    const seen = JSON.parse(readFileSync(report, "utf8")) as { configText: string; stolen: string; answers: Record<string, { isError: boolean; text: string }> };
+    expect(seen.stolen).toBe(tokenOf(root));
+    expect(seen.configText).not.toContain(seen.stolen);
+    for (const [tool] of TOOLS) {
+      expect(seen.answers[tool]).toEqual({
+        isError: true,
+        text: expect.stringMatching(new RegExp(`^AUTH_REFUSED: this server (does not run inside agent ${victim.id}'s processes|runs inside agent ${impostor.id})`)),
+      });
+    }
+    const after = unwrap(corral.status(task.id));
+    expect(after.agents.map((a) => a.agentId).sort()).toEqual([impostor.id, victim.id].sort());
+    const victimView = after.agents.find((a) => a.agentId === victim.id);
+    expect(victimView).toMatchObject({ status: "running", claimedDone: false, events: 0 });
+    expect(corral.store.events.forTask(task.id)).toEqual([]);
+  });
+});
