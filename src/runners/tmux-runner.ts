@@ -63,7 +63,9 @@ const KEEPER = [
   // The terminal's stderr is handed back inside the agent's shell: a redirection on this line
   // would be where the keeper writes "Killed" too.
   `"$setsid" /bin/sh -c 'exec 2>&3 3>&-; kill -STOP $$ && exec "$@"' agent "$@" <"$input"`,
-  'echo $? >"$status"',
+  // The status file is corral's, private like every file in the state dir; the agent above
+  // ran with the umask it inherited.
+  'code=$?; umask 077; echo "$code" >"$status"',
 ].join("\n");
 
 /** What the tmux runner needs besides a shell; null when either is missing. */
