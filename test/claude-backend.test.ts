@@ -18,6 +18,7 @@ const spec: AgentSpec = {
   command: null,
   model: "sonnet",
   effort: "high",
+  relay: null,
 };
 
 const backend = claudeBackend({
@@ -55,6 +56,14 @@ describe("the claude backend's plan", () => {
     });
     expect(plan.files["mcp.json"]).not.toContain("secret-token");
     expect(plan.env.CORRAL_AGENT_TOKEN).toBe("secret-token");
+  });
+
+  it("gives a contained agent no token: its server relays to the socket that stands for it", () => {
+    const contained = unwrap(backend.plan({ ...spec, relay: "/state/relay/writer-120000-abcdef/mcp.sock" }));
+    const server = (JSON.parse(contained.files["mcp.json"] as string) as { mcpServers: { corral: { env: Record<string, string> } } }).mcpServers.corral;
+    expect(server.env).toEqual({ CORRAL_AGENT_RELAY: "/state/relay/writer-120000-abcdef/mcp.sock" });
+    expect(contained.env.CORRAL_AGENT_TOKEN).toBeUndefined();
+    expect(JSON.stringify(contained)).not.toContain("secret-token");
   });
 
   it("tells the agent who it is, its mission, the task's context and how to report", () => {

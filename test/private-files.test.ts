@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { unwrap } from "../src/domain/errors.js";
 import type { Corral } from "../src/lifecycle/corral.js";
+import { serveRelayedAgents } from "../src/mcp/relay.js";
 import { agentScript, openCorral } from "./helpers/sandbox.js";
 
 /** Every path under `dir` (itself included) whose mode lets group or others in. */
@@ -33,10 +34,15 @@ afterEach(async () => {
   corral = null;
 });
 
-describe.each(["process", "tmux"] as const)("with the %s runner", (runner) => {
+describe.each([
+  ["process", "none"],
+  ["tmux", "none"],
+  ["process", "bwrap"],
+] as const)("with the %s runner and containment %s", (runner, containment) => {
   it("no file or dir corral writes is readable by group or others, while agents run and after they are cleaned", async () => {
-    const home = join(process.env.CORRAL_TEST_ROOT as string, `fresh-${runner}`, "state");
-    corral = openCorral({ home, runner, ballastMb: 1, claudePath: agentScript("idle-claude.sh") });
+    const home = join(process.env.CORRAL_TEST_ROOT as string, `fresh-${runner}-${containment}`, "state");
+    corral = openCorral({ home, runner, containment, ballastMb: 1, claudePath: agentScript("idle-claude.sh") });
+    corral.serveAgentsWith(serveRelayedAgents(corral, "test"));
     const task = unwrap(corral.createTask({ description: "private files" }));
     const worker = unwrap(
       await corral.deploy({ taskId: task.id, agentType: "worker", prompt: "p", command: ["bash", "-c", "cat; echo done; read -r _ </dev/null"] }),
@@ -46,6 +52,7 @@ describe.each(["process", "tmux"] as const)("with the %s runner", (runner) => {
     expect(existsSync(join(home, "corral.db-wal"))).toBe(true);
     expect(existsSync(join(home, "ballast"))).toBe(true);
     expect(existsSync(join(claude.agentDir, "mcp.json"))).toBe(true);
+    if (containment === "bwrap") expect(existsSync(join(home, "relay", claude.id, "mcp.sock"))).toBe(true);
     expect(openToOthers(join(home, ".."))).toEqual([]);
     await corral.kill(claude.id);
     expect(corral.agent(worker.id)?.archivePath).not.toBeNull();

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { ok, type Result } from "../domain/errors.js";
 import { composeAgentPrompt } from "./agent-prompt.js";
-import type { AgentSpec, Backend, BackendPlan } from "./backend.js";
+import { RELAY_VARIABLE, type AgentSpec, type Backend, type BackendPlan } from "./backend.js";
 import { parseClaudeLine } from "./claude-stream.js";
 
 /** The name corral's MCP server has in each agent's config: its tools are mcp__corral__*. */
@@ -64,7 +64,10 @@ export function claudeBackend(options: ClaudeOptions): Backend {
             // The CLI expands ${VAR} in an MCP server's env from its own environment (checked
             // with 2.1.197): the token stays out of this file, which other agents of the same
             // user could read, and reaches the server only through the agent's environment.
-            env: { [AGENT_TOKEN_VARIABLE]: `\${${AGENT_TOKEN_VARIABLE}}`, CORRAL_HOME: options.agentServer.home },
+            env:
+              spec.relay === null
+                ? { [AGENT_TOKEN_VARIABLE]: `\${${AGENT_TOKEN_VARIABLE}}`, CORRAL_HOME: options.agentServer.home }
+                : { [RELAY_VARIABLE]: spec.relay },
           },
         },
       };
@@ -92,7 +95,7 @@ export function claudeBackend(options: ClaudeOptions): Backend {
       // `claude -p` starts its first turn without waiting for MCP servers still starting, so
       // an agent whose first act is to report would find no corral tool (checked with 2.1.197).
       env.MCP_CONNECTION_NONBLOCKING = "0";
-      env[AGENT_TOKEN_VARIABLE] = spec.token;
+      if (spec.relay === null) env[AGENT_TOKEN_VARIABLE] = spec.token;
       env.CORRAL_AGENT_ID = spec.agentId;
       env.CORRAL_TASK_ID = spec.taskId;
       return ok({

@@ -8,6 +8,15 @@ const positiveInt = z.coerce.number().int().positive();
 export const RUNNER_KINDS = ["process", "tmux"] as const;
 export type RunnerKind = (typeof RUNNER_KINDS)[number];
 
+/** What an agent sees of the file system: everything you can (none), or a bubblewrap view. */
+export const CONTAINMENTS = ["none", "bwrap", "auto"] as const;
+export type Containment = (typeof CONTAINMENTS)[number];
+
+/** A list of absolute paths, from a file's array or a variable's colon-separated string (like PATH). */
+const pathList = z
+  .preprocess((v) => (typeof v === "string" ? v.split(":").map((p) => p.trim()).filter(Boolean) : v), z.array(z.string().startsWith("/", "a path here must be absolute")))
+  .default([]);
+
 /** Every value corral reads, with its default; the README's configuration table mirrors this. */
 export const ConfigSchema = z
   .object({
@@ -22,6 +31,12 @@ export const ConfigSchema = z
       .enum(["auto", "tini", "none"])
       .default("auto")
       .describe("run agents under tini as a child subreaper: auto uses it when found on PATH"),
+    containment: z
+      .enum(CONTAINMENTS)
+      .default("none")
+      .describe("what an agent sees of the file system: none (all you can), bwrap (its cwd, its own dir and the paths allowed below), auto (bwrap when it works here)"),
+    containmentReadOnly: pathList.describe("under bwrap, paths an agent may also read, besides its cwd and its own dir"),
+    containmentWritable: pathList.describe("under bwrap, paths an agent may also write (e.g. ~/.claude to keep claude's sessions)"),
     cleanupRetryMs: positiveInt.default(30_000).describe("how often a partial cleanup is retried"),
     shutdownDeadlineMs: positiveInt
       .default(3_000)
@@ -79,6 +94,9 @@ export const CONFIG_ENV: Readonly<Record<ConfigKey, string>> = {
   graceMs: "CORRAL_GRACE_MS",
   runner: "CORRAL_RUNNER",
   subreaper: "CORRAL_SUBREAPER",
+  containment: "CORRAL_CONTAINMENT",
+  containmentReadOnly: "CORRAL_CONTAINMENT_READ_ONLY",
+  containmentWritable: "CORRAL_CONTAINMENT_WRITABLE",
   cleanupRetryMs: "CORRAL_CLEANUP_RETRY_MS",
   shutdownDeadlineMs: "CORRAL_SHUTDOWN_DEADLINE_MS",
   onShutdown: "CORRAL_ON_SHUTDOWN",

@@ -5,12 +5,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { AGENT_TOKEN_VARIABLE, claudeBackend } from "../backends/claude.js";
 import { commandBackend } from "../backends/command.js";
-import type { Backend, BackendPlan } from "../backends/backend.js";
+import { RELAY_VARIABLE, type Backend, type BackendPlan } from "../backends/backend.js";
 import { isTerminal, statusForExit, type ExitStatus } from "../domain/agent-state.js";
 import type { Config, RunnerKind } from "../domain/config.js";
 import { anyLimit, limitsOf, prlimitOptions } from "../domain/resource-limits.js";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import { newAgentId, newTaskId, TaskIdSchema, type AgentId, type TaskId } from "../domain/ids.js";
+import { bwrapArgv, findBwrap } from "../runners/bwrap.js";
 import { findExecutable } from "../runners/executables.js";
 import { ProcessRunner } from "../runners/process-runner.js";
 import type { Runner } from "../runners/runner.js";
@@ -34,6 +35,8 @@ import {
 } from "./inputs.js";
 import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQuery } from "./agent-output.js";
 import { Ballast } from "./ballast.js";
+import { containedView } from "./containment.js";
+import { Relays, type RelayHandler } from "./relays.js";
 import { failpoint } from "./failpoints.js";
 import { modifiedAt, statOrNull } from "./file-stat.js";
 import { collectGarbage, type GcReport } from "./gc.js";
@@ -126,13 +129,16 @@ export class Corral {
 
   /** Whether agents run under tini, a subreaper that keeps even setsid'd descendants findable. */
   readonly usesSubreaper: boolean;
+  /** bwrap, when agents run contained (see containedView); null when they see what corral sees. */
+  readonly bwrap: string | null;
+  private readonly relays: Relays;
 
   private constructor(
     config: Config,
     store: Store,
     logger: Logger,
     owner: ProcessIdentity,
-    tools: { tini: string | null; prlimit: string | null; tmux: { tmux: string; setsid: string } | null },
+    tools: { tini: string | null; prlimit: string | null; tmux: { tmux: string; setsid: string } | null; bwrap: string | null },
     ballast: Ballast,
     options: OpenOptions,
   ) {
@@ -148,6 +154,8 @@ export class Corral {
     if (tools.tmux !== null) runners.push(new TmuxRunner(tools.tmux.tmux, tools.tmux.setsid, join(config.home, "tmux"), wrapping));
     this.runners = new Map(runners.map((runner) => [runner.kind, runner]));
     this.usesSubreaper = tools.tini !== null;
+    this.bwrap = tools.bwrap;
+    this.relays = new Relays((id) => this.workspaces.relayDir(id));
     this.streams = new StreamFollower(store, logger, STREAM_POLL_MS);
     const claude = claudeBackend({
       claudePath: config.claudePath,
@@ -188,6 +196,12 @@ export class Corral {
     if (config.runner === "tmux" && tmux === null) {
       return fail("CONFIG_INVALID", `runner is tmux but ${TMUX_MISSING}; or set CORRAL_RUNNER=process`);
     }
+    let bwrap: string | null = null;
+    if (config.containment !== "none") {
+      const found = findBwrap(process.env.PATH);
+      if (found.ok) bwrap = found.value;
+      else if (config.containment === "bwrap") return fail("CONFIG_INVALID", `containment is bwrap but ${found.error.message}; or set CORRAL_CONTAINMENT=none`);
+    }
     const prlimit = anyLimit(limitsOf(config)) ? findExecutable("prlimit", process.env.PATH) : null;
     if (anyLimit(limitsOf(config)) && prlimit === null) {
       return fail("CONFIG_INVALID", "agent resource limits are set but prlimit is not on PATH; install util-linux or unset CORRAL_AGENT_*");
@@ -208,7 +222,7 @@ export class Corral {
       }),
     );
     if (!store.ok) return store;
-    return ok(new Corral(config, store.value, logger, owner, { tini, prlimit, tmux }, ballast, options));
+    return ok(new Corral(config, store.value, logger, owner, { tini, prlimit, tmux, bwrap }, ballast, options));
   }
 
   createTask(raw: CreateTaskInput): Result<TaskRecord> {
@@ -256,6 +270,9 @@ export class Corral {
     if (runner === undefined) return fail("INVALID_INPUT", `runner ${runnerKind} is not available: ${TMUX_MISSING}`);
     const space = this.freeSpaceCheck();
     if (!space.ok) return space;
+    if (this.bwrap !== null && !this.relays.serving) {
+      return fail("LAUNCH_FAILED", "agents run contained (bwrap) but this corral process does not serve their tools; deploy through corral serve or corral run");
+    }
     const agentId = newAgentId(agentType);
     const paths = this.workspaces.agentPaths(taskId, agentId);
     if (!paths.ok) return paths;
@@ -271,7 +288,7 @@ export class Corral {
         backend: backend.name,
         runner: runner.kind,
         prompt,
-        spec: { command, model: input.value.model ?? null, effort: input.value.effort ?? null },
+        spec: { command, model: input.value.model ?? null, effort: input.value.effort ?? null, ...(this.bwrap === null ? {} : { containment: "bwrap" }) },
         cwd,
         agentDir: paths.value.dir,
         logPath: paths.value.log,
@@ -286,7 +303,9 @@ export class Corral {
     const agent = inserted.value;
     failpoint("deploy:after-insert");
 
-    const plan = backend.plan({
+    // A contained agent's tools are served on its relay socket, which must listen before it starts.
+    const relay: Result<string | null> = this.bwrap === null ? ok(null) : await this.relays.listen(agentId);
+    const plan = !relay.ok ? relay : backend.plan({
       agentId,
       taskId,
       agentType,
@@ -300,8 +319,9 @@ export class Corral {
       command,
       model: input.value.model ?? null,
       effort: input.value.effort ?? null,
+      relay: relay.value,
     });
-    const launched = plan.ok ? this.launch(agent, runner, backend, plan.value, mark) : plan;
+    const launched = plan.ok ? this.launch(agent, runner, backend, plan.value, mark, relay.ok ? relay.value : null) : plan;
     if (!launched.ok) {
       this.store.agents.recordLaunch(agentId, null, Date.now());
       await this.end(agentId, { status: "failed", reason: launched.error.message, exit: null });
@@ -321,17 +341,19 @@ export class Corral {
     );
   }
 
-  private launch(agent: AgentRecord, runner: Runner, backend: Backend, plan: BackendPlan, mark: string): Result<void> {
+  private launch(agent: AgentRecord, runner: Runner, backend: Backend, plan: BackendPlan, mark: string, relay: string | null): Result<void> {
     let started;
     try {
       const written = this.workspaces.writeAgentFiles(agent.agentDir, plan.dirs, plan.files);
       if (!written.ok) return written;
+      const argv = relay === null ? ok(plan.argv) : this.containedArgv(agent, plan.argv);
+      if (!argv.ok) return argv;
       started = runner.start({
         name: agent.id,
         agentDir: agent.agentDir,
         // An agent started by an agent server must not inherit that server's token: only its
         // own backend gives it one.
-        plan: { argv: plan.argv, env: { [AGENT_TOKEN_VARIABLE]: null, ...plan.env }, cwd: agent.cwd, stdinPath: plan.stdin === null ? null : join(agent.agentDir, plan.stdin) },
+        plan: { argv: argv.value, env: { [AGENT_TOKEN_VARIABLE]: null, [RELAY_VARIABLE]: relay, ...plan.env }, cwd: agent.cwd, stdinPath: plan.stdin === null ? null : join(agent.agentDir, plan.stdin) },
         logPath: agent.logPath,
         mark: { name: MARK_NAME, value: mark },
       });
@@ -347,6 +369,29 @@ export class Corral {
       .then((exit) => (exit === null ? this.onLostExit(agent.id, `the ${runner.kind} runner could not read it`) : this.onExit(agent.id, exit)))
       .catch((cause: unknown) => this.logger.error({ agent: agent.id, err: describeUnknown(cause) }, "recording an exit failed"));
     return ok(undefined);
+  }
+
+  /** The agent's argv inside its bubblewrap view (see containedView). */
+  private containedArgv(agent: AgentRecord, argv: readonly string[]): Result<readonly string[]> {
+    const [program, ...args] = argv;
+    const resolved = program === undefined ? null : findExecutable(program, process.env.PATH, agent.cwd);
+    if (resolved === null) return fail("LAUNCH_FAILED", `cannot run ${program ?? "an empty command"}: not found or not executable on PATH`);
+    const task = this.store.tasks.get(agent.taskId);
+    if (task === null || this.bwrap === null) return fail("LAUNCH_FAILED", `agent ${agent.id} has no task or no bwrap to run in`);
+    const view = containedView(
+      { home: this.config.home, workspace: task.workspace, cwd: agent.cwd, agentDir: agent.agentDir, relayDir: this.workspaces.relayDir(agent.id) },
+      this.config,
+    );
+    if (!view.ok) return view;
+    return ok([...bwrapArgv(this.bwrap, view.value, agent.cwd), resolved, ...args]);
+  }
+
+  /**
+   * Serves contained agents' tools on their relay sockets, through `handler` (the MCP layer's);
+   * a corral process that deploys or adopts contained agents needs it.
+   */
+  serveAgentsWith(handler: RelayHandler): void {
+    this.relays.serveWith(handler);
   }
 
   private async onExit(id: AgentId, exit: ExitStatus): Promise<void> {
@@ -365,6 +410,8 @@ export class Corral {
     id: AgentId,
     ending: { status: "completed" | "failed" | "killed" | "crashed" | "timed_out"; reason: string | null; exit: ExitStatus | null },
   ): Promise<boolean> {
+    // Whoever ends it, an ended agent's tools are no longer served by this process.
+    this.relays.close(id);
     const claim = this.newClaim();
     if (!this.store.agents.end(id, { ...ending, at: Date.now(), claim })) return false;
     await this.track(id, this.cleanup(id, claim, CLEANUP_STEPS));
@@ -471,6 +518,13 @@ export class Corral {
       "AUTH_REFUSED",
       `this server does not run inside agent ${agent.id}'s processes (root pid ${root.pid}): its token is accepted only from the agent it was issued to`,
     );
+  }
+
+  /** The agent a relay socket serves (see Relays), while it lives: the socket alone names it. */
+  relayed(id: AgentId): Result<AgentRecord> {
+    const agent = this.store.agents.get(id);
+    if (agent === null) return fail("AUTH_REFUSED", `agent ${id} is not in this state dir`);
+    return this.refuseEnded(agent);
   }
 
   private refuseEnded(agent: AgentRecord): Result<AgentRecord> {
@@ -664,6 +718,7 @@ export class Corral {
       } else {
         report.adopted.push(agent.id);
         this.watch(agent);
+        if (agent.spec.containment === "bwrap") await this.relisten(agent.id);
       }
     }
     for (const agent of this.store.agents.cleanupRunning()) {
@@ -679,6 +734,12 @@ export class Corral {
     const changed = Object.values(report).some((ids) => ids.length > 0);
     if (changed) this.logger.info(report, "reconciled what a dead corral left");
     return report;
+  }
+
+  /** An adopted contained agent is served again on a new socket in its relay dir. */
+  private async relisten(id: AgentId): Promise<void> {
+    const listening = await this.relays.listen(id);
+    if (!listening.ok) this.logger.warn({ agent: id, err: listening.error.message }, "an adopted contained agent cannot reach its tools");
   }
 
   /** Follows an adopted agent: its stream, and its end, which only /proc can show. */
@@ -868,6 +929,7 @@ export class Corral {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.retryTimer);
+    this.relays.closeAll();
     if (this.reconcileTimer !== null) clearInterval(this.reconcileTimer);
     if (this.reapTimer !== null) clearInterval(this.reapTimer);
     if (this.gcTimer !== null) clearInterval(this.gcTimer);
