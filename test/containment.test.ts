@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -11,6 +11,7 @@ import { openCorral } from "./helpers/sandbox.js";
 
 const CLAUDE = join(import.meta.dirname, "..", "node_modules", ".bin", "claude");
 const root = (): string => process.env.CORRAL_TEST_ROOT as string;
+const tool = (name: string, input: Record<string, unknown>): Step => ({ tool: `mcp__corral__${name}`, input });
 
 let corral: Corral | null = null;
 afterEach(async () => {
@@ -102,8 +103,7 @@ describe("a contained claude agent", () => {
     await model?.close();
   });
 
-  const tool = (name: string, input: Record<string, unknown>): Step => ({ tool: `mcp__corral__${name}`, input });
-
+  // Its cwd is its task's workspace, inside the state dir: only its own part of it is in view.
   it.each(["process", "tmux"] as const)("still reports through its MCP tools, over its relay socket (%s runner)", async (runner) => {
     const steps: Step[] = [
       tool("update_agent_progress", { status: "working", message: "inside the sandbox", progress: 50 }),
@@ -111,13 +111,11 @@ describe("a contained claude agent", () => {
       tool("update_agent_progress", { status: "completed", message: "done contained", progress: 100 }),
       { say: "bye" },
     ];
-    const cwd = mkdtempSync(join(root(), "claude-work-"));
     const agent = await c.call<{ agent_id: string }>("deploy_headless_agent", {
       task_id: taskId,
       agent_type: "contained",
       prompt: `You are contained.\n\n${scriptBlock(steps)}`,
       model: "sonnet",
-      cwd,
       runner,
     });
     await c.call("wait_for_agents", { task_id: taskId, agent_ids: [agent.agent_id], timeout_s: 60 });
@@ -132,5 +130,64 @@ describe("a contained claude agent", () => {
     expect(view).toMatchObject({ status: "completed", progress: 100, claimedDone: true, corralConnected: true, cleanup: "done" });
     const status = await c.call<{ findings: { agentId: string; data: { message: string } }[] }>("get_real_task_status", { task_id: taskId });
     expect(status.findings.filter((f) => f.agentId === agent.agent_id).map((f) => f.data.message)).toEqual(["contained and heard"]);
+  });
+});
+
+describe("a contained agent whose corral died", () => {
+  let model: ModelServer;
+  const servers: Coordinator[] = [];
+  beforeAll(async () => {
+    model = await startModelServer();
+  });
+  afterAll(async () => {
+    for (const server of servers) await server.close();
+    await model?.close();
+  });
+
+  it("reports through the corral that adopts it, which listens on its relay socket again", async () => {
+    const env = {
+      ANTHROPIC_BASE_URL: model.url,
+      ANTHROPIC_API_KEY: "test-key",
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+      DISABLE_AUTOUPDATER: "1",
+      DISABLE_TELEMETRY: "1",
+      CORRAL_CLAUDE_PATH: CLAUDE,
+      CORRAL_CLAUDE_ALLOWED_TOOLS: "Bash",
+      CORRAL_CONTAINMENT: "bwrap",
+    };
+    const first = await startCoordinator(env);
+    servers.push(first);
+    const cwd = mkdtempSync(join(root(), "adopted-work-"));
+    const { task_id } = await first.call<{ task_id: string }>("create_real_task", { description: "adopted contained agent", client_cwd: cwd });
+    const steps: Step[] = [
+      tool("update_agent_progress", { status: "working", message: "before its corral died", progress: 10 }),
+      // Holds the agent until the test has replaced its corral.
+      { tool: "Bash", input: { command: "while [ ! -e gate ]; do sleep 0.05; done" } },
+      tool("update_agent_progress", { status: "completed", message: "heard by the adopter", progress: 100 }),
+      { say: "bye" },
+    ];
+    const agent = await first.call<{ agent_id: string }>("deploy_headless_agent", {
+      task_id,
+      agent_type: "adoptee",
+      prompt: `You are contained.\n\n${scriptBlock(steps)}`,
+      model: "sonnet",
+    });
+    type View = { agentId: string; status: string; progress: number | null; latestMessage: string | null; claimedDone: boolean; cleanup: string };
+    const viewIn = async (server: Coordinator): Promise<View> =>
+      (await server.call<{ agents: View[] }>("get_real_task_status", { task_id })).agents.find((a) => a.agentId === agent.agent_id) as View;
+    for (let i = 0; i < 600 && (await viewIn(first)).progress !== 10; i += 1) await sleep(50);
+    expect((await viewIn(first)).latestMessage).toBe("before its corral died");
+
+    process.kill(first.transport.pid as number, "SIGKILL");
+    const second = await startCoordinator({ ...env, CORRAL_HOME: first.home });
+    servers.push(second);
+    writeFileSync(join(cwd, "gate"), "");
+    await second.call("wait_for_agents", { task_id, agent_ids: [agent.agent_id], timeout_s: 60 });
+    let view = await viewIn(second);
+    for (let i = 0; i < 100 && view.cleanup !== "done"; i += 1) {
+      await sleep(50);
+      view = await viewIn(second);
+    }
+    expect(view).toMatchObject({ status: "completed", progress: 100, claimedDone: true, cleanup: "done" });
   });
 });

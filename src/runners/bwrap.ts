@@ -16,12 +16,14 @@ export interface Mount {
  * The bubblewrap argv that runs a program in `mounts`' view, followed by the program's argv.
  * Everything of the host is read-only unless a mount says otherwise, /tmp is empty and
  * private, and the agent gets a pid namespace of its own, so /proc shows no other process
- * (and no other agent's environment). `--die-with-parent` ends the sandbox with the process
- * that started it; bubblewrap keeps the session and process group it was started in, so
- * corral's sweeps and group signals reach everything inside.
+ * (and no other agent's environment), and everything in it dies with the namespace's first
+ * process. bubblewrap keeps the session and process group it was started in, so corral's
+ * sweeps and group signals reach everything inside. No `--die-with-parent`: without tini the
+ * parent is the corral that launched the agent, and an agent must outlive its corral to be
+ * detached or adopted.
  */
 export function bwrapArgv(bwrap: string, mounts: readonly Mount[], cwd: string): string[] {
-  const argv = [bwrap, "--die-with-parent", "--unshare-pid", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"];
+  const argv = [bwrap, "--unshare-pid", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"];
   for (const mount of mounts) {
     if (mount.kind === "read") argv.push("--ro-bind-try", mount.path, mount.path);
     else if (mount.kind === "write") argv.push("--bind-try", mount.path, mount.path);
