@@ -1,7 +1,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { unwrap } from "../src/domain/errors.js";
+import type { AgentId, AgentType } from "../src/domain/ids.js";
+import { hashToken, newToken } from "../src/lifecycle/tokens.js";
+import { readStat } from "../src/supervisor/procfs.js";
 import type { Corral } from "../src/lifecycle/corral.js";
 import { startCoordinator } from "./helpers/mcp-client.js";
 import { agentScript, openCorral } from "./helpers/sandbox.js";
@@ -107,5 +111,50 @@ describe("an agent speaks only for itself", () => {
     const victimView = after.agents.find((a) => a.agentId === victim.id);
     expect(victimView).toMatchObject({ status: "running", claimedDone: false, events: 0 });
     expect(corral.store.events.forTask(task.id)).toEqual([]);
+  });
+
+  it("an agent server that starts before its agent's process is recorded waits for the record, then acts for it", async () => {
+    corral = openCorral();
+    const task = unwrap(corral.createTask({ description: "launch window" }));
+    const token = newToken();
+    const id = "early-000000-000001" as AgentId;
+    unwrap(
+      corral.store.agents.insert(
+        {
+          id,
+          taskId: task.id,
+          type: "early" as AgentType,
+          parentId: null,
+          backend: "command",
+          runner: "process",
+          prompt: "p",
+          spec: {},
+          cwd: task.workspace,
+          agentDir: join(task.workspace, "agents", id),
+          logPath: join(task.workspace, "logs", `${id}.log`),
+          mark: "none",
+          tokenHash: hashToken(token),
+          owner: corral.owner,
+          createdAt: Date.now(),
+        },
+        corral.config,
+      ),
+    );
+    const server = await startCoordinator({ CORRAL_HOME: corral.config.home, CORRAL_AGENT_TOKEN: token }, ["--agent"]);
+    try {
+      const call = server.call("update_agent_progress", { status: "working", message: "early", progress: 1 });
+      // Time for the server to be waiting on the row; were it slower, the record would be
+      // there when it looks, and the outcome the same.
+      await sleep(300);
+      // This test process stands as the agent's root: the server is its child.
+      const self = readStat(process.pid);
+      if (self === null) throw new Error("cannot read /proc/self/stat");
+      corral.store.agents.recordLaunch(id, { pid: process.pid, startTime: self.startTime, pgid: self.pgrp, sid: self.session, subreaper: false }, Date.now());
+      expect(await call).toMatchObject({ recorded: true });
+    } finally {
+      await server.close();
+    }
+    // Its root is this process: the row is ended by hand, not by a kill.
+    corral.store.agents.end(id, { status: "completed", reason: null, exit: null, at: Date.now(), claim: "test" });
   });
 });
