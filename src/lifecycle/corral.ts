@@ -346,7 +346,7 @@ export class Corral {
     try {
       const written = this.workspaces.writeAgentFiles(agent.agentDir, plan.dirs, plan.files);
       if (!written.ok) return written;
-      const argv = relay === null ? ok(plan.argv) : this.containedArgv(agent, plan.argv);
+      const argv = relay === null || this.bwrap === null ? ok(plan.argv) : this.containedArgv(agent, this.bwrap, plan.argv);
       if (!argv.ok) return argv;
       started = runner.start({
         name: agent.id,
@@ -372,18 +372,18 @@ export class Corral {
   }
 
   /** The agent's argv inside its bubblewrap view (see containedView). */
-  private containedArgv(agent: AgentRecord, argv: readonly string[]): Result<readonly string[]> {
+  private containedArgv(agent: AgentRecord, bwrap: string, argv: readonly string[]): Result<readonly string[]> {
     const [program, ...args] = argv;
     const resolved = program === undefined ? null : findExecutable(program, process.env.PATH, agent.cwd);
     if (resolved === null) return fail("LAUNCH_FAILED", `cannot run ${program ?? "an empty command"}: not found or not executable on PATH`);
     const task = this.store.tasks.get(agent.taskId);
-    if (task === null || this.bwrap === null) return fail("LAUNCH_FAILED", `agent ${agent.id} has no task or no bwrap to run in`);
+    if (task === null) return fail("UNKNOWN_TASK", `no task ${agent.taskId}`);
     const view = containedView(
       { home: this.config.home, workspace: task.workspace, cwd: agent.cwd, agentDir: agent.agentDir, relayDir: this.workspaces.relayDir(agent.id) },
       this.config,
     );
     if (!view.ok) return view;
-    return ok([...bwrapArgv(this.bwrap, view.value, agent.cwd), resolved, ...args]);
+    return ok([...bwrapArgv(bwrap, view.value, agent.cwd), resolved, ...args]);
   }
 
   /**
@@ -507,9 +507,9 @@ export class Corral {
     }
     // The nearest agent root above the caller decides: a child agent has its parent's root
     // among its ancestors too, and must not act for its parent.
-    for (const process of ancestry(caller)) {
-      if (sameProcess(process, root)) return ok(agent);
-      const other = otherRoots.get(`${process.pid}:${process.startTime}`);
+    for (const ancestor of ancestry(caller)) {
+      if (sameProcess(ancestor, root)) return ok(agent);
+      const other = otherRoots.get(`${ancestor.pid}:${ancestor.startTime}`);
       if (other !== undefined) {
         return fail("AUTH_REFUSED", `this server runs inside agent ${other}, not agent ${agent.id}: an agent can act only for itself, whatever token it holds`);
       }
