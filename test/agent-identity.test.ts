@@ -113,7 +113,7 @@ describe("an agent speaks only for itself", () => {
     expect(corral.store.events.forTask(task.id)).toEqual([]);
   });
 
-  it("an agent server that starts before its agent's process is recorded waits for the record, then acts for it", async () => {
+  it("an agent server that starts before its agent's process is recorded waits for the record, acts for it, and refuses it once it has ended", async () => {
     corral = openCorral();
     const task = unwrap(corral.createTask({ description: "launch window" }));
     const token = newToken();
@@ -151,10 +151,14 @@ describe("an agent speaks only for itself", () => {
       if (self === null) throw new Error("cannot read /proc/self/stat");
       corral.store.agents.recordLaunch(id, { pid: process.pid, startTime: self.startTime, pgid: self.pgrp, sid: self.session, subreaper: false }, Date.now());
       expect(await call).toMatchObject({ recorded: true });
+      // Its root is this process: the row is ended by hand, not by a kill.
+      corral.store.agents.end(id, { status: "completed", reason: null, exit: null, at: Date.now(), claim: "test" });
+      for (const [tool, args] of TOOLS) {
+        expect(await server.refused(tool, args)).toBe(`AUTH_REFUSED: agent ${id} has ended (completed): nothing more is accepted in its name`);
+      }
     } finally {
       await server.close();
     }
-    // Its root is this process: the row is ended by hand, not by a kill.
-    corral.store.agents.end(id, { status: "completed", reason: null, exit: null, at: Date.now(), claim: "test" });
+    expect(corral.store.events.forTask(task.id).map((e) => (e.data as { message?: unknown }).message)).toEqual(["early"]);
   });
 });

@@ -5,7 +5,7 @@ import { Corral } from "../lifecycle/corral.js";
 import { createLogger } from "../lifecycle/logger.js";
 import { RELAY_VARIABLE } from "../backends/backend.js";
 import { relayStdio, serveRelayedAgents } from "../mcp/relay.js";
-import { createAgentServer, createCoordinatorServer, serveStdio } from "../mcp/servers.js";
+import { createAgentServer, createCoordinatorServer, serveStdio, tokenIdentity } from "../mcp/servers.js";
 import { registerAttach } from "./commands/attach.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerDoctor } from "./commands/doctor.js";
@@ -47,7 +47,7 @@ program
     if (options.agent !== true) corral.value.serveAgentsWith(serveRelayedAgents(corral.value, VERSION));
     const server =
       options.agent === true
-        ? createAgentServer(corral.value, VERSION, () => corral.value.authenticate(process.env.CORRAL_AGENT_TOKEN, process.pid))
+        ? createAgentServer(corral.value, VERSION, tokenIdentity(corral.value, process.env.CORRAL_AGENT_TOKEN, process.pid))
         : createCoordinatorServer(corral.value, VERSION);
     await serveStdio(server, corral.value, logger);
     process.exit(0);

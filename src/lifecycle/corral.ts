@@ -520,8 +520,11 @@ export class Corral {
     );
   }
 
-  /** The agent a relay socket serves (see Relays), while it lives: the socket alone names it. */
-  relayed(id: AgentId): Result<AgentRecord> {
+  /**
+   * The agent, while it lives: for a caller whose right to act for it is settled (a relay
+   * socket names it; a token was checked against the process tree once).
+   */
+  living(id: AgentId): Result<AgentRecord> {
     const agent = this.store.agents.get(id);
     if (agent === null) return fail("AUTH_REFUSED", `agent ${id} is not in this state dir`);
     return this.refuseEnded(agent);

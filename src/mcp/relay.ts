@@ -12,7 +12,7 @@ import { createAgentServer } from "./servers.js";
  */
 export function serveRelayedAgents(corral: Corral, version: string): RelayHandler {
   return (id, connection) => {
-    const server = createAgentServer(corral, version, () => Promise.resolve(corral.relayed(id)));
+    const server = createAgentServer(corral, version, () => Promise.resolve(corral.living(id)));
     connection.once("close", () => void server.close());
     void server.connect(new StdioServerTransport(connection, connection));
   };

@@ -1,6 +1,7 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { Logger } from "pino";
+import type { AgentId } from "../domain/ids.js";
 import type { Corral } from "../lifecycle/corral.js";
 import { registerAgentTools, type AgentIdentity } from "./agent-tools.js";
 import { registerCoordinatorTools } from "./coordinator-tools.js";
@@ -34,6 +35,22 @@ export function createAgentServer(corral: Corral, version: string, identity: Age
   );
   registerAgentTools(server, corral, identity);
   return server;
+}
+
+/**
+ * The identity of an agent server started with a token: the first call checks the token
+ * against the process tree (see Corral.authenticate); once it passed, the server is known to
+ * run inside that agent, which no later reparenting undoes, and later calls only check that
+ * the agent still lives.
+ */
+export function tokenIdentity(corral: Corral, token: string | undefined, caller: number): AgentIdentity {
+  let verified: AgentId | null = null;
+  return async () => {
+    if (verified !== null) return corral.living(verified);
+    const agent = await corral.authenticate(token, caller);
+    if (agent.ok) verified = agent.value.id;
+    return agent;
+  };
 }
 
 /**
