@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { scriptBlock, startModelServer, type ModelServer, type Step } from "../src/demo/model-server/index.js";
 import { unwrap } from "../src/domain/errors.js";
 import type { AgentId, AgentType } from "../src/domain/ids.js";
 import { hashToken, newToken } from "../src/lifecycle/tokens.js";
@@ -10,6 +11,7 @@ import type { Corral } from "../src/lifecycle/corral.js";
 import { startCoordinator } from "./helpers/mcp-client.js";
 import { agentScript, openCorral } from "./helpers/sandbox.js";
 
+const CLAUDE = join(import.meta.dirname, "..", "node_modules", ".bin", "claude");
 const IMPOSTOR = join(import.meta.dirname, "..", "dist", "test", "fixtures", "workers", "impostor.js");
 const TOOLS = [
   ["update_agent_progress", { status: "completed", message: "m", progress: 100 }],
@@ -160,5 +162,54 @@ describe("an agent speaks only for itself", () => {
       await server.close();
     }
     expect(corral.store.events.forTask(task.id).map((e) => (e.data as { message?: unknown }).message)).toEqual(["early"]);
+  });
+});
+
+describe("a real claude agent and its child", () => {
+  let model: ModelServer;
+  beforeAll(async () => {
+    model = await startModelServer();
+    // The agents, and the agent servers they start, read their configuration from here.
+    Object.assign(process.env, {
+      ANTHROPIC_BASE_URL: model.url,
+      ANTHROPIC_API_KEY: "test-key",
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+      DISABLE_AUTOUPDATER: "1",
+      DISABLE_TELEMETRY: "1",
+      CORRAL_CLAUDE_PATH: CLAUDE,
+      CORRAL_CLAUDE_ALLOWED_TOOLS: "Bash",
+    });
+  });
+  afterAll(async () => {
+    await model?.close();
+  });
+
+  it("a child that takes its parent's token from its own ancestry cannot act for its parent", async () => {
+    corral = openCorral();
+    const task = unwrap(corral.createTask({ description: "child as parent" }));
+    const report = join(process.env.CORRAL_TEST_ROOT as string, "child-impostor.json");
+    const child = scriptBlock([{ tool: "Bash", input: { command: `${process.execPath} ${IMPOSTOR} parent - ${corral.config.home} ${report}` } }, { say: "child done" }]);
+    const steps: Step[] = [
+      { tool: "mcp__corral__spawn_child_agent", input: { child_agent_type: "child", child_prompt: `You are the child.\n\n${child}` } },
+      // The parent lives until its child has tried.
+      { tool: "Bash", input: { command: `while [ ! -e ${report} ]; do sleep 0.05; done` } },
+      { say: "parent done" },
+    ];
+    const parent = unwrap(await corral.deploy({ taskId: task.id, agentType: "parent", prompt: `You are the parent.\n\n${scriptBlock(steps)}`, backend: "claude", model: "sonnet" }));
+    await corral.whenCleaned(parent.id);
+    const agents = unwrap(corral.status(task.id)).agents;
+    const spawned = agents.find((a) => a.agentId !== parent.id);
+    if (spawned === undefined) throw new Error("the parent spawned no child");
+    await corral.whenCleaned(spawned.agentId as AgentId);
+    const seen = JSON.parse(readFileSync(report, "utf8")) as { stolen: string; answers: Record<string, { isError: boolean; text: string }> };
+    expect(seen.stolen).not.toBe("");
+    for (const [tool] of TOOLS) {
+      expect(seen.answers[tool]).toEqual({
+        isError: true,
+        text: `AUTH_REFUSED: this server runs inside agent ${spawned.agentId}, not agent ${parent.id}: an agent can act only for itself, whatever token it holds`,
+      });
+    }
+    expect(agents.map((a) => a.agentId).sort()).toEqual([parent.id, spawned.agentId].sort());
+    expect(corral.store.events.forTask(task.id).filter((e) => e.kind !== "stream")).toEqual([]);
   });
 });
