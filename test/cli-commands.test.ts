@@ -122,6 +122,7 @@ describe("the corral command line", () => {
     expect(healthy.stdout).toMatch(/^ok {4}node: v20/m);
     expect(healthy.stdout).toMatch(/^ok {4}database: schema version \d+$/m);
     expect(healthy.stdout).toMatch(/^ok {4}tmux: \S+: tmux 3\./m);
+    expect(healthy.stdout).toMatch(/^ok {4}containment: none: agents can read and write everything you can; \S+ works here/m);
     expect(healthy.stdout).toMatch(/corral is ready\n$/);
     const { stdout, code } = await exec(process.execPath, [CORRAL_BIN, "doctor"], {
       env: { ...process.env, CORRAL_HOME: corral.config.home, CORRAL_MIN_FREE_MB: String(Number.MAX_SAFE_INTEGER), CORRAL_CLAUDE_PATH: "/nonexistent/claude", CORRAL_RUNNER: "tmux", PATH: "/nonexistent" },

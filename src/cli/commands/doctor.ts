@@ -6,7 +6,8 @@ import type { Command } from "commander";
 import { describeUnknown } from "../../domain/errors.js";
 import { anyLimit, limitsOf } from "../../domain/resource-limits.js";
 import { loadConfig } from "../../lifecycle/config-loader.js";
-import type { RunnerKind } from "../../domain/config.js";
+import type { Containment, RunnerKind } from "../../domain/config.js";
+import { findBwrap } from "../../runners/bwrap.js";
 import { findExecutable } from "../../runners/executables.js";
 import { findTmuxTools, TMUX_MISSING } from "../../runners/tmux-runner.js";
 import { SCHEMA_VERSION } from "../../store/migrations.js";
@@ -61,6 +62,16 @@ async function checkTmux(runner: RunnerKind): Promise<Check> {
   }
 }
 
+/** none is a choice, not a problem; bwrap that cannot make a sandbox here is. */
+function checkContainment(containment: Containment): Check {
+  const bwrap = findBwrap(process.env.PATH);
+  if (containment === "none") {
+    return ok("containment", `none: agents can read and write everything you can${bwrap.ok ? `; ${bwrap.value} works here: set CORRAL_CONTAINMENT=bwrap to contain them` : ""}`);
+  }
+  if (bwrap.ok) return ok("containment", `bwrap: ${bwrap.value}`);
+  return (containment === "bwrap" ? bad : warn)("containment", `${containment}, but ${bwrap.error.message}: agents ${containment === "bwrap" ? "cannot start" : "run uncontained"}`);
+}
+
 function checkStateDir(home: string, minFreeMb: number): Check {
   try {
     mkdirSync(home, { recursive: true, mode: 0o700 });
@@ -87,7 +98,7 @@ function checkDatabase(home: string): Check {
 export function registerDoctor(program: Command): void {
   program
     .command("doctor")
-    .description("check what corral needs (node, /proc, tini, prlimit, tmux, claude, the state dir, the database) and say what to do about each problem")
+    .description("check what corral needs (node, /proc, tini, prlimit, tmux, bubblewrap, claude, the state dir, the database) and say what to do about each problem")
     .action(async () => {
       const checks: Check[] = [checkNode()];
       checks.push(identify(process.pid) === null ? bad("/proc", "cannot read /proc: corral needs Linux with /proc mounted") : ok("/proc", "readable"));
@@ -108,6 +119,7 @@ export function registerDoctor(program: Command): void {
         const prlimit = findExecutable("prlimit", process.env.PATH);
         if (anyLimit(limitsOf(c))) checks.push(prlimit !== null ? ok("prlimit", prlimit) : bad("prlimit", "agent limits are set but prlimit is not on PATH: install util-linux"));
         checks.push(await checkTmux(c.runner));
+        checks.push(checkContainment(c.containment));
         checks.push(await checkClaude(c.claudePath));
         const dir = checkStateDir(c.home, c.minFreeMb);
         checks.push(dir);
