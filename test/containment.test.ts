@@ -19,15 +19,20 @@ afterEach(async () => {
   corral = null;
 });
 
-function containedCorral(): Corral {
-  const opened = openCorral({ containment: "bwrap" });
+function containedCorral(subreaper: "auto" | "none"): Corral {
+  const opened = openCorral({ containment: "bwrap", subreaper });
   opened.serveAgentsWith(serveRelayedAgents(opened, "test"));
   return opened;
 }
 
-describe.each(["process", "tmux"] as const)("under bwrap, with the %s runner", (runner) => {
+describe.each([
+  ["process", "auto"],
+  ["process", "none"],
+  ["tmux", "auto"],
+  ["tmux", "none"],
+] as const)("under bwrap, with the %s runner and subreaper %s", (runner, subreaper) => {
   it("an agent cannot list or read the state dir or a sibling's dir, but can write its cwd", async () => {
-    corral = containedCorral();
+    corral = containedCorral(subreaper);
     const home = corral.config.home;
     const task = unwrap(corral.createTask({ description: "containment" }));
     const cwd = mkdtempSync(join(root(), "work-"));
