@@ -138,6 +138,50 @@ describe("a contained claude agent", () => {
   });
 });
 
+describe("a contained claude agent's child", () => {
+  let model: ModelServer;
+  let c: Coordinator;
+  beforeAll(async () => {
+    model = await startModelServer();
+    c = await startCoordinator({
+      ANTHROPIC_BASE_URL: model.url,
+      ANTHROPIC_API_KEY: "test-key",
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+      DISABLE_AUTOUPDATER: "1",
+      DISABLE_TELEMETRY: "1",
+      CORRAL_CLAUDE_PATH: CLAUDE,
+      CORRAL_CONTAINMENT: "bwrap",
+    });
+  });
+  afterAll(async () => {
+    await c?.close();
+    await model?.close();
+  });
+
+  it("is spawned through the parent's relay, runs contained too, and reports through its own", async () => {
+    const { task_id } = await c.call<{ task_id: string }>("create_real_task", { description: "contained spawn" });
+    const child = scriptBlock([tool("update_agent_progress", { status: "completed", message: "the child reports", progress: 100 }), { say: "child done" }]);
+    const parent = await c.call<{ agent_id: string }>("deploy_headless_agent", {
+      task_id,
+      agent_type: "parent",
+      prompt: `You are the parent.\n\n${scriptBlock([tool("spawn_child_agent", { child_agent_type: "child", child_prompt: `You are the child.\n\n${child}` }), { say: "parent done" }])}`,
+      model: "sonnet",
+    });
+    type View = { agentId: string; parent: string | null; status: string; progress: number | null; claimedDone: boolean; cleanup: string };
+    const agents = async (): Promise<View[]> => (await c.call<{ agents: View[] }>("get_real_task_status", { task_id })).agents;
+    for (let i = 0; i < 600 && (await agents()).length < 2; i += 1) await sleep(50);
+    await c.call("wait_for_agents", { task_id, timeout_s: 60 });
+    let all = await agents();
+    for (let i = 0; i < 100 && all.some((a) => a.cleanup !== "done"); i += 1) {
+      await sleep(50);
+      all = await agents();
+    }
+    const spawned = all.find((a) => a.agentId !== parent.agent_id);
+    expect(spawned).toMatchObject({ parent: parent.agent_id, status: "completed", progress: 100, claimedDone: true, cleanup: "done" });
+    expect(all.find((a) => a.agentId === parent.agent_id)).toMatchObject({ status: "completed", cleanup: "done" });
+  });
+});
+
 describe("a contained agent whose corral died", () => {
   let model: ModelServer;
   const servers: Coordinator[] = [];

@@ -9,14 +9,14 @@ export type RelayHandler = (agent: AgentId, connection: Socket) => void;
 
 /** sun_path holds 108 bytes with the closing NUL. */
 const MAX_SOCKET_PATH = 107;
-export const RELAY_SOCKET = "mcp.sock";
+const RELAY_SOCKET = "mcp.sock";
 
 /**
  * The per-agent Unix sockets on which the corral process that owns contained agents serves
  * their tools. A contained agent cannot open the database (it does not see the state dir), so
- * its agent server relays its stdio to the socket in its relay dir, the one dir of the state
- * dir bound into its sandbox (the dir, not the socket file: a corral that adopts the agent
- * after a restart makes a new socket there, which the agent then sees). Which socket a
+ * its agent server relays its stdio to the socket in its relay dir, which is bound into that
+ * agent's sandbox alone (the dir, not the socket file: a corral that adopts the agent after a
+ * restart makes a new socket there, which the agent then sees). Which socket a
  * connection came in on is who it speaks for: no token is involved.
  */
 export class Relays {
@@ -35,7 +35,7 @@ export class Relays {
     return this.handler !== null;
   }
 
-  socketPath(id: AgentId): Result<string> {
+  private socketPath(id: AgentId): Result<string> {
     const path = join(this.dirOf(id), RELAY_SOCKET);
     if (Buffer.byteLength(path) <= MAX_SOCKET_PATH) return ok(path);
     return fail("LAUNCH_FAILED", `the relay socket path ${path} is longer than the ${MAX_SOCKET_PATH} bytes a socket path may have; set CORRAL_HOME to a shorter path`);
