@@ -1,4 +1,5 @@
-import { existsSync, lstatSync, readdirSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync } from "node:fs";
+import Database from "better-sqlite3";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { unwrap } from "../src/domain/errors.js";
@@ -56,6 +57,20 @@ describe.each([
     expect(openToOthers(join(home, ".."))).toEqual([]);
     await corral.kill(claude.id);
     expect(corral.agent(worker.id)?.archivePath).not.toBeNull();
+    expect(openToOthers(join(home, ".."))).toEqual([]);
+  });
+});
+
+describe("a database an older corral left open to others", () => {
+  it("is narrowed to 0600, with its WAL and shared memory, when corral opens it", async () => {
+    const home = join(process.env.CORRAL_TEST_ROOT as string, "older", "state");
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    const db = new Database(join(home, "corral.db"));
+    db.pragma("journal_mode = WAL");
+    db.exec("CREATE TABLE t (x); INSERT INTO t VALUES (1)");
+    for (const file of ["corral.db", "corral.db-wal", "corral.db-shm"]) chmodSync(join(home, file), 0o644);
+    corral = openCorral({ home });
+    db.close();
     expect(openToOthers(join(home, ".."))).toEqual([]);
   });
 });
