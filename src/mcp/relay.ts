@@ -33,7 +33,7 @@ const REPLAY_ID = "corral-relay-replay";
  * were in flight when the connection dropped get no answer.
  */
 export async function relayStdio(path: string, logger: Logger): Promise<number> {
-  let initialize: Record<string, unknown> | null = null;
+  let initialize: string | null = null;
   let initialized: string | null = null;
   let socket: Socket | null = null;
   const waiting: string[] = [];
@@ -44,7 +44,7 @@ export async function relayStdio(path: string, logger: Logger): Promise<number> 
     else socket.write(`${line}\n`);
   };
 
-  const open = (replay: boolean): Promise<boolean> =>
+  const open = (): Promise<boolean> =>
     new Promise((resolve) => {
       const next = connect(path);
       next.once("error", (cause) => {
@@ -55,8 +55,10 @@ export async function relayStdio(path: string, logger: Logger): Promise<number> 
         next.removeAllListeners("error");
         next.on("error", (cause) => logger.warn({ err: cause.message }, "relay connection failed"));
         socket = next;
-        if (replay && initialize !== null) {
-          next.write(`${JSON.stringify({ ...initialize, id: REPLAY_ID })}\n`);
+        // A handshake still waiting to be sent goes as it is; one an earlier corral answered is
+        // replayed for this one.
+        if (initialize !== null && !waiting.includes(initialize)) {
+          next.write(`${JSON.stringify({ ...(JSON.parse(initialize) as Record<string, unknown>), id: REPLAY_ID })}\n`);
           if (initialized !== null) next.write(`${initialized}\n`);
         }
         for (const line of waiting.splice(0)) next.write(`${line}\n`);
@@ -75,11 +77,11 @@ export async function relayStdio(path: string, logger: Logger): Promise<number> 
   const done = new Promise<number>((resolve) => (finish = resolve));
 
   const reconnect = async (): Promise<void> => {
-    logger.warn("the corral serving this agent went away; waiting for one to adopt it");
+    logger.warn("no corral serves this agent right now; waiting for one to adopt it");
     const deadline = performance.now() + RECONNECT_WINDOW_MS;
     while (stdinOpen && performance.now() < deadline) {
       await sleep(RECONNECT_POLL_MS);
-      if (await open(true)) return;
+      if (await open()) return;
     }
     if (stdinOpen) {
       logger.error(`no corral listens on ${path}: the agent's tools are gone`);
@@ -89,7 +91,7 @@ export async function relayStdio(path: string, logger: Logger): Promise<number> 
 
   forEachLine(process.stdin, (line) => {
     const method = methodOf(line);
-    if (method === "initialize") initialize = JSON.parse(line) as Record<string, unknown>;
+    if (method === "initialize") initialize = line;
     else if (method === "notifications/initialized") initialized = line;
     send(line);
   });
@@ -102,10 +104,9 @@ export async function relayStdio(path: string, logger: Logger): Promise<number> 
   process.stdin.once("close", stop);
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, stop);
 
-  if (!(await open(false))) {
-    logger.error(`cannot reach corral on the relay socket ${path}`);
-    return 1;
-  }
+  // The corral that launched the agent listens before it starts; failing that, its owner died
+  // meanwhile, and one that adopts the agent will listen.
+  if (!(await open())) void reconnect();
   return done;
 }
 
