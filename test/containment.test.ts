@@ -53,6 +53,7 @@ describe.each([
       `echo "own_prompt=$(cat "$CORRAL_PROMPT_FILE")"`,
       `echo "sibling_environ=$(grep -l '${sibling.mark}' /proc/[0-9]*/environ 2>/dev/null | wc -l)"`,
       `echo "tmp=$(ls -A '${root()}' | tr '\\n' ' ')"`,
+      `echo "root_home=$(ls -A /root 2>/dev/null | wc -l)"`,
       "} > report.txt",
       "echo made > made-by-agent",
     ].join("\n");
@@ -79,6 +80,8 @@ describe.each([
       sibling_environ: "0",
       // /tmp is private and empty but for the way down to its cwd and its own dirs.
       tmp: `${basename(home)} ${basename(cwd)}`,
+      // People's home dirs are hidden: keys, credentials, other projects.
+      root_home: "0",
     });
     expect(readFileSync(join(cwd, "made-by-agent"), "utf8")).toBe("made\n");
     expect(readFileSync(join(home, "corral.db"), "latin1")).not.toContain("WRITTEN-FROM-THE-SANDBOX");

@@ -35,7 +35,7 @@ export const ConfigSchema = z
       .enum(CONTAINMENTS)
       .default("none")
       .describe("what an agent sees of the file system: none (all you can), bwrap (its cwd, its own dir and the paths allowed below), auto (bwrap when it works here)"),
-    containmentReadOnly: pathList.describe("under bwrap, paths an agent may also read, besides its cwd and its own dir"),
+    containmentReadOnly: pathList.describe("under bwrap, paths an agent may also read that its view hides (/tmp, home dirs, /run/user)"),
     containmentWritable: pathList.describe("under bwrap, paths an agent may also write (e.g. ~/.claude to keep claude's sessions)"),
     cleanupRetryMs: positiveInt.default(30_000).describe("how often a partial cleanup is retried"),
     shutdownDeadlineMs: positiveInt

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, statfsSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, realpathSync, statfsSync, statSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { AGENT_TOKEN_VARIABLE, claudeBackend } from "../backends/claude.js";
@@ -42,7 +43,7 @@ import { modifiedAt, statOrNull } from "./file-stat.js";
 import { collectGarbage, type GcReport } from "./gc.js";
 import { createLogger } from "./logger.js";
 import { planReap, type ReapProbe } from "./reaper.js";
-import { corralEntry } from "./self.js";
+import { corralEntry, corralRoot } from "./self.js";
 import { hashToken, newToken } from "./tokens.js";
 import { StreamFollower } from "./stream-follower.js";
 import { agentView, cleanupView, eventView, taskStatus, taskSummary } from "./task-status.js";
@@ -379,7 +380,17 @@ export class Corral {
     const task = this.store.tasks.get(agent.taskId);
     if (task === null) return fail("UNKNOWN_TASK", `no task ${agent.taskId}`);
     const view = containedView(
-      { home: this.config.home, workspace: task.workspace, cwd: agent.cwd, agentDir: agent.agentDir, relayDir: this.workspaces.relayDir(agent.id) },
+      {
+        home: this.config.home,
+        userHome: homedir(),
+        workspace: task.workspace,
+        cwd: agent.cwd,
+        agentDir: agent.agentDir,
+        relayDir: this.workspaces.relayDir(agent.id),
+        // The program, the node that runs corral's agent server, and corral itself, wherever
+        // they are installed (a home dir too).
+        needs: [dirname(realpathSync(resolved)), dirname(process.execPath), corralRoot()],
+      },
       this.config,
     );
     if (!view.ok) return view;
