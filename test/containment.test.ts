@@ -89,6 +89,20 @@ describe.each([
   });
 });
 
+describe("a contained agent's cwd inside the state dir", () => {
+  it("is refused outside its own task's workspace, or inside its agents, logs or archive dirs", async () => {
+    corral = containedCorral("auto");
+    const mine = unwrap(corral.createTask({ description: "mine" }));
+    const other = unwrap(corral.createTask({ description: "other" }));
+    for (const cwd of [corral.config.home, other.workspace, join(mine.workspace, "logs"), join(mine.workspace, "agents")]) {
+      const deployed = await corral.deploy({ taskId: mine.id, agentType: "misplaced", prompt: "p", command: ["true"], cwd });
+      expect(deployed.ok ? "launched" : deployed.error.message).toMatch(/under containment, an agent's cwd inside the state dir must be in its own task's workspace/);
+    }
+    const inWorkspace = unwrap(await corral.deploy({ taskId: mine.id, agentType: "placed", prompt: "p", command: ["true"], cwd: mine.workspace }));
+    expect((await corral.whenCleaned(inWorkspace.id)).status).toBe("completed");
+  });
+});
+
 describe("a contained claude agent", () => {
   let model: ModelServer;
   let c: Coordinator;
