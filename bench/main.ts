@@ -391,7 +391,13 @@ async function benchAgentServers(): Promise<void> {
   const data = await withCorral(MANY, async (corral) => {
     const task = unwrap(corral.createTask({ description: "bench agent servers" }));
     const tokens = Array.from({ length: servers }, () => newToken());
-    insertAgents(corral, task, servers, tokens);
+    // The agent servers are this process's children: it stands as their agents' root, which
+    // is what an agent server requires to find among its ancestors.
+    const self = readStat(process.pid);
+    if (self === null) throw new Error("cannot read /proc/self/stat");
+    for (const id of insertAgents(corral, task, servers, tokens)) {
+      corral.store.agents.recordLaunch(id, { pid: process.pid, startTime: self.startTime, pgid: self.pgrp, sid: self.session, subreaper: false }, Date.now());
+    }
     const clients = await Promise.all(
       tokens.map(async (token) => {
         const client = new Client({ name: "corral-bench-agent", version: "1" });

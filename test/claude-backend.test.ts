@@ -19,6 +19,7 @@ const spec: AgentSpec = {
   command: null,
   model: "sonnet",
   effort: "high",
+  relay: null,
 };
 
 const backend = claudeBackend({
@@ -43,17 +44,27 @@ describe("the claude backend's plan", () => {
     expect(plan.stdin).toBe("prompt.md");
   });
 
-  it("writes an MCP config that starts the agent server with the agent's token", () => {
+  it("keeps the agent's token out of the MCP config file and passes it in the agent's environment", () => {
     expect(JSON.parse(plan.files["mcp.json"] as string)).toEqual({
       mcpServers: {
         corral: {
           type: "stdio",
           command: "/usr/bin/node",
           args: ["/corral/main.js", "serve", "--agent"],
-          env: { CORRAL_AGENT_TOKEN: "secret-token", CORRAL_HOME: "/state" },
+          env: { CORRAL_AGENT_TOKEN: "${CORRAL_AGENT_TOKEN}", CORRAL_HOME: "/state" },
         },
       },
     });
+    expect(plan.files["mcp.json"]).not.toContain("secret-token");
+    expect(plan.env.CORRAL_AGENT_TOKEN).toBe("secret-token");
+  });
+
+  it("gives a contained agent no token: its server relays to the socket that stands for it", () => {
+    const contained = unwrap(backend.plan({ ...spec, relay: "/state/relay/writer-120000-abcdef/mcp.sock" }));
+    const server = (JSON.parse(contained.files["mcp.json"] as string) as { mcpServers: { corral: { env: Record<string, string> } } }).mcpServers.corral;
+    expect(server.env).toEqual({ CORRAL_AGENT_RELAY: "/state/relay/writer-120000-abcdef/mcp.sock" });
+    expect(contained.env.CORRAL_AGENT_TOKEN).toBeUndefined();
+    expect(JSON.stringify(contained)).not.toContain("secret-token");
   });
 
   it("tells the agent who it is, its mission, the task's context and how to report", () => {

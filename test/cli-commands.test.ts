@@ -126,7 +126,8 @@ describe("the corral command line", () => {
     expect(healthy.stdout).toMatch(/^ok {4}database: schema version \d+$/m);
     expect(healthy.stdout).toMatch(/^ok {4}tmux: \S+: tmux 3\./m);
     // Which mechanism this machine gives: a cgroup per agent where the hierarchy is writable.
-    expect(healthy.stdout).toMatch(/^(ok {4}containment: cgroup: |warn {2}containment: (tini's tree|sweep))/m);
+    expect(healthy.stdout).toMatch(/^(ok {4}processes: cgroup: |warn {2}processes: (tini's tree|sweep))/m);
+    expect(healthy.stdout).toMatch(/^ok {4}containment: none: agents can read and write everything you can; \S+ works here/m);
     expect(healthy.stdout).toMatch(/corral is ready\n$/);
     const { stdout, code } = await exec(process.execPath, [CORRAL_BIN, "doctor"], {
       env: { ...process.env, CORRAL_HOME: corral.config.home, CORRAL_MIN_FREE_MB: String(Number.MAX_SAFE_INTEGER), CORRAL_CLAUDE_PATH: "/nonexistent/claude", CORRAL_RUNNER: "tmux", CORRAL_CGROUPS: "off", PATH: "/nonexistent" },

@@ -2,6 +2,9 @@ import type { Result } from "../domain/errors.js";
 import type { AgentId, AgentType, TaskId } from "../domain/ids.js";
 import type { StreamEvent } from "../domain/stream-events.js";
 
+/** Where a contained agent's server finds its relay socket (see lifecycle/relays.ts). */
+export const RELAY_VARIABLE = "CORRAL_AGENT_RELAY";
+
 export const EFFORTS = ["low", "medium", "high", "xhigh", "max"] as const;
 export type Effort = (typeof EFFORTS)[number];
 
@@ -19,6 +22,11 @@ export interface AgentSpec {
   readonly dir: string;
   /** The credential the agent's own corral MCP server authenticates it with. */
   readonly token: string;
+  /**
+   * For a contained agent, the socket its corral MCP server relays to: the agent is then who
+   * the socket serves, and gets no token.
+   */
+  readonly relay: string | null;
   /** The argv of the `command` backend. */
   readonly command: readonly string[] | null;
   readonly model: string | null;

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { fail, ok, type Result } from "../domain/errors.js";
 import { composeAgentPrompt } from "./agent-prompt.js";
-import type { AgentSpec, Backend, BackendPlan } from "./backend.js";
+import { RELAY_VARIABLE, type AgentSpec, type Backend, type BackendPlan } from "./backend.js";
 import { parseClaudeLine } from "./claude-stream.js";
 import { claudeConfigDir, locateTranscript } from "./claude-transcript.js";
 
@@ -44,6 +44,9 @@ export interface ClaudeOptions {
   readonly agentServer: { readonly command: string; readonly args: readonly string[]; readonly home: string };
 }
 
+/** Where an agent server finds its agent's token. */
+export const AGENT_TOKEN_VARIABLE = "CORRAL_AGENT_TOKEN";
+
 const PROMPT_FILE = "prompt.md";
 const MCP_FILE = "mcp.json";
 
@@ -63,7 +66,13 @@ export function claudeBackend(options: ClaudeOptions): Backend {
             type: "stdio",
             command: options.agentServer.command,
             args: options.agentServer.args,
-            env: { CORRAL_AGENT_TOKEN: spec.token, CORRAL_HOME: options.agentServer.home },
+            // The CLI expands ${VAR} in an MCP server's env from its own environment (checked
+            // with 2.1.197): the token stays out of this file, which other agents of the same
+            // user could read, and reaches the server only through the agent's environment.
+            env:
+              spec.relay === null
+                ? { [AGENT_TOKEN_VARIABLE]: `\${${AGENT_TOKEN_VARIABLE}}`, CORRAL_HOME: options.agentServer.home }
+                : { [RELAY_VARIABLE]: spec.relay },
           },
         },
       };
@@ -91,6 +100,7 @@ export function claudeBackend(options: ClaudeOptions): Backend {
       // `claude -p` starts its first turn without waiting for MCP servers still starting, so
       // an agent whose first act is to report would find no corral tool (checked with 2.1.197).
       env.MCP_CONNECTION_NONBLOCKING = "0";
+      if (spec.relay === null) env[AGENT_TOKEN_VARIABLE] = spec.token;
       env.CORRAL_AGENT_ID = spec.agentId;
       env.CORRAL_TASK_ID = spec.taskId;
       return ok({

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { loadConfig } from "../lifecycle/config-loader.js";
 import { Corral } from "../lifecycle/corral.js";
 import { createLogger } from "../lifecycle/logger.js";
-import { createAgentServer, createCoordinatorServer, serveStdio } from "../mcp/servers.js";
+import { RELAY_VARIABLE } from "../backends/backend.js";
+import { relayStdio, serveRelayedAgents } from "../mcp/relay.js";
+import { createAgentServer, createCoordinatorServer, serveStdio, tokenIdentity } from "../mcp/servers.js";
 import { registerAttach } from "./commands/attach.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerDoctor } from "./commands/doctor.js";
@@ -15,8 +16,8 @@ import { registerPs } from "./commands/ps.js";
 import { registerRun } from "./commands/run.js";
 import { registerStats } from "./commands/stats.js";
 import { die } from "./session.js";
+import { VERSION } from "./version.js";
 
-const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
 const program = new Command()
   .name("corral")
@@ -24,7 +25,7 @@ const program = new Command()
     "Runs headless coding-agent CLIs as supervised background agents, and releases every " +
       "process, log, temp file and limits slot each one takes, verified, whatever way it ends.",
   )
-  .version(pkg.version, "-V, --version", "print the version")
+  .version(VERSION, "-V, --version", "print the version")
   .helpOption("-h, --help", "show this help")
   .showHelpAfterError();
 
@@ -33,15 +34,21 @@ program
   .description("serve MCP on stdin/stdout for Claude Code or any MCP client (logs go to stderr)")
   .option("--agent", "serve an agent's own tools, for the agent named by CORRAL_AGENT_TOKEN (corral's agents start this)")
   .action(async (options: { agent?: boolean }) => {
+    const relay = process.env[RELAY_VARIABLE];
+    if (options.agent === true && relay !== undefined && relay !== "") {
+      // A contained agent: no database here, its tools are served on its relay socket.
+      process.exit(await relayStdio(relay, createLogger(process.env.CORRAL_LOG_LEVEL === "silent" ? "silent" : "warn")));
+    }
     const config = loadConfig();
     if (!config.ok) die(config.error);
     const logger = createLogger(config.value.logLevel);
     const corral = Corral.open(config.value, logger, { watch: options.agent !== true });
     if (!corral.ok) die(corral.error);
+    if (options.agent !== true) corral.value.serveAgentsWith(serveRelayedAgents(corral.value, VERSION));
     const server =
       options.agent === true
-        ? createAgentServer(corral.value, pkg.version, process.env.CORRAL_AGENT_TOKEN)
-        : createCoordinatorServer(corral.value, pkg.version);
+        ? createAgentServer(corral.value, VERSION, tokenIdentity(corral.value, process.env.CORRAL_AGENT_TOKEN, process.pid))
+        : createCoordinatorServer(corral.value, VERSION);
     await serveStdio(server, corral.value, logger);
     process.exit(0);
   });

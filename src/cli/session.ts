@@ -2,6 +2,8 @@ import type { CorralError } from "../domain/errors.js";
 import { loadConfig } from "../lifecycle/config-loader.js";
 import { Corral } from "../lifecycle/corral.js";
 import { createLogger } from "../lifecycle/logger.js";
+import { serveRelayedAgents } from "../mcp/relay.js";
+import { VERSION } from "./version.js";
 
 /** Exit codes: 0 success; 1 a usage error, or a command that found a problem; 2 corral could not start. */
 export function die(error: CorralError, code = 2): never {
@@ -15,6 +17,7 @@ export async function withCorral<T>(work: (corral: Corral) => Promise<T> | T): P
   if (!config.ok) die(config.error);
   const corral = Corral.open(config.value, createLogger(config.value.logLevel), { watch: false });
   if (!corral.ok) die(corral.error);
+  corral.value.serveAgentsWith(serveRelayedAgents(corral.value, VERSION));
   try {
     return await work(corral.value);
   } finally {

@@ -16,6 +16,15 @@ export function underKernelFs(path: string): boolean {
 export const RUNNER_KINDS = ["process", "tmux"] as const;
 export type RunnerKind = (typeof RUNNER_KINDS)[number];
 
+/** What an agent sees of the file system: everything you can (none), or a bubblewrap view. */
+export const CONTAINMENTS = ["none", "bwrap", "auto"] as const;
+export type Containment = (typeof CONTAINMENTS)[number];
+
+/** A list of absolute paths, from a file's array or a variable's colon-separated string (like PATH). */
+const pathList = z
+  .preprocess((v) => (typeof v === "string" ? v.split(":").map((p) => p.trim()).filter(Boolean) : v), z.array(z.string().startsWith("/", "a path here must be absolute")))
+  .default([]);
+
 /** Every value corral reads, with its default; the README's configuration table mirrors this. */
 export const ConfigSchema = z
   .object({
@@ -42,6 +51,12 @@ export const ConfigSchema = z
       .describe("give each agent a cgroup v2 of its own: auto when the hierarchy is writable, on to refuse to start without one, off never"),
     agentMemoryMb: z.coerce.number().int().min(0).default(0).describe("memory cap of each agent's cgroup, all its processes together (0 = none)"),
     agentPids: z.coerce.number().int().min(0).default(0).describe("process cap of each agent's cgroup (0 = none)"),
+    containment: z
+      .enum(CONTAINMENTS)
+      .default("none")
+      .describe("what an agent sees of the file system: none (all you can), bwrap (its cwd, its own dir and the paths allowed below), auto (bwrap when it works here)"),
+    containmentReadOnly: pathList.describe("under bwrap, paths an agent may also read that its view hides (/tmp, home dirs, /run/user)"),
+    containmentWritable: pathList.describe("under bwrap, paths an agent may also write (e.g. ~/.claude to keep claude's sessions)"),
     cleanupRetryMs: positiveInt.default(30_000).describe("how often a partial cleanup is retried"),
     shutdownDeadlineMs: positiveInt
       .default(3_000)
@@ -107,6 +122,9 @@ export const CONFIG_ENV: Readonly<Record<ConfigKey, string>> = {
   cgroups: "CORRAL_CGROUPS",
   agentMemoryMb: "CORRAL_AGENT_MEMORY_MB",
   agentPids: "CORRAL_AGENT_PIDS",
+  containment: "CORRAL_CONTAINMENT",
+  containmentReadOnly: "CORRAL_CONTAINMENT_READ_ONLY",
+  containmentWritable: "CORRAL_CONTAINMENT_WRITABLE",
   cleanupRetryMs: "CORRAL_CLEANUP_RETRY_MS",
   shutdownDeadlineMs: "CORRAL_SHUTDOWN_DEADLINE_MS",
   onShutdown: "CORRAL_ON_SHUTDOWN",

@@ -174,6 +174,8 @@ export async function runCleanup(
     delete_temp_files: async () => {
       const removed = ctx.workspaces.removeAgentDir(agent.taskId, agent.agentDir);
       if (!removed.ok) return failed({}, removed.error.message);
+      const relay = ctx.workspaces.removeRelayDir(agent.id);
+      if (!relay.ok) return failed({}, relay.error.message);
       return { outcome: "ok", detail: { removed: agent.agentDir }, error: null };
     },
     release_slot: async () => ({

@@ -1,17 +1,19 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, readdirSync, renameSync, rmSync, statfsSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, existsSync, readdirSync, realpathSync, renameSync, rmSync, statfsSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
-import { claudeBackend } from "../backends/claude.js";
+import { AGENT_TOKEN_VARIABLE, claudeBackend } from "../backends/claude.js";
 import { commandBackend } from "../backends/command.js";
-import type { Backend, BackendPlan } from "../backends/backend.js";
+import { RELAY_VARIABLE, type Backend, type BackendPlan } from "../backends/backend.js";
 import { isTerminal, statusForExit, type ExitStatus } from "../domain/agent-state.js";
 import type { Config, RunnerKind } from "../domain/config.js";
 import { anyLimit, limitsOf, prlimitOptions } from "../domain/resource-limits.js";
 import { describeUnknown, fail, ok, type CorralError, type Result } from "../domain/errors.js";
 import { MAX_WAIT_IDS } from "../domain/bounds.js";
 import { newAgentId, newTaskId, TaskIdSchema, type AgentId, type TaskId } from "../domain/ids.js";
+import { bwrapArgv, findBwrap } from "../runners/bwrap.js";
 import { findExecutable } from "../runners/executables.js";
 import { ProcessRunner } from "../runners/process-runner.js";
 import type { Runner } from "../runners/runner.js";
@@ -20,6 +22,7 @@ import type { AgentRecord, AgentSummary, TaskRecord } from "../store/records.js"
 import { diskFullGuard } from "../store/guard.js";
 import { Store } from "../store/store.js";
 import { cgroupUsage, Cgroups, type CgroupCaps } from "../supervisor/cgroup.js";
+import { ancestry } from "../supervisor/ancestry.js";
 import { discover } from "../supervisor/discover.js";
 import { identify, isAlive, sameProcess, type ProcessIdentity } from "../supervisor/identity.js";
 import { usageOf } from "../supervisor/usage.js";
@@ -36,13 +39,15 @@ import {
 import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQuery } from "./agent-output.js";
 import { Ballast } from "./ballast.js";
 import { makeDirs, workingDirectory } from "./directories.js";
+import { containedView } from "./containment.js";
+import { Relays, type RelayHandler } from "./relays.js";
 import { failpoint } from "./failpoints.js";
 import { modifiedAt, statOrNull } from "./file-stat.js";
 import { collectGarbage, type GcReport } from "./gc.js";
 import { createLogger } from "./logger.js";
 import { lifetimeOf, planReap, type ReapProbe } from "./reaper.js";
 import { planDiskFloor } from "./disk-floor.js";
-import { corralEntry } from "./self.js";
+import { corralEntry, corralRoot } from "./self.js";
 import { hashToken, newToken } from "./tokens.js";
 import { StreamFollower } from "./stream-follower.js";
 import { agentView, cleanupView, eventView, taskStatus, taskSummary } from "./task-status.js";
@@ -116,6 +121,8 @@ const STREAM_POLL_MS = 250;
 const STORE_CHECK_MS = 1000;
 /** How often the free space under the state dir is checked against diskReserveMb. */
 const DISK_CHECK_MS = 1000;
+const LAUNCH_RECORD_WAIT_MS = 5000;
+const LAUNCH_RECORD_POLL_MS = 10;
 
 /**
  * The lifecycle service: the only place that combines store, runners, backends and the
@@ -158,13 +165,22 @@ export class Corral {
   /** The parent of this state dir's agents' cgroups, or null when agents run without one. */
   readonly cgroups: Cgroups | null;
   private readonly caps: CgroupCaps;
+  /** bwrap, when agents run contained (see containedView); null when they see what corral sees. */
+  readonly bwrap: string | null;
+  private readonly relays: Relays;
 
   private constructor(
     config: Config,
     store: Store,
     logger: Logger,
     owner: ProcessIdentity,
-    tools: { tini: string | null; prlimit: string | null; tmux: { tmux: string; setsid: string } | null; cgroups: Cgroups | null },
+    tools: {
+      tini: string | null;
+      prlimit: string | null;
+      tmux: { tmux: string; setsid: string } | null;
+      cgroups: Cgroups | null;
+      bwrap: string | null;
+    },
     ballast: Ballast,
     options: OpenOptions,
   ) {
@@ -182,6 +198,8 @@ export class Corral {
     if (tools.tmux !== null) runners.push(new TmuxRunner(tools.tmux.tmux, tools.tmux.setsid, join(config.home, "tmux"), wrapping));
     this.runners = new Map(runners.map((runner) => [runner.kind, runner]));
     this.usesSubreaper = tools.tini !== null;
+    this.bwrap = tools.bwrap;
+    this.relays = new Relays((id) => this.workspaces.relayDir(id));
     this.streams = new StreamFollower(store, logger, STREAM_POLL_MS);
     const claude = claudeBackend({
       claudePath: config.claudePath,
@@ -228,6 +246,12 @@ export class Corral {
     if (config.runner === "tmux" && tmux === null) {
       return fail("CONFIG_INVALID", `runner is tmux but ${TMUX_MISSING}; or set CORRAL_RUNNER=process`);
     }
+    let bwrap: string | null = null;
+    if (config.containment !== "none") {
+      const found = findBwrap(process.env.PATH);
+      if (found.ok) bwrap = found.value;
+      else if (config.containment === "bwrap") return fail("CONFIG_INVALID", `containment is bwrap but ${found.error.message}; or set CORRAL_CONTAINMENT=none`);
+    }
     const prlimit = anyLimit(limitsOf(config)) ? findExecutable("prlimit", process.env.PATH) : null;
     if (anyLimit(limitsOf(config)) && prlimit === null) {
       return fail("CONFIG_INVALID", "agent resource limits are set but prlimit is not on PATH; install util-linux or unset CORRAL_AGENT_*");
@@ -258,7 +282,7 @@ export class Corral {
       store.value.close();
       return cgroups;
     }
-    return ok(new Corral(config, store.value, logger, owner, { tini, prlimit, tmux, cgroups: cgroups.value }, ballast, options));
+    return ok(new Corral(config, store.value, logger, owner, { tini, prlimit, tmux, cgroups: cgroups.value, bwrap }, ballast, options));
   }
 
   createTask(raw: CreateTaskInput): Result<TaskRecord> {
@@ -305,6 +329,9 @@ export class Corral {
     const cwd = where.value;
     const space = this.freeSpaceCheck();
     if (!space.ok) return space;
+    if (this.bwrap !== null && !this.relays.serving) {
+      return fail("LAUNCH_FAILED", "agents run contained (bwrap) but this corral process does not serve their tools; deploy through corral serve or corral run");
+    }
     const agentId = newAgentId(agentType);
     const paths = this.workspaces.agentPaths(taskId, agentId);
     if (!paths.ok) return paths;
@@ -320,7 +347,13 @@ export class Corral {
         backend: backend.name,
         runner: runner.kind,
         prompt,
-        spec: { command, model: input.value.model ?? null, effort: input.value.effort ?? null, maxRuntimeMs: input.value.maxRuntimeMs ?? null },
+        spec: {
+          command,
+          model: input.value.model ?? null,
+          effort: input.value.effort ?? null,
+          maxRuntimeMs: input.value.maxRuntimeMs ?? null,
+          ...(this.bwrap === null ? {} : { containment: "bwrap" }),
+        },
         cwd,
         agentDir: paths.value.dir,
         logPath: paths.value.log,
@@ -335,7 +368,9 @@ export class Corral {
     const agent = inserted.value;
     failpoint("deploy:after-insert");
 
-    const plan = backend.plan({
+    // A contained agent's tools are served on its relay socket, which must listen before it starts.
+    const relay: Result<string | null> = this.bwrap === null ? ok(null) : await this.relays.listen(agentId);
+    const plan = !relay.ok ? relay : backend.plan({
       agentId,
       taskId,
       agentType,
@@ -349,8 +384,9 @@ export class Corral {
       command,
       model: input.value.model ?? null,
       effort: input.value.effort ?? null,
+      relay: relay.value,
     });
-    const launched = plan.ok ? this.launch(agent, runner, backend, plan.value, mark) : plan;
+    const launched = plan.ok ? this.launch(agent, runner, backend, plan.value, mark, relay.ok ? relay.value : null) : plan;
     if (!launched.ok) {
       this.store.agents.recordLaunch(agentId, null, Date.now());
       await this.end(agentId, { status: "failed", reason: launched.error.message, exit: null });
@@ -402,7 +438,7 @@ export class Corral {
     );
   }
 
-  private launch(agent: AgentRecord, runner: Runner, backend: Backend, plan: BackendPlan, mark: string): Result<void> {
+  private launch(agent: AgentRecord, runner: Runner, backend: Backend, plan: BackendPlan, mark: string, relay: string | null): Result<void> {
     let started;
     try {
       const written = this.workspaces.writeAgentFiles(agent.agentDir, plan.dirs, plan.files);
@@ -415,11 +451,15 @@ export class Corral {
         cgroup = made.value;
         this.store.agents.recordCgroup(agent.id, cgroup);
       }
+      const argv = relay === null || this.bwrap === null ? ok(plan.argv) : this.containedArgv(agent, this.bwrap, plan.argv);
+      if (!argv.ok) return argv;
       started = runner.start({
         cgroup,
         name: agent.id,
         agentDir: agent.agentDir,
-        plan: { argv: plan.argv, env: plan.env, cwd: agent.cwd, stdinPath: plan.stdin === null ? null : join(agent.agentDir, plan.stdin) },
+        // An agent started by an agent server must not inherit that server's token: only its
+        // own backend gives it one.
+        plan: { argv: argv.value, env: { [AGENT_TOKEN_VARIABLE]: null, [RELAY_VARIABLE]: relay, ...plan.env }, cwd: agent.cwd, stdinPath: plan.stdin === null ? null : join(agent.agentDir, plan.stdin) },
         logPath: agent.logPath,
         mark: { name: MARK_NAME, value: mark },
       });
@@ -435,6 +475,39 @@ export class Corral {
       .then((exit) => (exit === null ? this.onLostExit(agent.id, `the ${runner.kind} runner could not read it`) : this.onExit(agent.id, exit)))
       .catch((cause: unknown) => this.logger.error({ agent: agent.id, err: describeUnknown(cause) }, "recording an exit failed"));
     return ok(undefined);
+  }
+
+  /** The agent's argv inside its bubblewrap view (see containedView). */
+  private containedArgv(agent: AgentRecord, bwrap: string, argv: readonly string[]): Result<readonly string[]> {
+    const [program, ...args] = argv;
+    const resolved = program === undefined ? null : findExecutable(program, process.env.PATH, agent.cwd);
+    if (resolved === null) return fail("LAUNCH_FAILED", `cannot run ${program ?? "an empty command"}: not found or not executable on PATH`);
+    const task = this.store.tasks.get(agent.taskId);
+    if (task === null) return fail("UNKNOWN_TASK", `no task ${agent.taskId}`);
+    const view = containedView(
+      {
+        home: this.config.home,
+        userHome: homedir(),
+        workspace: task.workspace,
+        cwd: agent.cwd,
+        agentDir: agent.agentDir,
+        relayDir: this.workspaces.relayDir(agent.id),
+        // The program, the node that runs corral's agent server, and corral itself, wherever
+        // they are installed (a home dir too).
+        needs: [dirname(realpathSync(resolved)), dirname(process.execPath), corralRoot()],
+      },
+      this.config,
+    );
+    if (!view.ok) return view;
+    return ok([...bwrapArgv(bwrap, view.value, agent.cwd), resolved, ...args]);
+  }
+
+  /**
+   * Serves contained agents' tools on their relay sockets, through `handler` (the MCP layer's);
+   * a corral process that deploys or adopts contained agents needs it.
+   */
+  serveAgentsWith(handler: RelayHandler): void {
+    this.relays.serveWith(handler);
   }
 
   private async onExit(id: AgentId, exit: ExitStatus): Promise<void> {
@@ -453,6 +526,8 @@ export class Corral {
     id: AgentId,
     ending: { status: "completed" | "failed" | "killed" | "crashed" | "timed_out"; reason: string | null; exit: ExitStatus | null },
   ): Promise<boolean> {
+    // Whoever ends it, an ended agent's tools are no longer served by this process.
+    this.relays.close(id);
     const claim = this.newClaim();
     if (!this.store.agents.end(id, { ...ending, at: Date.now(), claim })) return false;
     await this.track(id, this.cleanup(id, claim, CLEANUP_STEPS));
@@ -523,14 +598,71 @@ export class Corral {
     return ok(command);
   }
 
-  /** The agent a token belongs to: the agent server acts for it alone. */
-  authenticate(token: string | undefined): Result<AgentRecord> {
+  /**
+   * The agent a token belongs to, for an agent server running as process `caller`: the agent
+   * server acts for it alone. A token is a string that can be copied (another agent of the
+   * same user can read it from /proc/<pid>/environ), so it is accepted only from inside the
+   * agent's own process tree, and only while the agent lives.
+   */
+  async authenticate(token: string | undefined, caller: number): Promise<Result<AgentRecord>> {
     if (token === undefined || token === "") {
       return fail("AUTH_REFUSED", "no CORRAL_AGENT_TOKEN in this server's environment: only an agent launched by corral can use these tools");
     }
-    const agent = this.store.agents.byTokenHash(hashToken(token));
-    if (agent === null) return fail("AUTH_REFUSED", "CORRAL_AGENT_TOKEN matches no agent in this state dir (check CORRAL_HOME)");
-    return ok(agent);
+    const found = this.store.agents.byTokenHash(hashToken(token));
+    if (found === null) return fail("AUTH_REFUSED", "CORRAL_AGENT_TOKEN matches no agent in this state dir (check CORRAL_HOME)");
+    const agent = await this.launchRecorded(found);
+    const ended = this.refuseEnded(agent);
+    if (!ended.ok) return ended;
+    if (agent.process === null) {
+      return fail("AUTH_REFUSED", `agent ${agent.id} has no process on record: its launch did not finish, so nothing can act for it`);
+    }
+    const root = { pid: agent.process.pid, startTime: agent.process.startTime };
+    const otherRoots = new Map<string, AgentId>();
+    for (const live of this.store.agents.live()) {
+      if (live.process !== null && live.id !== agent.id) otherRoots.set(`${live.process.pid}:${live.process.startTime}`, live.id);
+    }
+    // The nearest agent root above the caller decides: a child agent has its parent's root
+    // among its ancestors too, and must not act for its parent.
+    for (const ancestor of ancestry(caller)) {
+      if (sameProcess(ancestor, root)) return ok(agent);
+      const other = otherRoots.get(`${ancestor.pid}:${ancestor.startTime}`);
+      if (other !== undefined) {
+        return fail("AUTH_REFUSED", `this server runs inside agent ${other}, not agent ${agent.id}: an agent can act only for itself, whatever token it holds`);
+      }
+    }
+    return fail(
+      "AUTH_REFUSED",
+      `this server does not run inside agent ${agent.id}'s processes (root pid ${root.pid}): its token is accepted only from the agent it was issued to`,
+    );
+  }
+
+  /**
+   * The agent, while it lives: for a caller whose right to act for it is settled (a relay
+   * socket names it; a token was checked against the process tree once).
+   */
+  living(id: AgentId): Result<AgentRecord> {
+    const agent = this.store.agents.get(id);
+    if (agent === null) return fail("AUTH_REFUSED", `agent ${id} is not in this state dir`);
+    return this.refuseEnded(agent);
+  }
+
+  private refuseEnded(agent: AgentRecord): Result<AgentRecord> {
+    if (!isTerminal(agent.status)) return ok(agent);
+    return fail("AUTH_REFUSED", `agent ${agent.id} has ended (${agent.status}): nothing more is accepted in its name`);
+  }
+
+  /**
+   * The row records the agent's process just after the launch; an agent server that starts
+   * in that moment waits for it, while the launching corral lives.
+   */
+  private async launchRecorded(agent: AgentRecord): Promise<AgentRecord> {
+    const deadline = performance.now() + LAUNCH_RECORD_WAIT_MS;
+    let current = agent;
+    while (current.startedAt === null && !isTerminal(current.status) && isAlive(current.owner) && performance.now() < deadline) {
+      await sleep(LAUNCH_RECORD_POLL_MS);
+      current = this.store.agents.get(agent.id) ?? current;
+    }
+    return current;
   }
 
   /** The agent says it is done; it becomes terminal when its process exits. */
@@ -793,6 +925,7 @@ export class Corral {
         report.adopted.push(agent.id);
         this.adoptedFrom.set(agent.id, orphan.owner);
         this.watch(agent);
+        if (agent.spec.containment === "bwrap") await this.relisten(agent.id);
       }
     }
     for (const agent of this.store.agents.cleanupRunning()) {
@@ -819,6 +952,12 @@ export class Corral {
   private removeStaleCgroups(): string[] {
     if (this.cgroups === null) return [];
     return this.cgroups.removeStale(() => this.store.agents.liveIds());
+  }
+
+  /** An adopted contained agent is served again on a new socket in its relay dir. */
+  private async relisten(id: AgentId): Promise<void> {
+    const listening = await this.relays.listen(id);
+    if (!listening.ok) this.logger.warn({ agent: id, err: listening.error.message }, "an adopted contained agent cannot reach its tools");
   }
 
   /** Follows an adopted agent: its stream, and its end, which only /proc can show. */
@@ -1053,6 +1192,7 @@ export class Corral {
     clearInterval(this.retryTimer);
     clearInterval(this.storeTimer);
     clearInterval(this.diskTimer);
+    this.relays.closeAll();
     if (this.reconcileTimer !== null) clearInterval(this.reconcileTimer);
     if (this.reapTimer !== null) clearInterval(this.reapTimer);
     if (this.gcTimer !== null) clearInterval(this.gcTimer);

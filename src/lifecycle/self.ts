@@ -13,3 +13,8 @@ export function corralEntry(): string {
   if (existsSync(besideUs)) return besideUs;
   return join(resolve(here, "..", ".."), "dist", "src", "cli", "main.js");
 }
+
+/** corral's package dir: its build and its node_modules, which its agent server loads. */
+export function corralRoot(): string {
+  return resolve(dirname(corralEntry()), "..", "..", "..");
+}

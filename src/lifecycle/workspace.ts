@@ -19,9 +19,25 @@ export interface AgentPaths {
  */
 export class Workspaces {
   readonly root: string;
+  /** Contained agents' relay dirs (see Relays), apart from the workspaces to keep socket paths short. */
+  readonly relayRoot: string;
 
   constructor(home: string) {
     this.root = join(home, "workspaces");
+    this.relayRoot = join(home, "relay");
+  }
+
+  /** The agent's relay dir; an id is a plain name, so it stays inside the relay root. */
+  relayDir(agentId: AgentId): string {
+    return join(this.relayRoot, agentId);
+  }
+
+  /** Removes an agent's relay dir, if it had one; the path is checked to stay in the relay root. */
+  removeRelayDir(agentId: AgentId): Result<void> {
+    const inside = resolveInside(this.relayRoot, agentId);
+    if (!inside.ok) return inside;
+    rmSync(inside.value, { recursive: true, force: true });
+    return ok(undefined);
   }
 
   createTask(taskId: TaskId): Result<string> {

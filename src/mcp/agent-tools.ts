@@ -13,13 +13,16 @@ const compat = {
 };
 const REPORTS = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false } as const;
 
+/** Who is calling, asked again on every call: an agent that has ended is refused from then on. */
+export type AgentIdentity = () => Promise<Result<AgentRecord>>;
+
 /**
- * The tools an agent's own CLI sees, bound to the agent its token names: it reports for
+ * The tools an agent's own CLI sees, bound to the one agent `identity` names: it reports for
  * itself, spawns under itself, and reads its task's shared context, nothing else.
  */
-export function registerAgentTools(server: McpServer, corral: Corral, token: string | undefined): void {
-  const self = (claimed: { task_id?: string | undefined; agent_id?: string | undefined }): Result<AgentRecord> => {
-    const agent = corral.authenticate(token);
+export function registerAgentTools(server: McpServer, corral: Corral, identity: AgentIdentity): void {
+  const self = async (claimed: { task_id?: string | undefined; agent_id?: string | undefined }): Promise<Result<AgentRecord>> => {
+    const agent = await identity();
     if (!agent.ok) return agent;
     if (claimed.agent_id !== undefined && claimed.agent_id !== agent.value.id) {
       return fail("AUTH_REFUSED", `you are agent ${agent.value.id}; you cannot act for agent ${claimed.agent_id}`);
@@ -47,7 +50,7 @@ export function registerAgentTools(server: McpServer, corral: Corral, token: str
       annotations: REPORTS,
     },
     async ({ status, message, progress, task_id, agent_id }) => {
-      const agent = self({ task_id, agent_id });
+      const agent = await self({ task_id, agent_id });
       if (!agent.ok) return toolResult(agent);
       const reported = corral.report(agent.value.id, { kind: "progress", status, message, ...(progress === undefined ? {} : { progress }) });
       if (!reported.ok) return toolResult(reported);
@@ -72,7 +75,7 @@ export function registerAgentTools(server: McpServer, corral: Corral, token: str
       annotations: REPORTS,
     },
     async ({ finding_type, severity, message, data, task_id, agent_id }) => {
-      const agent = self({ task_id, agent_id });
+      const agent = await self({ task_id, agent_id });
       if (!agent.ok) return toolResult(agent);
       const reported = corral.report(agent.value.id, {
         kind: "finding",
@@ -104,7 +107,7 @@ export function registerAgentTools(server: McpServer, corral: Corral, token: str
       annotations: REPORTS,
     },
     async ({ child_agent_type, child_prompt, model, effort, task_id, parent_agent_id }) => {
-      const agent = self({ task_id, agent_id: parent_agent_id });
+      const agent = await self({ task_id, agent_id: parent_agent_id });
       if (!agent.ok) return toolResult(agent);
       const spec = agent.value.spec;
       const child = await corral.deploy({
@@ -138,7 +141,7 @@ export function registerAgentTools(server: McpServer, corral: Corral, token: str
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
     async () => {
-      const agent = self({});
+      const agent = await self({});
       if (!agent.ok) return toolResult(agent);
       const task = corral.task(agent.value.taskId);
       if (task === null) return toolResult(fail("UNKNOWN_TASK", `no task ${agent.value.taskId}`));

@@ -1,7 +1,8 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Logger } from "pino";
+import type { AgentId } from "../domain/ids.js";
 import type { Corral } from "../lifecycle/corral.js";
-import { registerAgentTools } from "./agent-tools.js";
+import { registerAgentTools, type AgentIdentity } from "./agent-tools.js";
 import { registerCoordinatorTools } from "./coordinator-tools.js";
 import { registerResources } from "./resources.js";
 import { BoundedStdioTransport } from "./stdio-transport.js";
@@ -22,8 +23,8 @@ export function createCoordinatorServer(corral: Corral, version: string): McpSer
   return server;
 }
 
-/** An agent's own face, started by its CLI: scoped to the agent its token names. */
-export function createAgentServer(corral: Corral, version: string, token: string | undefined): McpServer {
+/** An agent's own face: scoped to the one agent `identity` names. */
+export function createAgentServer(corral: Corral, version: string, identity: AgentIdentity): McpServer {
   const server = new McpServer(
     { name: "corral-agent", version },
     {
@@ -32,8 +33,24 @@ export function createAgentServer(corral: Corral, version: string, token: string
         "report status 'completed' when your mission is done.",
     },
   );
-  registerAgentTools(server, corral, token);
+  registerAgentTools(server, corral, identity);
   return server;
+}
+
+/**
+ * The identity of an agent server started with a token: the first call checks the token
+ * against the process tree (see Corral.authenticate); once it passed, the server is known to
+ * run inside that agent, which no later reparenting undoes, and later calls only check that
+ * the agent still lives.
+ */
+export function tokenIdentity(corral: Corral, token: string | undefined, caller: number): AgentIdentity {
+  let verified: AgentId | null = null;
+  return async () => {
+    if (verified !== null) return corral.living(verified);
+    const agent = await corral.authenticate(token, caller);
+    if (agent.ok) verified = agent.value.id;
+    return agent;
+  };
 }
 
 /**

@@ -64,7 +64,9 @@ const KEEPER = [
   // would be where the keeper writes "Killed" too. The agent's shell enters its cgroup (when
   // it has one) first of all, so that whatever it becomes is inside it.
   `"$setsid" /bin/sh -c 'exec 2>&3 3>&-; [ -z "$1" ] || echo $$ >"$1/cgroup.procs" || exit 126; shift; kill -STOP $$ && exec "$@"' agent "$cgroup" "$@" <"$input"`,
-  'echo $? >"$status"',
+  // The status file is corral's, private like every file in the state dir; the agent above
+  // ran with the umask it inherited.
+  'code=$?; umask 077; echo "$code" >"$status"',
 ].join("\n");
 
 /** What the tmux runner needs besides a shell; null when either is missing. */

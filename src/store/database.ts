@@ -1,3 +1,4 @@
+import { chmodSync, closeSync, openSync } from "node:fs";
 import Database from "better-sqlite3";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
@@ -12,6 +13,7 @@ export type Db = Database.Database;
 export function openDatabase(path: string): Result<Db> {
   let db: Db;
   try {
+    keepPrivate(path);
     db = new Database(path);
   } catch (cause) {
     return fail("DB_UNAVAILABLE", `cannot open the database ${path}: ${describeUnknown(cause)}`);
@@ -19,6 +21,28 @@ export function openDatabase(path: string): Result<Db> {
   const prepared = prepare(db, path);
   if (!prepared.ok) db.close();
   return prepared;
+}
+
+/**
+ * The database holds prompts and task context. SQLite creates it 0644, and its -wal and -shm
+ * files with the database file's mode: creating the file 0600 first keeps all three private.
+ * A database an older corral made is narrowed too, with whatever -wal and -shm it left.
+ */
+function keepPrivate(path: string): void {
+  try {
+    closeSync(openSync(path, "a", 0o600));
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+      try {
+        chmodSync(file, 0o600);
+      } catch (cause) {
+        if ((cause as { code?: unknown }).code !== "ENOENT") throw cause;
+      }
+    }
+  } catch (cause) {
+    // On a read-only file system nothing can be written, and SQLite's own refusal, which
+    // follows, says so in the terms a user acts on.
+    if ((cause as { code?: unknown }).code !== "EROFS") throw cause;
+  }
 }
 
 function prepare(db: Db, path: string): Result<Db> {

@@ -22,11 +22,13 @@ export function openCorral(overrides: Partial<Config> = {}): Corral {
   return unwrap(Corral.open(config, createLogger("silent"), { watch: false }));
 }
 
-/** Agent temp dirs, live logs and half-written archives anywhere under `root`. */
+/** Agent temp dirs, relay dirs, live logs and half-written archives anywhere under `root`. */
 export function leftoverTempFiles(root: string): string[] {
   const found: string[] = [];
   if (!existsSync(root)) return found;
   for (const state of readdirSync(root)) {
+    const relays = join(root, state, "relay");
+    if (existsSync(relays)) found.push(...readdirSync(relays).map((name) => join(relays, name)));
     const workspaces = join(root, state, "workspaces");
     if (!existsSync(workspaces)) continue;
     for (const task of readdirSync(workspaces)) {

@@ -8,9 +8,11 @@ import { unwrap } from "../../domain/errors.js";
 import { loadConfig } from "../../lifecycle/config-loader.js";
 import { Corral } from "../../lifecycle/corral.js";
 import { createLogger } from "../../lifecycle/logger.js";
+import { serveRelayedAgents } from "../../mcp/relay.js";
 import { findExecutable } from "../../runners/executables.js";
 import { EXIT_CODES, orchestrate, type RunPlan } from "../orchestrate.js";
 import { die } from "../session.js";
+import { VERSION } from "../version.js";
 
 const tool = (name: string, input: Record<string, unknown>): Step => ({ tool: `mcp__corral__${name}`, input });
 const progress = (status: string, message: string, value: number): Step => tool("update_agent_progress", { status, message, progress: value });
@@ -90,6 +92,7 @@ export function registerDemo(program: Command): void {
         CORRAL_LOG_LEVEL: "warn",
       });
       const corral = unwrap(Corral.open(unwrap(loadConfig()), createLogger("warn"), { watch: false }));
+      corral.serveAgentsWith(serveRelayedAgents(corral, VERSION));
       let outcome: keyof typeof EXIT_CODES = "failed";
       try {
         process.stdout.write(`corral demo: state in ${home}, model server at ${model.url}\n`);

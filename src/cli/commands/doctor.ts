@@ -6,7 +6,8 @@ import type { Command } from "commander";
 import { describeUnknown } from "../../domain/errors.js";
 import { anyLimit, limitsOf } from "../../domain/resource-limits.js";
 import { loadConfig } from "../../lifecycle/config-loader.js";
-import type { Config, RunnerKind } from "../../domain/config.js";
+import type { Config, Containment, RunnerKind } from "../../domain/config.js";
+import { findBwrap } from "../../runners/bwrap.js";
 import { findExecutable } from "../../runners/executables.js";
 import { findTmuxTools, TMUX_MISSING } from "../../runners/tmux-runner.js";
 import { SCHEMA_VERSION } from "../../store/migrations.js";
@@ -67,8 +68,8 @@ async function checkTmux(runner: RunnerKind): Promise<Check> {
  * How this machine finds an agent's processes: its own cgroup where a v2 hierarchy is
  * writable, else tini's tree while tini lives, else a sweep; and what the fallbacks miss.
  */
-function checkContainment(c: Config, tini: string | null): Check {
-  const name = "containment";
+function checkProcesses(c: Config, tini: string | null): Check {
+  const name = "processes";
   const cgroups = c.cgroups === "off" ? null : Cgroups.open(c.home);
   if (cgroups !== null && cgroups.ok) {
     const controllers = cgroups.value.controllers.join(" ") || "none, so no memory or pids metering or caps";
@@ -80,6 +81,16 @@ function checkContainment(c: Config, tini: string | null): Check {
     return warn(name, `tini's tree while tini lives, then a sweep, blind to ${blindSpots("sweep").join("; ")} (no cgroup: ${why})`);
   }
   return warn(name, `sweep, blind to ${blindSpots("sweep").join("; ")} (no cgroup: ${why}; no tini)`);
+}
+
+/** none is a choice, not a problem; bwrap that cannot make a sandbox here is. */
+function checkContainment(containment: Containment): Check {
+  const bwrap = findBwrap(process.env.PATH);
+  if (containment === "none") {
+    return ok("containment", `none: agents can read and write everything you can${bwrap.ok ? `; ${bwrap.value} works here: set CORRAL_CONTAINMENT=bwrap to contain them` : ""}`);
+  }
+  if (bwrap.ok) return ok("containment", `bwrap: ${bwrap.value}`);
+  return (containment === "bwrap" ? bad : warn)("containment", `${containment}, but ${bwrap.error.message}: agents ${containment === "bwrap" ? "cannot start" : "run uncontained"}`);
 }
 
 function checkStateDir(home: string, minFreeMb: number): Check {
@@ -108,7 +119,7 @@ function checkDatabase(home: string): Check {
 export function registerDoctor(program: Command): void {
   program
     .command("doctor")
-    .description("check what corral needs (node, /proc, tini, cgroups, prlimit, tmux, claude, the state dir, the database) and say what to do about each problem")
+    .description("check what corral needs (node, /proc, tini, cgroups, prlimit, tmux, bubblewrap, claude, the state dir, the database) and say what to do about each problem")
     .action(async () => {
       const checks: Check[] = [checkNode()];
       checks.push(identify(process.pid) === null ? bad("/proc", "cannot read /proc: corral needs Linux with /proc mounted") : ok("/proc", "readable"));
@@ -126,10 +137,11 @@ export function registerDoctor(program: Command): void {
               ? bad("tini", "subreaper=tini but tini is not on PATH: apt-get install tini")
               : warn("tini", "not on PATH: agents run without a subreaper, and a descendant that calls setsid and clears its environment can outlive an agent that exits; apt-get install tini"),
         );
-        checks.push(checkContainment(c, tini));
+        checks.push(checkProcesses(c, tini));
         const prlimit = findExecutable("prlimit", process.env.PATH);
         if (anyLimit(limitsOf(c))) checks.push(prlimit !== null ? ok("prlimit", prlimit) : bad("prlimit", "agent limits are set but prlimit is not on PATH: install util-linux"));
         checks.push(await checkTmux(c.runner));
+        checks.push(checkContainment(c.containment));
         checks.push(await checkClaude(c.claudePath));
         const dir = checkStateDir(c.home, c.minFreeMb);
         checks.push(dir);
