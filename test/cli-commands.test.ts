@@ -136,7 +136,7 @@ describe("the corral command line", () => {
     expect(stdout).toMatch(/^warn {2}claude: \/nonexistent\/claude not found/m);
     expect(stdout).toMatch(/^FAIL {2}state dir: .* below minFreeMb=/m);
     expect(stdout).toMatch(/^FAIL {2}tmux: tmux or setsid is not on PATH/m);
-    expect(stdout).toMatch(/^warn {2}containment: sweep, blind to a descendant that left the agent's session and cleared its environment/m);
+    expect(stdout).toMatch(/^warn {2}processes: sweep, blind to a descendant that left the agent's session and cleared its environment/m);
     expect(stdout).toMatch(/2 problems to fix\n$/);
   });
 });
