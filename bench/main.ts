@@ -275,7 +275,7 @@ async function benchEventWrite(): Promise<void> {
     for (let i = 0; i < 5000; i += 1) {
       const id = ids[(i * 7919) % ids.length] as AgentId;
       const t0 = performance.now();
-      unwrap(corral.report(id, { kind: "progress", status: "bench", message: `event ${i}`, progress: i % 101 }));
+      unwrap(await corral.report(id, { kind: "progress", status: "bench", message: `event ${i}`, progress: i % 101 }));
       times.push(performance.now() - t0);
     }
     return summarize(times);
@@ -295,8 +295,8 @@ async function benchStatus(): Promise<void> {
         const message = `m${i}`;
         unwrap(
           i % 4 === 0
-            ? corral.report(id, { kind: "finding", findingType: "bench", severity: "low", message })
-            : corral.report(id, { kind: "progress", status: "working", message }),
+            ? await corral.report(id, { kind: "finding", findingType: "bench", severity: "low", message })
+            : await corral.report(id, { kind: "progress", status: "working", message }),
         );
       }
       const times: number[] = [];

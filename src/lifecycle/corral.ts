@@ -9,13 +9,14 @@ import type { Backend, BackendPlan } from "../backends/backend.js";
 import { isTerminal, statusForExit, type ExitStatus } from "../domain/agent-state.js";
 import type { Config, RunnerKind } from "../domain/config.js";
 import { anyLimit, limitsOf, prlimitOptions } from "../domain/resource-limits.js";
-import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
+import { describeUnknown, fail, ok, unwrap, type CorralError, type Result } from "../domain/errors.js";
 import { newAgentId, newTaskId, TaskIdSchema, type AgentId, type TaskId } from "../domain/ids.js";
 import { findExecutable } from "../runners/executables.js";
 import { ProcessRunner } from "../runners/process-runner.js";
 import type { Runner } from "../runners/runner.js";
 import { findTmuxTools, TMUX_MISSING, TmuxRunner } from "../runners/tmux-runner.js";
 import type { AgentRecord, AgentSummary, TaskRecord } from "../store/records.js";
+import { isUnwritable } from "../store/database.js";
 import { diskFullGuard } from "../store/guard.js";
 import { Store } from "../store/store.js";
 import { discover } from "../supervisor/discover.js";
@@ -35,6 +36,7 @@ import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQue
 import { Ballast } from "./ballast.js";
 import { failpoint } from "./failpoints.js";
 import { modifiedAt, statOrNull } from "./file-stat.js";
+import { PendingRecords, type PendingEnding } from "./pending-records.js";
 import { collectGarbage, type GcReport } from "./gc.js";
 import { createLogger } from "./logger.js";
 import { planReap, type ReapProbe } from "./reaper.js";
@@ -42,7 +44,7 @@ import { corralEntry } from "./self.js";
 import { hashToken, newToken } from "./tokens.js";
 import { StreamFollower } from "./stream-follower.js";
 import { agentView, cleanupView, eventView, taskStatus, taskSummary } from "./task-status.js";
-import type { AgentView, CleanupHealthView, CleanupRecordView, EventView, TaskStatusView, TaskSummaryView } from "./views.js";
+import type { AgentView, CleanupHealthView, DatabaseView, CleanupRecordView, EventView, TaskStatusView, TaskSummaryView } from "./views.js";
 import { cleanupHealth } from "./cleanup-health.js";
 import { Workspaces } from "./workspace.js";
 
@@ -92,6 +94,20 @@ const CLEANED_POLL_MS = 20;
 const WATCH_POLL_MS = 200;
 const WAIT_POLL_MS = 100;
 const STREAM_POLL_MS = 250;
+/** How long a call waits (with the event loop free) for a database another process has locked. */
+const CALL_WRITE_WAIT_MS = 1000;
+/** How often ends kept in the journal are offered to the database again. */
+const PENDING_RETRY_MS = 200;
+
+type Ending = { status: "completed" | "failed" | "killed" | "crashed" | "timed_out"; reason: string | null; exit: ExitStatus | null };
+
+/** An end the database refused: kept in the journal, the agent's processes stopped all the same. */
+interface Deferred {
+  readonly stopped: { signalled: number[]; survivors: number[] };
+  /** Whether it was recorded right after the stop (the lock's holder may have been the agent itself). */
+  readonly recordedSince: boolean;
+  readonly error: CorralError;
+}
 
 /**
  * The lifecycle service: the only place that combines store, runners, backends and the
@@ -116,6 +132,10 @@ export class Corral {
   /** Agents this process adopted: not its children, so their end is seen through /proc. */
   private readonly adopted = new Map<AgentId, ProcessIdentity>();
   private watchTimer: NodeJS.Timeout | null = null;
+  /** Ends the database refused, waiting in the state dir for it to take them. */
+  private readonly pending: PendingRecords;
+  private pendingTimer: NodeJS.Timeout | null = null;
+  private recording: Promise<number> | null = null;
   private reconciling: Promise<ReconcileReport> | null = null;
   private closed = false;
   /** SIGTERM to SIGKILL; shorter during a shutdown, which has a deadline. */
@@ -146,6 +166,7 @@ export class Corral {
     this.runners = new Map(runners.map((runner) => [runner.kind, runner]));
     this.usesSubreaper = tools.tini !== null;
     this.streams = new StreamFollower(store, logger, STREAM_POLL_MS);
+    this.pending = new PendingRecords(join(config.home, "pending"), logger);
     const claude = claudeBackend({
       claudePath: config.claudePath,
       permissionMode: config.claudePermissionMode,
@@ -215,7 +236,7 @@ export class Corral {
     const workspace = this.workspaces.createTask(id);
     if (!workspace.ok) return workspace;
     const context = { ...input.value.context, ...(input.value.clientCwd === undefined ? {} : { clientCwd: input.value.clientCwd }) };
-    return ok(
+    const inserted = this.store.writeNow(() =>
       this.store.tasks.insert({
         id,
         description: input.value.description,
@@ -225,6 +246,8 @@ export class Corral {
         createdAt: Date.now(),
       }),
     );
+    if (!inserted.ok) this.workspaces.removeTask(id);
+    return inserted;
   }
 
   /**
@@ -259,7 +282,7 @@ export class Corral {
 
     const mark = randomBytes(16).toString("hex");
     const token = newToken();
-    const inserted = this.store.agents.insert(
+    const inserted = await this.writeForCall(() => this.store.agents.insert(
       {
         id: agentId,
         taskId,
@@ -278,9 +301,10 @@ export class Corral {
         createdAt: Date.now(),
       },
       this.config,
-    );
+    ));
     if (!inserted.ok) return inserted;
-    const agent = inserted.value;
+    if (!inserted.value.ok) return inserted.value;
+    const agent = inserted.value.value;
     failpoint("deploy:after-insert");
 
     const plan = backend.plan({
@@ -298,9 +322,10 @@ export class Corral {
       model: input.value.model ?? null,
       effort: input.value.effort ?? null,
     });
-    const launched = plan.ok ? this.launch(agent, runner, backend, plan.value, mark) : plan;
+    const launched = plan.ok ? await this.launch(agent, runner, backend, plan.value, mark) : plan;
     if (!launched.ok) {
-      this.store.agents.recordLaunch(agentId, null, Date.now());
+      // The end below says it failed; a refused launch record changes nothing it says.
+      this.store.writeNow(() => this.store.agents.recordLaunch(agentId, null, Date.now()));
       await this.end(agentId, { status: "failed", reason: launched.error.message, exit: null });
       return fail("LAUNCH_FAILED", `agent ${agentId} failed to launch and was cleaned up: ${launched.error.message}`);
     }
@@ -318,7 +343,7 @@ export class Corral {
     );
   }
 
-  private launch(agent: AgentRecord, runner: Runner, backend: Backend, plan: BackendPlan, mark: string): Result<void> {
+  private async launch(agent: AgentRecord, runner: Runner, backend: Backend, plan: BackendPlan, mark: string): Promise<Result<void>> {
     let started;
     try {
       const written = this.workspaces.writeAgentFiles(agent.agentDir, plan.dirs, plan.files);
@@ -336,7 +361,15 @@ export class Corral {
     if (!started.ok) return started;
     const proc = started.value;
     failpoint("deploy:after-spawn");
-    this.store.agents.recordLaunch(agent.id, proc, Date.now());
+    const recorded = await this.writeForCall(() => this.store.agents.recordLaunch(agent.id, proc, Date.now()));
+    if (!recorded.ok) {
+      // Unrecorded, it could not be found again by its identity: it goes now, found by its mark.
+      await runner.terminate(
+        { root: { pid: proc.pid, startTime: proc.startTime }, sid: proc.sid, subreaper: proc.subreaper, mark: `${MARK_NAME}=${mark}` },
+        { graceMs: this.graceMs },
+      );
+      return recorded;
+    }
     if (backend.parseLine !== null) this.streams.follow(agent.id, backend.parseLine);
     proc.exited
       .then((exit) => (exit === null ? this.onLostExit(agent.id, `the ${runner.kind} runner could not read it`) : this.onExit(agent.id, exit)))
@@ -345,33 +378,173 @@ export class Corral {
   }
 
   private async onExit(id: AgentId, exit: ExitStatus): Promise<void> {
-    // After close the store is closed: an exit seen now cannot be recorded by this process.
-    if (this.closed) return;
-    this.store.agents.recordExit(id, exit);
     const reason =
       exit.kind === "signalled" && exit.signal === "SIGXCPU"
         ? `it used up its CPU time limit (agentCpuSeconds=${this.config.agentCpuSeconds})`
         : null;
-    await this.end(id, { status: statusForExit(exit), reason, exit });
+    const ending: Ending = { status: statusForExit(exit), reason, exit };
+    // After close the store is closed: the exit is kept in the journal for the next corral.
+    // An exit that follows a kill still waiting in the journal (the kill caused it) queues
+    // behind the kill, so the agent ends killed, with this exit status.
+    if (this.closed || this.pending.hasAgent(id)) {
+      this.pending.add({ kind: "ending", agentId: id, ...ending, at: Date.now(), stopped: null });
+      this.schedulePending();
+      return;
+    }
+    try {
+      this.store.agents.recordExit(id, exit);
+    } catch (cause) {
+      if (!isUnwritable(cause)) throw cause;
+      await this.defer(id, ending, Date.now(), cause);
+      return;
+    }
+    await this.end(id, ending);
   }
 
   /** The terminal transition; the winner runs the cleanup. False for everyone else. */
-  private async end(
-    id: AgentId,
-    ending: { status: "completed" | "failed" | "killed" | "crashed" | "timed_out"; reason: string | null; exit: ExitStatus | null },
-  ): Promise<boolean> {
-    const claim = this.newClaim();
-    if (!this.store.agents.end(id, { ...ending, at: Date.now(), claim })) return false;
-    await this.track(id, this.cleanup(id, claim, CLEANUP_STEPS));
-    return true;
+  private async end(id: AgentId, ending: Ending): Promise<boolean> {
+    const outcome = await this.endOrDefer(id, ending);
+    return outcome === "won" || (outcome !== "lost" && outcome.recordedSince);
   }
 
-  private async cleanup(id: AgentId, claim: string, steps: readonly CleanupStep[]): Promise<void> {
+  /**
+   * The terminal transition, or, when the database refuses it, the end kept in the journal
+   * and the agent's processes stopped all the same: nothing that ends an agent waits on the
+   * database.
+   */
+  private async endOrDefer(id: AgentId, ending: Ending, stoppedEarlier: Deferred["stopped"] | null = null): Promise<"won" | "lost" | Deferred> {
+    const claim = this.newClaim();
+    const at = Date.now();
+    // An end already waiting in the journal came first: this one waits behind it.
+    if (this.pending.hasAgent(id)) return this.defer(id, ending, at, null);
+    let won: boolean;
+    try {
+      won = this.store.agents.end(id, { ...ending, at, claim });
+    } catch (cause) {
+      if (!isUnwritable(cause)) throw cause;
+      return this.defer(id, ending, at, cause);
+    }
+    if (!won) return "lost";
+    await this.track(id, this.cleanup(id, claim, CLEANUP_STEPS, stoppedEarlier));
+    return "won";
+  }
+
+  /**
+   * Keeps an end the database refused in the journal (durably, first), stops the agent's
+   * processes and verifies they are gone, and tries once more to record: the process that held
+   * the lock may have been one of them.
+   */
+  private async defer(id: AgentId, ending: Ending, at: number, cause: unknown): Promise<Deferred> {
+    const error = this.store.unwritableError(cause);
+    const record: PendingEnding = { kind: "ending", agentId: id, ...ending, at, stopped: null };
+    const name = this.pending.add(record);
+    this.logger.warn({ agent: id, status: ending.status, why: error.message }, "the database refused an agent's end: kept in the journal");
+    const stopped = await this.stopUnrecorded(id);
+    this.pending.update(name, { ...record, stopped });
+    this.schedulePending();
+    await this.recordPending();
+    return { stopped, recordedSince: !this.pending.has(name), error };
+  }
+
+  /** Signals an agent's processes and verifies they are gone, recording nothing (see defer). */
+  private async stopUnrecorded(id: AgentId): Promise<Deferred["stopped"]> {
+    const agent = this.store.agents.get(id);
+    const scope = agent === null ? null : scopeOf(agent);
+    if (agent === null || scope === null) return { signalled: [], survivors: [] };
+    const runner = this.runners.get(agent.runner) ?? (this.runners.get("process") as Runner);
+    const report = await runner.terminate(scope, { graceMs: this.graceMs });
+    const survivors = discover(scope).processes;
+    return { signalled: report.signalled.map((p) => p.pid), survivors: survivors.map((p) => p.pid) };
+  }
+
+  private schedulePending(): void {
+    if (this.pendingTimer !== null || this.closed) return;
+    this.pendingTimer = setInterval(() => {
+      void this.recordPending().catch((cause: unknown) =>
+        this.logger.error({ err: describeUnknown(cause) }, "recording the journal's pending ends failed"),
+      );
+    }, PENDING_RETRY_MS);
+    this.pendingTimer.unref();
+  }
+
+  /**
+   * Offers the journal's ends to the database, when it takes writes (asked without waiting):
+   * each agent's exit and end are recorded and its cleanup run, by whichever corral gets there
+   * first. Returns how many were recorded. Concurrent calls share one pass.
+   */
+  recordPending(): Promise<number> {
+    this.recording ??= this.recordPendingOnce().finally(() => {
+      this.recording = null;
+    });
+    return this.recording;
+  }
+
+  private async recordPendingOnce(): Promise<number> {
+    const entries = this.closed ? [] : this.pending.list();
+    if (entries.length === 0) {
+      if (this.pendingTimer !== null) clearInterval(this.pendingTimer);
+      this.pendingTimer = null;
+      return 0;
+    }
+    if (!this.store.writableNow()) return 0;
+    let recorded = 0;
+    const cleanups: Promise<unknown>[] = [];
+    for (const { name, record } of entries) {
+      const id = record.agentId as AgentId;
+      const ending: Ending = { status: record.status, reason: record.reason, exit: record.exit };
+      const claim = this.newClaim();
+      let won: boolean;
+      try {
+        if (record.exit !== null) this.store.agents.recordExit(id, record.exit);
+        won = this.store.agents.end(id, { ...ending, at: record.at, claim });
+      } catch (cause) {
+        if (!isUnwritable(cause)) throw cause;
+        break;
+      }
+      // Recorded, or ended meanwhile by someone else: either way the journal is done with it.
+      this.pending.remove(name);
+      recorded += 1;
+      if (won) cleanups.push(this.track(id, this.cleanup(id, claim, CLEANUP_STEPS, record.stopped)));
+    }
+    if (recorded > 0) this.logger.info({ recorded }, "recorded ends kept in the journal while the database was unavailable");
+    await Promise.all(cleanups);
+    return recorded;
+  }
+
+  /** How many ends wait in the journal for the database. */
+  pendingCount(): number {
+    return this.pending.list().length;
+  }
+
+  private async cleanup(id: AgentId, claim: string, steps: readonly CleanupStep[], stoppedEarlier: Deferred["stopped"] | null = null): Promise<void> {
     const agent = this.store.agents.get(id);
     if (agent === null) return;
-    const outcome = await runCleanup(this.cleanupContext(), agent, agent.cleanupAttempts, steps);
-    this.store.agents.finishCleanup(id, claim, outcome, Date.now());
+    const outcome = await runCleanup(this.cleanupContext(), agent, agent.cleanupAttempts, steps, stoppedEarlier);
+    await this.persist(() => this.store.agents.finishCleanup(id, claim, outcome, Date.now()));
     this.logger.info({ agent: id, status: agent.status, cleanup: outcome }, "agent cleaned");
+  }
+
+  /**
+   * A write that must happen, whatever it waits for: retried with the event loop free while
+   * the database refuses it. Given up only when this corral closes; the claim it held is then
+   * taken over by the next corral (see reconcile).
+   */
+  private async persist<T>(write: () => T): Promise<T> {
+    return unwrap(await this.store.writeSoon(write, Number.POSITIVE_INFINITY, () => this.closed));
+  }
+
+  /** A write a caller waits for: at most CALL_WRITE_WAIT_MS, then DB_BUSY. */
+  private writeForCall<T>(write: () => T): Promise<Result<T>> {
+    return this.store.writeSoon(write, Date.now() + CALL_WRITE_WAIT_MS, () => this.closed);
+  }
+
+  /** Resolves true once the database takes writes, false when this corral closes first. */
+  private async whenWritable(): Promise<boolean> {
+    while (!this.closed) {
+      if (this.store.writableNow()) return true;
+      await sleep(PENDING_RETRY_MS);
+    }
+    return false;
   }
 
   private cleanupContext(): CleanupContext {
@@ -383,6 +556,8 @@ export class Corral {
       workspaces: this.workspaces,
       graceMs: this.graceMs,
       diskRanFull: () => this.ballast.spent(),
+      persist: (write) => this.persist(write),
+      whenWritable: () => this.whenWritable(),
       logger: this.logger,
     };
   }
@@ -405,7 +580,16 @@ export class Corral {
     const agent = this.store.agents.get(id);
     if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
     await Promise.all(this.store.agents.liveChildren(id).map((child) => this.kill(child.id, `parent ${id} was killed`)));
-    const killedNow = await this.end(id, { status: "killed", reason, exit: null });
+    const outcome = await this.endOrDefer(id, { status: "killed", reason, exit: null });
+    if (outcome !== "won" && outcome !== "lost" && !outcome.recordedSince) {
+      const { signalled, survivors } = outcome.stopped;
+      const verdict = survivors.length === 0 ? "verified gone" : `but ${survivors.join(", ")} survived and are retried at cleanup`;
+      return fail(
+        outcome.error.code,
+        `${id} was stopped (${signalled.length} processes signalled, ${verdict}); its end (killed) is kept in ${this.pending.dir} and recorded, its cleanup run, as soon as the database takes writes. ${outcome.error.message}`,
+      );
+    }
+    const killedNow = outcome !== "lost";
     if (!killedNow) await this.whenCleaned(id);
     return ok({
       agent: this.store.agents.get(id) as AgentRecord,
@@ -441,8 +625,8 @@ export class Corral {
   }
 
   /** The agent says it is done; it becomes terminal when its process exits. */
-  claimDone(id: AgentId): void {
-    this.store.agents.claimDone(id);
+  claimDone(id: AgentId): Result<void> {
+    return this.store.writeNow(() => this.store.agents.claimDone(id));
   }
 
   /** kill, for a caller that names the task too: an agent of another task is refused. */
@@ -478,7 +662,18 @@ export class Corral {
   status(rawTaskId: string): Result<TaskStatusView> {
     const task = this.findTask(rawTaskId);
     if (!task.ok) return task;
-    return ok(taskStatus(this.store, this.config, task.value));
+    return ok({ ...taskStatus(this.store, this.config, task.value), database: this.database() });
+  }
+
+  /** Whether the database takes writes now (asked without waiting), who holds its lock, what waits for it. */
+  database(): DatabaseView {
+    const writable = this.store.writableNow();
+    const pendingEnds = this.pendingCount();
+    if (!writable) {
+      return { writable, lockedBy: this.store.lockHolders(), pendingEnds, note: this.store.lockedError().message };
+    }
+    const note = pendingEnds === 0 ? null : `${pendingEnds} agents' ends wait in ${this.pending.dir} and are recorded at the next retry`;
+    return { writable, lockedBy: [], pendingEnds, note };
   }
 
   /** Every progress report and finding of a task, oldest first. */
@@ -551,23 +746,26 @@ export class Corral {
   }
 
   /** Progress and findings, appended with the agent's and task's counters in one transaction. */
-  report(rawId: string, raw: EventInput): Result<number> {
+  async report(rawId: string, raw: EventInput): Promise<Result<number>> {
     const input = parseInput(EventInputSchema, raw);
     if (!input.ok) return input;
     const agent = this.store.agents.get(rawId as AgentId);
     if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
     const event = input.value;
-    const id = this.store.events.append({
-      taskId: agent.taskId,
-      agentId: agent.id,
-      kind: event.kind,
-      at: Date.now(),
-      data: event,
-      progress: event.kind === "progress" ? (event.progress ?? null) : null,
-      message: event.message,
-    });
-    if (id === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
-    return ok(id);
+    const appended = await this.writeForCall(() =>
+      this.store.events.append({
+        taskId: agent.taskId,
+        agentId: agent.id,
+        kind: event.kind,
+        at: Date.now(),
+        data: event,
+        progress: event.kind === "progress" ? (event.progress ?? null) : null,
+        message: event.message,
+      }),
+    );
+    if (!appended.ok) return appended;
+    if (appended.value === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
+    return ok(appended.value);
   }
 
   task(id: TaskId): TaskRecord | null {
@@ -595,6 +793,13 @@ export class Corral {
   private async reconcileOnce(): Promise<ReconcileReport> {
     const report = { adopted: [] as AgentId[], terminated: [] as AgentId[], failed: [] as AgentId[], cleanupsTakenOver: [] as AgentId[] };
     if (this.closed) return report;
+    // Ends a dead corral kept in the journal go first: they say how its agents ended, which
+    // an adoption would otherwise have to guess.
+    await this.recordPending();
+    if (this.pending.list().length > 0 || !this.store.writableNow()) {
+      this.logger.warn("the database cannot be written now: reconciling waits for the next round");
+      return report;
+    }
     const endings: Promise<unknown>[] = [];
     for (const orphan of this.store.agents.live()) {
       if (sameProcess(orphan.owner, this.owner) || isAlive(orphan.owner)) continue;
@@ -693,7 +898,8 @@ export class Corral {
       atLimit: [] as AgentId[],
       warned: [] as AgentId[],
     };
-    if (this.closed) return acted;
+    // A locked database would make each of its writes wait: the reaper waits for the next round.
+    if (this.closed || !this.store.writableNow()) return acted;
     const probe: ReapProbe = {
       modifiedAt,
       logBytes: (path) => statOrNull(path)?.size ?? 0,
@@ -783,7 +989,7 @@ export class Corral {
 
   /** Runs again the failed steps of every partial cleanup; returns how many it took on. */
   async retryCleanups(): Promise<number> {
-    if (this.closed) return 0;
+    if (this.closed || !this.store.writableNow()) return 0;
     let taken = 0;
     for (const agent of this.store.agents.cleanupPartial()) {
       const claim = this.newClaim();
@@ -820,6 +1026,7 @@ export class Corral {
     if (this.reapTimer !== null) clearInterval(this.reapTimer);
     if (this.gcTimer !== null) clearInterval(this.gcTimer);
     if (this.watchTimer !== null) clearInterval(this.watchTimer);
+    if (this.pendingTimer !== null) clearInterval(this.pendingTimer);
     this.streams.stop();
     await this.reconciling;
     await Promise.all(this.inFlight.values());

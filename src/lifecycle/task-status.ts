@@ -107,7 +107,7 @@ function hierarchy(agents: readonly AgentSummary[]): HierarchyNode[] {
 }
 
 /** Everything a coordinator needs to know about a task, in one read that changes nothing. */
-export function taskStatus(store: Store, config: Config, task: TaskRecord): TaskStatusView {
+export function taskStatus(store: Store, config: Config, task: TaskRecord): Omit<TaskStatusView, "database"> {
   const agents = store.agents.summariesForTask(task.id);
   const counts: Record<string, number> = Object.fromEntries(AGENT_STATUSES.map((s) => [s, 0]));
   for (const agent of agents) counts[agent.status] = (counts[agent.status] ?? 0) + 1;
