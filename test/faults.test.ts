@@ -83,7 +83,7 @@ describe("kill -9 at the worst moments", () => {
     const after = corral.agent(deployed.agent_id as AgentId)!;
     expect([after.cleanupStatus, after.cleanupAttempts, after.slotHeld]).toEqual(["done", 2, false]);
     expect(existsSync(after.agentDir)).toBe(false);
-    expect(unwrap(corral.output(taskId, deployed.agent_id, {})).text).toBe("logged\n");
+    expect(unwrap(await corral.output(taskId, deployed.agent_id, {})).text).toBe("logged\n");
     expect(sleepers()).toEqual([]);
   });
 });

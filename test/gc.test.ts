@@ -46,8 +46,8 @@ describe("gc", () => {
     expect(done.archivesDeleted).toEqual(dry.archivesDeleted);
     expect(done.bytesFreed).toBeGreaterThan(30_000);
     expect(corral.agent(expired.id)?.archivePath).toBeNull();
-    expect(unwrap(corral.output(old.id, expired.id, {})).source).toBe("none");
-    for (const kept of [recent, second]) expect(unwrap(corral.output(kept.taskId, kept.id, {})).source).toBe("archive");
+    expect(unwrap(await corral.output(old.id, expired.id, {})).source).toBe("none");
+    for (const kept of [recent, second]) expect(unwrap(await corral.output(kept.taskId, kept.id, {})).source).toBe("archive");
     expect(done.usage.tasks[full.id]).toBeLessThanOrEqual(0.05 * 1024 * 1024);
     expect(corral.gc().archivesDeleted).toEqual([]);
   });

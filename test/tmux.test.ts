@@ -109,7 +109,7 @@ describe("the tmux runner", () => {
     expect(existsSync(socket)).toBe(false);
     expect(archived(corral, agent.id).replaceAll("\r\n", "\n")).toBe("prompt: watch me\nbye\n");
     // Read back as lines, the terminal's CR LF is a plain line end.
-    expect(unwrap(corral.output(task.id, agent.id, {})).text).toBe("prompt: watch me\nbye\n");
+    expect(unwrap(await corral.output(task.id, agent.id, {})).text).toBe("prompt: watch me\nbye\n");
   });
 
   it("passes any argv through exactly, however long, and leaves no trace of how in the agent's environment", async () => {

@@ -1,5 +1,9 @@
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
-import { gunzipSync } from "node:zlib";
+import { createReadStream, existsSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import { RE2JS, RE2JSException } from "re2js";
 import { z } from "zod";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import type { StreamEvent } from "../domain/stream-events.js";
@@ -10,6 +14,7 @@ import { ExitView } from "./views.js";
 export const OutputQuerySchema = z
   .object({
     tail: z.number().int().positive().max(1_000_000).optional(),
+    /** RE2 syntax (see FILTER_SYNTAX), matched in time linear in each line. */
     filter: z.string().min(1).max(1000).optional(),
     format: z.enum(["text", "jsonl", "parsed"]).default("text"),
     responseFormat: z.enum(["full", "summary", "compact", "recent"]).default("full"),
@@ -28,6 +33,8 @@ export const AgentOutputView = z.object({
   format: z.enum(["text", "jsonl", "parsed"]),
   responseFormat: z.enum(["full", "summary", "compact", "recent"]),
   text: z.string().optional(),
+  /** Set when the filter stopped before it had looked at every line: why, and how far it got. */
+  filterIncomplete: z.string().optional(),
   entries: z.array(z.unknown()).optional(),
   summary: z
     .object({
@@ -52,25 +59,87 @@ const READ_LIMIT = 64 * 1024 * 1024;
 const RECENT_LINES = 50;
 const COMPACT_LINE = 200;
 
+/**
+ * What bounds one call, whatever the caller asks: the work on the event loop is done in
+ * slices of at most SLICE_MS, with other calls served between them; a filter looks at the
+ * first FILTER_LINE_CHARS of each line (RE2 matches in time linear in that), newest lines
+ * first, and stops after FILTER_BUDGET_MS of matching, saying so in the answer.
+ */
+const SLICE_MS = 10;
+export const FILTER_LINE_CHARS = 16 * 1024;
+export const FILTER_BUDGET_MS = 2000;
+export const FILTER_SYNTAX =
+  "RE2 syntax (github.com/google/re2/wiki/Syntax): like JavaScript's, without lookaround or backreferences; flags inline, e.g. (?i)error";
+
 /** The log while the agent runs, its archive afterwards: readers open, read and close. */
-function readLog(agent: AgentRecord): { source: "live" | "archive" | "none"; data: Buffer; totalBytes: number } {
+async function readLog(agent: AgentRecord): Promise<{ source: "live" | "archive" | "none"; data: Buffer; totalBytes: number }> {
   if (existsSync(agent.logPath)) {
-    const fd = openSync(agent.logPath, "r");
+    const handle = await open(agent.logPath, "r");
     try {
-      const size = fstatSync(fd).size;
+      const size = (await handle.stat()).size;
       const length = Math.min(size, READ_LIMIT);
       const data = Buffer.alloc(length);
-      const read = readSync(fd, data, 0, length, size - length);
-      return { source: "live", data: data.subarray(0, read), totalBytes: size };
+      const { bytesRead } = await handle.read(data, 0, length, size - length);
+      return { source: "live", data: data.subarray(0, bytesRead), totalBytes: size };
     } finally {
-      closeSync(fd);
+      await handle.close();
     }
   }
-  if (agent.archivePath !== null && existsSync(agent.archivePath)) {
-    const data = gunzipSync(readFileSync(agent.archivePath), { maxOutputLength: 4 * READ_LIMIT });
-    return { source: "archive", data: data.subarray(Math.max(0, data.length - READ_LIMIT)), totalBytes: data.length };
-  }
+  if (agent.archivePath !== null && existsSync(agent.archivePath)) return readArchiveEnd(agent.archivePath);
   return { source: "none", data: Buffer.alloc(0), totalBytes: 0 };
+}
+
+/** An archive's last READ_LIMIT bytes, decompressed on the thread pool, however large it is. */
+async function readArchiveEnd(path: string): Promise<{ source: "archive"; data: Buffer; totalBytes: number }> {
+  let chunks: Buffer[] = [];
+  let kept = 0;
+  let totalBytes = 0;
+  await pipeline(createReadStream(path), createGunzip(), async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) {
+      chunks.push(chunk);
+      kept += chunk.length;
+      totalBytes += chunk.length;
+      while (kept - (chunks[0]?.length ?? 0) >= READ_LIMIT) kept -= (chunks.shift() as Buffer).length;
+    }
+  });
+  const data = Buffer.concat(chunks);
+  chunks = [];
+  return { source: "archive", data: data.subarray(Math.max(0, data.length - READ_LIMIT)), totalBytes };
+}
+
+/** Runs `work` over the items in slices of about SLICE_MS, yielding to the event loop between them. */
+async function inSlices<T>(items: readonly T[], work: (item: T) => void): Promise<void> {
+  let i = 0;
+  while (i < items.length) {
+    const sliceEnd = performance.now() + SLICE_MS;
+    // The clock is read every 64 items: reading it costs more than most items do.
+    while (i < items.length && performance.now() < sliceEnd) {
+      for (let n = 0; n < 64 && i < items.length; n += 1, i += 1) work(items[i] as T);
+    }
+    await yieldToEventLoop();
+  }
+}
+
+/** The log's lines (CR LF or LF), split a megabyte at a time between turns of the event loop. */
+async function linesOf(data: Buffer): Promise<string[]> {
+  const lines: string[] = [];
+  const SLICE_BYTES = 1 << 20;
+  let start = 0;
+  while (start < data.length) {
+    let end = Math.min(data.length, start + SLICE_BYTES);
+    if (end < data.length) {
+      const newline = data.indexOf(0x0a, end);
+      end = newline === -1 ? data.length : newline + 1;
+    }
+    const part = data.subarray(start, end).toString("utf8").split("\n");
+    if (end === data.length && part.at(-1) === "") part.pop();
+    else if (end < data.length) part.pop();
+    // A tmux agent's log is what its terminal showed, where lines end in CR LF.
+    for (const line of part) lines.push(line.endsWith("\r") ? line.slice(0, -1) : line);
+    start = end;
+    await yieldToEventLoop();
+  }
+  return lines;
 }
 
 function parseJsonLine(line: string): unknown {
@@ -82,18 +151,45 @@ function parseJsonLine(line: string): unknown {
 }
 
 export interface ParsedOutputQuery extends z.output<typeof OutputQuerySchema> {
-  readonly pattern: RegExp | null;
+  readonly pattern: RE2JS | null;
 }
 
+/**
+ * The filter is compiled by RE2JS, a port of RE2: its matching never backtracks, so a pattern
+ * such as (a+)+$ costs time linear in the line instead of exponential, as it would with
+ * JavaScript's RegExp, which would then hold the event loop and every other call.
+ */
 export function parseOutputQuery(raw: OutputQuery): Result<ParsedOutputQuery> {
   const parsed = parseInput(OutputQuerySchema, raw);
   if (!parsed.ok) return parsed;
   if (parsed.value.filter === undefined) return ok({ ...parsed.value, pattern: null });
   try {
-    return ok({ ...parsed.value, pattern: new RegExp(parsed.value.filter) });
+    return ok({ ...parsed.value, pattern: RE2JS.compile(parsed.value.filter) });
   } catch (cause) {
-    return fail("INVALID_INPUT", `filter is not a valid regular expression: ${describeUnknown(cause)}`);
+    if (!(cause instanceof RE2JSException)) throw cause;
+    return fail("INVALID_INPUT", `filter: ${describeUnknown(cause)}; filters use ${FILTER_SYNTAX}`);
   }
+}
+
+/**
+ * The lines that match, newest first until `wanted` are found (the caller keeps only the
+ * newest), or the budget is spent; `looked` says how many lines were looked at.
+ */
+async function filterLines(lines: readonly string[], pattern: RE2JS, wanted: number): Promise<{ matched: string[]; looked: number; complete: boolean }> {
+  const matched: string[] = [];
+  const deadline = performance.now() + FILTER_BUDGET_MS;
+  let i = lines.length - 1;
+  while (i >= 0 && matched.length < wanted && performance.now() < deadline) {
+    const sliceEnd = Math.min(deadline, performance.now() + SLICE_MS);
+    while (i >= 0 && matched.length < wanted && performance.now() < sliceEnd) {
+      const line = lines[i] as string;
+      if (pattern.test(line.length > FILTER_LINE_CHARS ? line.slice(0, FILTER_LINE_CHARS) : line)) matched.push(line);
+      i -= 1;
+    }
+    await yieldToEventLoop();
+  }
+  const complete = i < 0 || matched.length >= wanted;
+  return { matched: matched.reverse(), looked: lines.length - 1 - i, complete };
 }
 
 /**
@@ -101,16 +197,14 @@ export function parseOutputQuery(raw: OutputQuery): Result<ParsedOutputQuery> {
  * the backend's stream parser: with it, `parsed` gives corral's events and the summary counts
  * tool calls and errors; without it, lines stay lines.
  */
-export function readAgentOutput(
+export async function readAgentOutput(
   agent: AgentRecord,
   query: ParsedOutputQuery,
   parseLine: ((line: string) => StreamEvent[]) | null,
-): AgentOutputView {
+): Promise<AgentOutputView> {
   const pattern = query.pattern;
-  const log = readLog(agent);
-  // A tmux agent's log is what its terminal showed, where lines end in CR LF.
-  const all = log.data.toString("utf8").split("\n").map((line) => (line.endsWith("\r") ? line.slice(0, -1) : line));
-  if (all.at(-1) === "") all.pop();
+  const log = await readLog(agent);
+  const all = await linesOf(log.data);
   const base = {
     agentId: agent.id,
     source: log.source,
@@ -120,7 +214,8 @@ export function readAgentOutput(
     responseFormat: query.responseFormat,
   };
   if (query.responseFormat === "summary") {
-    const events = parseLine === null ? [] : all.flatMap((line) => parseLine(line));
+    const events: StreamEvent[] = [];
+    if (parseLine !== null) await inSlices(all, (line) => events.push(...parseLine(line)));
     const toolCalls: Record<string, number> = {};
     for (const event of events) if (event.kind === "tool_call") toolCalls[event.name] = (toolCalls[event.name] ?? 0) + 1;
     const errors = events.flatMap((event) =>
@@ -145,8 +240,17 @@ export function readAgentOutput(
       },
     };
   }
-  let lines = pattern === null ? all : all.filter((line) => pattern.test(line));
   const tail = query.tail ?? (query.responseFormat === "recent" ? RECENT_LINES : undefined);
+  let lines = all;
+  let filterIncomplete: string | undefined;
+  if (pattern !== null) {
+    // Past maxBytes of matches, older ones would be dropped anyway: no need to find them.
+    const filtered = await filterLines(all, pattern, Math.min(tail ?? Number.MAX_SAFE_INTEGER, query.maxBytes));
+    lines = filtered.matched;
+    if (!filtered.complete) {
+      filterIncomplete = `the filter stopped after ${FILTER_BUDGET_MS} ms of matching, having looked at the newest ${filtered.looked} of ${all.length} lines: narrow it, or use tail`;
+    }
+  }
   if (tail !== undefined) lines = lines.slice(-tail);
   if (query.responseFormat === "compact") lines = lines.map((l) => (l.length > COMPACT_LINE ? `${l.slice(0, COMPACT_LINE)}…` : l));
   // Keep the newest lines that fit in maxBytes.
@@ -157,13 +261,16 @@ export function readAgentOutput(
     bytes += Buffer.byteLength(lines[start] as string) + 1;
   }
   const kept = lines.slice(start);
-  const truncated = start > 0 || log.totalBytes > log.data.length;
-  if (query.format === "text") return { ...base, returnedLines: kept.length, truncated, text: kept.map((l) => `${l}\n`).join("") };
-  const entries =
+  const truncated = start > 0 || log.totalBytes > log.data.length || filterIncomplete !== undefined;
+  const notice = filterIncomplete === undefined ? {} : { filterIncomplete };
+  if (query.format === "text") return { ...base, returnedLines: kept.length, truncated, ...notice, text: kept.map((l) => `${l}\n`).join("") };
+  const entries: unknown[] = [];
+  const toEntries =
     query.format === "jsonl"
-      ? kept.map(parseJsonLine)
+      ? (line: string) => entries.push(parseJsonLine(line))
       : parseLine === null
-        ? kept.map((line) => ({ kind: "line", text: line }))
-        : kept.flatMap((line) => parseLine(line));
-  return { ...base, returnedLines: kept.length, truncated, entries };
+        ? (line: string) => entries.push({ kind: "line", text: line })
+        : (line: string) => entries.push(...parseLine(line));
+  await inSlices(kept, toEntries);
+  return { ...base, returnedLines: kept.length, truncated, ...notice, entries };
 }

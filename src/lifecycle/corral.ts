@@ -693,12 +693,12 @@ export class Corral {
   }
 
   /** An agent's output from its live log or its archive, shaped by the query. */
-  output(rawTaskId: string, rawAgentId: string, rawQuery: OutputQuery): Result<AgentOutputView> {
+  async output(rawTaskId: string, rawAgentId: string, rawQuery: OutputQuery): Promise<Result<AgentOutputView>> {
     const query = parseOutputQuery(rawQuery);
     if (!query.ok) return query;
     const agent = this.findAgent(rawTaskId, rawAgentId);
     if (!agent.ok) return agent;
-    return ok(readAgentOutput(agent.value, query.value, this.backends.get(agent.value.backend)?.parseLine ?? null));
+    return ok(await readAgentOutput(agent.value, query.value, this.backends.get(agent.value.backend)?.parseLine ?? null));
   }
 
   /**

@@ -136,12 +136,13 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
       title: "Agent output",
       description:
         "An agent's output, from its live log or its archive alike. response_format: full, recent (last 50 lines), " +
-        "compact (long lines cut), summary (state, exit, size, last lines). filter is a regular expression on lines.",
+        "compact (long lines cut), summary (state, exit, size, last lines). filter keeps the lines that match an RE2 regular " +
+        "expression (JavaScript syntax without lookaround or backreferences; flags inline, e.g. (?i)error), newest first, within 2 s of matching.",
       inputSchema: {
         task_id: taskId,
         agent_id: agentId,
         tail: z.number().int().optional().describe("only the last N lines"),
-        filter: z.string().optional(),
+        filter: z.string().optional().describe("RE2 regular expression; lines matching it are kept, e.g. '(?i)error|warn'"),
         format: z.enum(["text", "jsonl", "parsed"]).optional(),
         response_format: z.enum(["full", "summary", "compact", "recent"]).optional(),
         max_bytes: z.number().int().optional().describe("at most this many bytes of lines (default 100000)"),
@@ -151,7 +152,7 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
     },
     async ({ task_id, agent_id, tail, filter, format, response_format, max_bytes }) =>
       toolResult(
-        corral.output(task_id, agent_id, {
+        await corral.output(task_id, agent_id, {
           ...(tail === undefined ? {} : { tail }),
           ...(filter === undefined ? {} : { filter }),
           ...(format === undefined ? {} : { format }),

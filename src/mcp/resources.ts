@@ -41,7 +41,7 @@ export function registerResources(server: McpServer, corral: Corral): void {
     new ResourceTemplate("agent://{task_id}/{agent_id}/output", { list: undefined }),
     { title: "Agent output", description: "an agent's recent output, live or archived", mimeType: "text/plain" },
     async (uri, { task_id, agent_id }) => {
-      const output = corral.output(one(task_id), one(agent_id), { responseFormat: "recent" });
+      const output = await corral.output(one(task_id), one(agent_id), { responseFormat: "recent" });
       if (!output.ok) throw new Error(`${output.error.code}: ${output.error.message}`);
       return { contents: [{ uri: uri.href, mimeType: "text/plain", text: output.value.text ?? "" }] };
     },

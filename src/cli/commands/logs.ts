@@ -37,8 +37,8 @@ export function describeEvent(entry: StreamEvent | { kind: "line"; text: string 
 }
 
 /** Prints what is new since `printed` lines/events, and returns the new count. */
-function printFrom(corral: Corral, taskId: string, agentId: string, raw: boolean, printed: number): number {
-  const output = corral.output(taskId, agentId, { format: raw ? "text" : "parsed", maxBytes: 16 * 1024 * 1024 });
+async function printFrom(corral: Corral, taskId: string, agentId: string, raw: boolean, printed: number): Promise<number> {
+  const output = await corral.output(taskId, agentId, { format: raw ? "text" : "parsed", maxBytes: 16 * 1024 * 1024 });
   if (!output.ok) die(output.error, 1);
   const items: string[] = raw
     ? (output.value.text ?? "").split("\n").slice(0, -1)
@@ -59,11 +59,11 @@ export function registerLogs(program: Command): void {
         const agent = corral.agents(true).find((a) => a.agentId === agentId);
         if (agent === undefined) die({ code: "UNKNOWN_AGENT", message: `no agent ${agentId} (corral ps -a lists them)` }, 1);
         const raw = options.raw === true;
-        let printed = printFrom(corral, agent.taskId, agentId, raw, 0);
+        let printed = await printFrom(corral, agent.taskId, agentId, raw, 0);
         while (options.follow === true) {
           const now = corral.agents(true).find((a) => a.agentId === agentId);
           const ended = now === undefined || (now.status !== "running" && now.status !== "pending" && now.cleanup !== "running");
-          printed = printFrom(corral, agent.taskId, agentId, raw, printed);
+          printed = await printFrom(corral, agent.taskId, agentId, raw, printed);
           if (ended) break;
           await sleep(FOLLOW_POLL_MS);
         }
