@@ -96,6 +96,11 @@ const WAIT_POLL_MS = 100;
 const STREAM_POLL_MS = 250;
 /** How long a call waits (with the event loop free) for a database another process has locked. */
 const CALL_WRITE_WAIT_MS = 1000;
+/**
+ * How long an agent's end waits for the database (event loop free) before it is kept in the
+ * journal instead: long enough that another corral's ordinary writes never send it there.
+ */
+const END_WRITE_WAIT_MS = 250;
 /** How often ends kept in the journal are offered to the database again. */
 const PENDING_RETRY_MS = 200;
 
@@ -387,15 +392,13 @@ export class Corral {
     // An exit that follows a kill still waiting in the journal (the kill caused it) queues
     // behind the kill, so the agent ends killed, with this exit status.
     if (this.closed || this.pending.hasAgent(id)) {
-      this.pending.add({ kind: "ending", agentId: id, ...ending, at: Date.now(), stopped: null });
+      await this.pending.add({ kind: "ending", agentId: id, ...ending, at: Date.now(), stopped: null });
       this.schedulePending();
       return;
     }
-    try {
-      this.store.agents.recordExit(id, exit);
-    } catch (cause) {
-      if (!isUnwritable(cause)) throw cause;
-      await this.defer(id, ending, Date.now(), cause);
+    const recorded = await this.store.writeSoon(() => this.store.agents.recordExit(id, exit), Date.now() + END_WRITE_WAIT_MS);
+    if (!recorded.ok) {
+      await this.defer(id, ending, Date.now(), recorded.error);
       return;
     }
     await this.end(id, ending);
@@ -416,15 +419,10 @@ export class Corral {
     const claim = this.newClaim();
     const at = Date.now();
     // An end already waiting in the journal came first: this one waits behind it.
-    if (this.pending.hasAgent(id)) return this.defer(id, ending, at, null);
-    let won: boolean;
-    try {
-      won = this.store.agents.end(id, { ...ending, at, claim });
-    } catch (cause) {
-      if (!isUnwritable(cause)) throw cause;
-      return this.defer(id, ending, at, cause);
-    }
-    if (!won) return "lost";
+    if (this.pending.hasAgent(id)) return this.defer(id, ending, at, this.store.lockedError());
+    const won = await this.store.writeSoon(() => this.store.agents.end(id, { ...ending, at, claim }), Date.now() + END_WRITE_WAIT_MS);
+    if (!won.ok) return this.defer(id, ending, at, won.error);
+    if (!won.value) return "lost";
     await this.track(id, this.cleanup(id, claim, CLEANUP_STEPS, stoppedEarlier));
     return "won";
   }
@@ -434,13 +432,12 @@ export class Corral {
    * processes and verifies they are gone, and tries once more to record: the process that held
    * the lock may have been one of them.
    */
-  private async defer(id: AgentId, ending: Ending, at: number, cause: unknown): Promise<Deferred> {
-    const error = this.store.unwritableError(cause);
+  private async defer(id: AgentId, ending: Ending, at: number, error: CorralError): Promise<Deferred> {
     const record: PendingEnding = { kind: "ending", agentId: id, ...ending, at, stopped: null };
-    const name = this.pending.add(record);
+    const name = await this.pending.add(record);
     this.logger.warn({ agent: id, status: ending.status, why: error.message }, "the database refused an agent's end: kept in the journal");
     const stopped = await this.stopUnrecorded(id);
-    this.pending.update(name, { ...record, stopped });
+    await this.pending.update(name, { ...record, stopped });
     this.schedulePending();
     await this.recordPending();
     return { stopped, recordedSince: !this.pending.has(name), error };

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, unlinkSync } from "node:fs";
+import { mkdir, open, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { z } from "zod";
@@ -50,20 +51,21 @@ export class PendingRecords {
     private readonly logger: Logger,
   ) {}
 
-  add(record: PendingEnding): string {
+  /** Resolves once the record is on disk (or, failing that, in memory). */
+  async add(record: PendingEnding): Promise<string> {
     const name = `${record.agentId}.${Date.now()}.${randomBytes(4).toString("hex")}.json`;
-    this.write(name, record);
+    await this.write(name, record);
     return name;
   }
 
   /** Replaces a record (to add what was stopped), if it is still waiting. */
-  update(name: string, record: PendingEnding): void {
+  async update(name: string, record: PendingEnding): Promise<void> {
     if (this.inMemory.has(name)) {
       this.inMemory.set(name, record);
       return;
     }
     if (!this.list().some((entry) => entry.name === name)) return;
-    this.write(name, record);
+    await this.write(name, record);
   }
 
   /** Every waiting record, oldest first; a file that does not parse is set aside as `.bad`. */
@@ -124,33 +126,37 @@ export class PendingRecords {
     return parsed;
   }
 
-  private write(name: string, record: PendingEnding): void {
+  /** Written and fsynced on the thread pool: a slow disk must not hold the event loop either. */
+  private async write(name: string, record: PendingEnding): Promise<void> {
     const temporary = join(this.dir, `.${name}.tmp`);
     try {
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      const fd = openSync(temporary, "w", 0o600);
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      const handle = await open(temporary, "w", 0o600);
       try {
-        writeSync(fd, `${JSON.stringify(record)}\n`);
-        fsyncSync(fd);
+        await handle.writeFile(`${JSON.stringify(record)}\n`);
+        await handle.sync();
       } finally {
-        closeSync(fd);
+        await handle.close();
       }
-      renameSync(temporary, join(this.dir, name));
+      await rename(temporary, join(this.dir, name));
     } catch (cause) {
-      const code = (cause as { code?: unknown }).code;
-      if (code !== "ENOSPC" && code !== "EROFS" && code !== "EACCES" && code !== "EDQUOT") throw cause;
-      removeQuietly(temporary);
+      if (!UNWRITABLE.has(String((cause as { code?: unknown }).code))) throw cause;
+      await removeQuietly(temporary);
       this.logger.error({ agent: record.agentId, err: describeUnknown(cause) }, "cannot write the pending record to disk: kept in memory until the database takes it");
       this.inMemory.set(name, record);
     }
   }
 }
 
-function removeQuietly(path: string): void {
+/** Why the state dir may refuse a file: then the record is kept in memory instead. */
+const UNWRITABLE = new Set(["ENOSPC", "EROFS", "EACCES", "EDQUOT"]);
+
+async function removeQuietly(path: string): Promise<void> {
   try {
-    unlinkSync(path);
+    await unlink(path);
   } catch (cause) {
-    // Never created (the directory could not be made, or open failed).
-    if ((cause as { code?: unknown }).code !== "ENOENT") throw cause;
+    // Never created (open failed), or the file system refuses even this: nothing to undo then.
+    const code = String((cause as { code?: unknown }).code);
+    if (code !== "ENOENT" && !UNWRITABLE.has(code)) throw cause;
   }
 }

@@ -10,6 +10,12 @@ import { TaskTable } from "./tasks.js";
 
 /** Between two attempts at a write the database refused, the event loop is free. */
 const RETRY_MS = 25;
+/**
+ * For this long after a refusal, a write first asks whether the lock is free (without
+ * waiting) and fails at once if not: several calls arriving together while another process
+ * holds the lock would otherwise each block the event loop for BUSY_TIMEOUT_MS in turn.
+ */
+const REFUSED_RECENTLY_MS = 1000;
 
 /** The single source of truth. Nothing outside store/ touches the database. */
 export class Store {
@@ -19,6 +25,7 @@ export class Store {
   readonly cleanupSteps: CleanupStepTable;
   readonly path: string;
   private readonly db: Db;
+  private refusedAt = Number.NEGATIVE_INFINITY;
 
   private constructor(db: Db, path: string, guard: WriteGuard) {
     this.db = db;
@@ -89,12 +96,24 @@ export class Store {
 
   /** Runs a write once; a refusal (see isUnwritable) becomes DB_BUSY or DB_UNAVAILABLE. */
   writeNow<T>(write: () => T): Result<T> {
+    if (!this.mayWrite()) return fail(...errorParts(this.lockedError()));
     try {
       return ok(write());
     } catch (cause) {
       if (!isUnwritable(cause)) throw cause;
+      this.refusedAt = Date.now();
       return fail(...errorParts(this.unwritableError(cause)));
     }
+  }
+
+  /** False only when a write was refused lately and the lock is still held: no need to wait for it. */
+  private mayWrite(): boolean {
+    if (Date.now() - this.refusedAt > REFUSED_RECENTLY_MS) return true;
+    if (this.writableNow()) {
+      this.refusedAt = Number.NEGATIVE_INFINITY;
+      return true;
+    }
+    return false;
   }
 
   /**
@@ -104,13 +123,18 @@ export class Store {
    */
   async writeSoon<T>(write: () => T, deadline: number, stop: () => boolean = () => false): Promise<Result<T>> {
     for (;;) {
-      try {
-        if (!this.db.open) return fail("DB_UNAVAILABLE", `the database ${this.path} is closed: corral is shutting down`);
-        return ok(write());
-      } catch (cause) {
-        if (!isUnwritable(cause)) throw cause;
-        if (Date.now() >= deadline || stop()) return fail(...errorParts(this.unwritableError(cause)));
+      if (!this.db.open) return fail("DB_UNAVAILABLE", `the database ${this.path} is closed: corral is shutting down`);
+      let refusal: unknown = null;
+      if (this.mayWrite()) {
+        try {
+          return ok(write());
+        } catch (cause) {
+          if (!isUnwritable(cause)) throw cause;
+          this.refusedAt = Date.now();
+          refusal = cause;
+        }
       }
+      if (Date.now() >= deadline || stop()) return fail(...errorParts(refusal === null ? this.lockedError() : this.unwritableError(refusal)));
       await sleep(RETRY_MS);
     }
   }
