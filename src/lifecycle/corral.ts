@@ -415,7 +415,7 @@ export class Corral {
    * and the agent's processes stopped all the same: nothing that ends an agent waits on the
    * database.
    */
-  private async endOrDefer(id: AgentId, ending: Ending, stoppedEarlier: Deferred["stopped"] | null = null): Promise<"won" | "lost" | Deferred> {
+  private async endOrDefer(id: AgentId, ending: Ending): Promise<"won" | "lost" | Deferred> {
     const claim = this.newClaim();
     const at = Date.now();
     // An end already waiting in the journal came first: this one waits behind it.
@@ -423,7 +423,7 @@ export class Corral {
     const won = await this.store.writeSoon(() => this.store.agents.end(id, { ...ending, at, claim }), Date.now() + END_WRITE_WAIT_MS);
     if (!won.ok) return this.defer(id, ending, at, won.error);
     if (!won.value) return "lost";
-    await this.track(id, this.cleanup(id, claim, CLEANUP_STEPS, stoppedEarlier));
+    await this.track(id, this.cleanup(id, claim, CLEANUP_STEPS));
     return "won";
   }
 
@@ -711,7 +711,8 @@ export class Corral {
   ): Promise<Result<{ satisfied: boolean; agents: AgentView[] }>> {
     const task = this.findTask(rawTaskId);
     if (!task.ok) return task;
-    const ids = rawAgentIds ?? this.store.agents.forTask(task.value.id).map((a) => a.id);
+    // Each id is read on every poll: a list repeating ids would multiply that work for nothing.
+    const ids = [...new Set(rawAgentIds ?? this.store.agents.forTask(task.value.id).map((a) => a.id))];
     for (const id of ids) {
       const agent = this.findAgent(rawTaskId, id);
       if (!agent.ok) return agent;
@@ -934,7 +935,8 @@ export class Corral {
   }
 
   private gcInBackground(): void {
-    if (this.closed) return;
+    // gc records what it deleted: with the database locked it waits for its next round.
+    if (this.closed || !this.store.writableNow()) return;
     try {
       this.gc();
       this.ballast.ensure();

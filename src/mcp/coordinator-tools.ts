@@ -202,7 +202,7 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
         "have ended, or when timeout_s passes, sending progress notifications meanwhile. Use it instead of polling.",
       inputSchema: {
         task_id: taskId,
-        agent_ids: z.array(z.string()).optional(),
+        agent_ids: z.array(z.string()).max(1000).optional().describe("at most 1000; default: every agent of the task"),
         mode: z.enum(["any", "all"]).optional(),
         timeout_s: z.number().positive().max(24 * 3600).optional().describe("default 300"),
       },

@@ -1,5 +1,6 @@
 import Database from "better-sqlite3";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
+import { describeHolders, writeLockHolders } from "./lock-holder.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
 
 export type Db = Database.Database;
@@ -47,6 +48,9 @@ function prepare(db: Db, path: string): Result<Db> {
     return ok(db);
   } catch (cause) {
     const code = (cause as { code?: unknown }).code;
+    if (code === "SQLITE_BUSY") {
+      return fail("DB_BUSY", `the database ${path} needs migrating, but another process holds its write lock: ${describeHolders(writeLockHolders(path))}; retry once it lets go, or stop it if it is stuck — nothing was changed`);
+    }
     if (code === "SQLITE_READONLY" || code === "SQLITE_CANTOPEN" || code === "SQLITE_READONLY_DIRECTORY") {
       return fail(
         "DB_UNAVAILABLE",

@@ -95,7 +95,7 @@ async function checkDatabase(home: string): Promise<Check[]> {
     checks.push(writable ? ok("database lock", "free: writes go through") : bad("database lock", store.value.lockedError().message));
     const pending = new PendingRecords(join(home, "pending"), createLogger("silent")).list().length;
     if (pending > 0) {
-      checks.push(warn("pending ends", `${pending} agents' ends wait in ${join(home, "pending")} for the database; the next corral serve (or any kill) records them once it can write`));
+      checks.push(warn("pending ends", `${pending} agents' ends wait in ${join(home, "pending")} for the database; corral serve records them once the database takes writes (it reconciles at start and every reconcileMs)`));
     }
     return checks;
   } finally {
