@@ -9,7 +9,7 @@ import type { Backend, BackendPlan } from "../backends/backend.js";
 import { isTerminal, statusForExit, type ExitStatus } from "../domain/agent-state.js";
 import type { Config, RunnerKind } from "../domain/config.js";
 import { anyLimit, limitsOf, prlimitOptions } from "../domain/resource-limits.js";
-import { describeUnknown, fail, ok, unwrap, type CorralError, type Result } from "../domain/errors.js";
+import { CorralFailure, describeUnknown, fail, ok, unwrap, type CorralError, type Result } from "../domain/errors.js";
 import { newAgentId, newTaskId, TaskIdSchema, type AgentId, type TaskId } from "../domain/ids.js";
 import { findExecutable } from "../runners/executables.js";
 import { ProcessRunner } from "../runners/process-runner.js";
@@ -183,7 +183,7 @@ export class Corral {
       [claude.name, claude],
       [commandBackend.name, commandBackend],
     ]);
-    this.retryTimer = setInterval(() => void this.retryCleanups(), config.cleanupRetryMs);
+    this.retryTimer = setInterval(() => this.inBackground("retrying cleanups", () => this.retryCleanups()), config.cleanupRetryMs);
     this.retryTimer.unref();
     this.reconcileTimer = null;
     this.reapTimer = null;
@@ -191,12 +191,24 @@ export class Corral {
     if (options.watch) {
       this.gcTimer = setInterval(() => this.gcInBackground(), config.gcMs);
       this.gcTimer.unref();
-      this.reconcileTimer = setInterval(() => void this.reconcile(), config.reconcileMs);
+      this.reconcileTimer = setInterval(() => this.inBackground("reconciling", () => this.reconcile()), config.reconcileMs);
       this.reconcileTimer.unref();
-      this.reapTimer = setInterval(() => void this.reap(), config.reapMs);
+      this.reapTimer = setInterval(() => this.inBackground("reaping", () => this.reap()), config.reapMs);
       this.reapTimer.unref();
-      setImmediate(() => void this.reconcile());
+      setImmediate(() => this.inBackground("reconciling", () => this.reconcile()));
     }
+  }
+
+  /**
+   * Runs a background round, which runs again later: a failure (a write the database refused
+   * in the middle of it, when another process took the lock) is logged, never left unhandled,
+   * which would end the process.
+   */
+  private inBackground(what: string, round: () => Promise<unknown>): void {
+    round().catch((cause: unknown) => {
+      const level = isUnwritable(cause) ? "warn" : "error";
+      this.logger[level]({ err: describeUnknown(cause) }, `${what} failed; it runs again later`);
+    });
   }
 
   /** Opens the store and starts the service, watching in the background unless told not to. */
@@ -560,9 +572,14 @@ export class Corral {
   }
 
   private async track(id: AgentId, work: Promise<void>): Promise<void> {
-    const guarded = work.catch((cause: unknown) =>
-      this.logger.error({ agent: id, err: describeUnknown(cause) }, "cleanup failed unexpectedly"),
-    );
+    const guarded = work.catch((cause: unknown) => {
+      // The database refused its writes until this corral closed: its claim is taken over later.
+      if (this.closed && cause instanceof CorralFailure) {
+        this.logger.warn({ agent: id, err: cause.message }, "cleanup left unfinished at close: the next corral takes it over");
+        return;
+      }
+      this.logger.error({ agent: id, err: describeUnknown(cause) }, "cleanup failed unexpectedly");
+    });
     this.inFlight.set(id, guarded);
     try {
       await guarded;
@@ -873,7 +890,15 @@ export class Corral {
     const agent = this.store.agents.get(id);
     if (agent === null) return;
     const parseLine = this.backends.get(agent.backend)?.parseLine ?? null;
-    if (parseLine !== null) this.streams.drain(id, parseLine);
+    // Its stream decides how it ended: reading it ends in a write, which waits out a lock.
+    while (parseLine !== null) {
+      try {
+        this.streams.drain(id, parseLine);
+        break;
+      } catch (cause) {
+        if (!isUnwritable(cause) || !(await this.whenWritable())) throw cause;
+      }
+    }
     const result = this.store.agents.get(id)?.stream.result ?? null;
     await this.end(id, {
       status: result === null || result.isError ? "failed" : "completed",
