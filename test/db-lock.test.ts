@@ -11,6 +11,7 @@ import { Corral } from "../src/lifecycle/corral.js";
 import { createLogger } from "../src/lifecycle/logger.js";
 import { parseLockLine, writeLockPids } from "../src/store/lock-holder.js";
 import { isAlive } from "../src/supervisor/identity.js";
+import { readStat } from "../src/supervisor/procfs.js";
 import { holdWriteLock, type HeldLock } from "./helpers/lock-holder.js";
 import { CORRAL_BIN, startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 import { openCorral } from "./helpers/sandbox.js";
@@ -191,6 +192,30 @@ describe("with another process holding the database's write lock", () => {
       const after = await next.whenCleaned(agent.id);
       expect([after.status, after.reason, after.cleanupStatus, after.slotHeld]).toEqual(["killed", "test shutdown", "done", false]);
     }
+  });
+
+  it("corral serve, closed by its client while the lock is held, stops its agents and exits; the next corral records the kills", async () => {
+    const server = await startCoordinator();
+    const { task_id } = await server.call<{ task_id: string }>("create_real_task", { description: "serve under lock" });
+    const deployed = await server.call<{ agent_id: string; pid: number }>("deploy_headless_agent", {
+      task_id,
+      agent_type: "sleeper",
+      prompt: "p",
+      command: ["sleep", "300"],
+    });
+    const held = await holdWriteLock(join(server.home, "corral.db"));
+    locks.push(held);
+    const serverPid = server.transport.pid as number;
+    await server.close();
+    const gone = (pid: number) => readStat(pid) === null || readStat(pid)?.state === "Z";
+    await until(() => gone(serverPid));
+    expect(gone(deployed.pid)).toBe(true);
+    await held.release();
+
+    const next = open(server.home);
+    await next.reconcile();
+    const after = await next.whenCleaned(deployed.agent_id as AgentId);
+    expect([after.status, after.reason, after.cleanupStatus, after.slotHeld]).toEqual(["killed", "corral stopped: stdin closed", "done", false]);
   });
 
   it("corral doctor names the pid and command holding the lock", async () => {
