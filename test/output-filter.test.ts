@@ -57,4 +57,9 @@ describe("get_agent_output's filter", () => {
       expect(refused).toMatch(/^INVALID_INPUT: filter: .*; filters use RE2 syntax/);
     }
   });
+
+  it("a pattern whose program is too large to match a line in bounded time is refused", async () => {
+    const refused = await server.refused("get_agent_output", { task_id: taskId, agent_id: agentId, filter: "[\\s\\S]{1000}[\\s\\S]{1000}" });
+    expect(refused).toMatch(/^INVALID_INPUT: filter: too large: it compiles to \d+ instructions, more than 2000/);
+  });
 });

@@ -61,12 +61,17 @@ const COMPACT_LINE = 200;
 
 /**
  * What bounds one call, whatever the caller asks: the work on the event loop is done in
- * slices of at most SLICE_MS, with other calls served between them; a filter looks at the
- * first FILTER_LINE_CHARS of each line (RE2 matches in time linear in that), newest lines
- * first, and stops after FILTER_BUDGET_MS of matching, saying so in the answer.
+ * slices of about SLICE_MS, with other calls served between them. RE2 matches a line in time
+ * proportional to its length times the size of the pattern's program (measured here at up to
+ * 20 ns per instruction and character), so a filter looks at no more than FILTER_LINE_WORK /
+ * (program size) characters of a line — FILTER_LINE_CHARS at most — and refuses a program
+ * larger than FILTER_MAX_INSTRUCTIONS: no one line costs more than about 20 ms. It looks at
+ * the newest lines first and stops after FILTER_BUDGET_MS of matching, saying so.
  */
 const SLICE_MS = 10;
-export const FILTER_LINE_CHARS = 16 * 1024;
+export const FILTER_LINE_CHARS = 64 * 1024;
+const FILTER_LINE_WORK = 1_000_000;
+export const FILTER_MAX_INSTRUCTIONS = 2000;
 export const FILTER_BUDGET_MS = 2000;
 export const FILTER_SYNTAX =
   "RE2 syntax (github.com/google/re2/wiki/Syntax): like JavaScript's, without lookaround or backreferences; flags inline, e.g. (?i)error";
@@ -151,7 +156,8 @@ function parseJsonLine(line: string): unknown {
 }
 
 export interface ParsedOutputQuery extends z.output<typeof OutputQuerySchema> {
-  readonly pattern: RE2JS | null;
+  /** The compiled filter, and how much of each line it may look at. */
+  readonly pattern: { readonly re: RE2JS; readonly lineChars: number } | null;
 }
 
 /**
@@ -163,19 +169,33 @@ export function parseOutputQuery(raw: OutputQuery): Result<ParsedOutputQuery> {
   const parsed = parseInput(OutputQuerySchema, raw);
   if (!parsed.ok) return parsed;
   if (parsed.value.filter === undefined) return ok({ ...parsed.value, pattern: null });
+  let re: RE2JS;
   try {
-    return ok({ ...parsed.value, pattern: RE2JS.compile(parsed.value.filter) });
+    re = RE2JS.compile(parsed.value.filter);
   } catch (cause) {
     if (!(cause instanceof RE2JSException)) throw cause;
     return fail("INVALID_INPUT", `filter: ${describeUnknown(cause)}; filters use ${FILTER_SYNTAX}`);
   }
+  const instructions = (re.re2().prog as { numInst(): number }).numInst();
+  if (instructions > FILTER_MAX_INSTRUCTIONS) {
+    return fail(
+      "INVALID_INPUT",
+      `filter: too large: it compiles to ${instructions} instructions, more than ${FILTER_MAX_INSTRUCTIONS}; use fewer or smaller repeat counts ({n})`,
+    );
+  }
+  return ok({ ...parsed.value, pattern: { re, lineChars: Math.min(FILTER_LINE_CHARS, Math.floor(FILTER_LINE_WORK / instructions)) } });
 }
 
 /**
  * The lines that match, newest first until `wanted` are found (the caller keeps only the
  * newest), or the budget is spent; `looked` says how many lines were looked at.
  */
-async function filterLines(lines: readonly string[], pattern: RE2JS, wanted: number): Promise<{ matched: string[]; looked: number; complete: boolean }> {
+async function filterLines(
+  lines: readonly string[],
+  pattern: NonNullable<ParsedOutputQuery["pattern"]>,
+  wanted: number,
+): Promise<{ matched: string[]; looked: number; complete: boolean }> {
+  const { re, lineChars } = pattern;
   const matched: string[] = [];
   const deadline = performance.now() + FILTER_BUDGET_MS;
   let i = lines.length - 1;
@@ -183,7 +203,7 @@ async function filterLines(lines: readonly string[], pattern: RE2JS, wanted: num
     const sliceEnd = Math.min(deadline, performance.now() + SLICE_MS);
     while (i >= 0 && matched.length < wanted && performance.now() < sliceEnd) {
       const line = lines[i] as string;
-      if (pattern.test(line.length > FILTER_LINE_CHARS ? line.slice(0, FILTER_LINE_CHARS) : line)) matched.push(line);
+      if (re.test(line.length > lineChars ? line.slice(0, lineChars) : line)) matched.push(line);
       i -= 1;
     }
     await yieldToEventLoop();

@@ -452,6 +452,8 @@ export class Corral {
     await this.pending.update(name, { ...record, stopped });
     this.schedulePending();
     await this.recordPending();
+    // A pass already under way may have listed the journal before this end was in it.
+    if (this.pending.has(name) && this.store.writableNow()) await this.recordPending();
     return { stopped, recordedSince: !this.pending.has(name), error };
   }
 
