@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
@@ -9,6 +9,7 @@ import type { AgentId } from "../src/domain/ids.js";
 import { loadConfig } from "../src/lifecycle/config-loader.js";
 import { Corral } from "../src/lifecycle/corral.js";
 import { createLogger } from "../src/lifecycle/logger.js";
+import { PendingRecords, type PendingEnding } from "../src/lifecycle/pending-records.js";
 import { parseLockLine, writeLockPids } from "../src/store/lock-holder.js";
 import { isAlive } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
@@ -91,6 +92,9 @@ describe("with another process holding the database's write lock", () => {
     await until(() => corral.pendingCount() === 1);
     const during = corral.agent(agent.id)!;
     expect([during.status, during.slotHeld]).toEqual(["running", true]);
+    const journal = join(corral.config.home, "pending");
+    expect(statSync(journal).mode & 0o777).toBe(0o700);
+    for (const name of readdirSync(journal)) expect(statSync(join(journal, name)).mode & 0o777).toBe(0o600);
 
     await held.release();
     await corral.recordPending();
@@ -153,7 +157,9 @@ describe("with another process holding the database's write lock", () => {
     const killed = unwrap(await corral.kill(agent.id));
     expect(killed.killedNow).toBe(true);
     expect([killed.agent.status, killed.agent.cleanupStatus, killed.agent.slotHeld]).toEqual(["killed", "done", false]);
-    expect(corral.pendingCount()).toBe(0);
+    // The exit the kill caused may have queued behind it, and is recorded by the next retry.
+    await until(() => corral.pendingCount() === 0);
+    expect(corral.agent(agent.id)?.status).toBe("killed");
   });
 
   it("an end kept in the journal outlives its corral: the next corral records it", async () => {
@@ -260,5 +266,40 @@ describe("the write lock's holder, from /proc/locks", () => {
   it("reads a range to EOF and OFD locks' pid -1", () => {
     expect(parseLockLine("2: POSIX  ADVISORY  WRITE 9 08:01:55 0 EOF")).toMatchObject({ pid: 9, start: 0, end: Number.MAX_SAFE_INTEGER });
     expect(writeLockPids("2: OFDLCK ADVISORY  WRITE -1 fe:00:2147792 120 120", db, shm, 1)).toEqual([]);
+  });
+});
+
+describe("the journal of ends the database refused", () => {
+  const ending = (agentId: string, at: number): PendingEnding => ({
+    kind: "ending",
+    agentId,
+    status: "failed",
+    reason: null,
+    exit: { kind: "exited", code: 1 },
+    at,
+    stopped: null,
+  });
+
+  it("gives its records back oldest first, and says which agents have one waiting", async () => {
+    const journal = new PendingRecords(join(process.env.CORRAL_TEST_ROOT as string, "journal-order"), createLogger("silent"));
+    await journal.add(ending("b-1", 20));
+    const first = await journal.add(ending("a-1", 10));
+    expect(journal.list().map((e) => e.record.agentId)).toEqual(["a-1", "b-1"]);
+    expect([journal.hasAgent("a-1"), journal.hasAgent("c-1")]).toEqual([true, false]);
+    journal.remove(first);
+    journal.remove(first);
+    expect(journal.list().map((e) => e.record.agentId)).toEqual(["b-1"]);
+  });
+
+  it("sets a damaged record aside as .bad and still gives back the others", async () => {
+    const dir = join(process.env.CORRAL_TEST_ROOT as string, "journal-damaged");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "x-1.1.ffff.json"), "{ not json");
+    const journal = new PendingRecords(dir, createLogger("silent"));
+    await journal.add(ending("y-1", 5));
+    expect(journal.list().map((e) => e.record.agentId)).toEqual(["y-1"]);
+    const files = readdirSync(dir);
+    expect(files).toContain("x-1.1.ffff.json.bad");
+    expect(files.filter((name) => name.startsWith("y-1."))).toHaveLength(1);
   });
 });
