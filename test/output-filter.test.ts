@@ -27,6 +27,7 @@ afterAll(async () => {
 
 describe("get_agent_output's filter", () => {
   it("a catastrophic-backtracking pattern runs in linear time and does not hold a call made meanwhile", async () => {
+    await server.call("list_real_tasks");
     const order: string[] = [];
     const filtered = server.client
       .callTool({ name: "get_agent_output", arguments: { task_id: taskId, agent_id: agentId, filter: "(a+)+$" } })
@@ -34,6 +35,8 @@ describe("get_agent_output's filter", () => {
         order.push("filter");
         return result as CallToolResult;
       });
+    // Once a ping sent after it is answered, the server has begun the filter call: messages are taken in order.
+    await server.client.ping();
     const listed = server.client.callTool({ name: "list_real_tasks", arguments: {} }).then(() => order.push("list"));
     const [result] = await Promise.all([filtered, listed]);
     expect(order).toEqual(["list", "filter"]);
