@@ -69,11 +69,11 @@ const COMPACT_LINE = 200;
  * the newest lines first and stops after FILTER_BUDGET_MS of matching, saying so.
  */
 const SLICE_MS = 10;
-export const FILTER_LINE_CHARS = 64 * 1024;
+const FILTER_LINE_CHARS = 64 * 1024;
 const FILTER_LINE_WORK = 1_000_000;
-export const FILTER_MAX_INSTRUCTIONS = 2000;
-export const FILTER_BUDGET_MS = 2000;
-export const FILTER_SYNTAX =
+const FILTER_MAX_INSTRUCTIONS = 2000;
+const FILTER_BUDGET_MS = 2000;
+const FILTER_SYNTAX =
   "RE2 syntax (github.com/google/re2/wiki/Syntax): like JavaScript's, without lookaround or backreferences; flags inline, e.g. (?i)error";
 
 /** The log while the agent runs, its archive afterwards: readers open, read and close. */

@@ -43,10 +43,6 @@ export class Store {
     return ok(new Store(db.value, path, guard));
   }
 
-  get open(): boolean {
-    return this.db.open;
-  }
-
   /**
    * Whether the write lock can be had right now, asked without waiting (busy_timeout 0 for one
    * BEGIN IMMEDIATE): background work checks this before it writes, so that a held lock costs
