@@ -140,6 +140,11 @@ export class Corral {
   /** Ends the database refused, waiting in the state dir for it to take them. */
   private readonly pending: PendingRecords;
   private pendingTimer: NodeJS.Timeout | null = null;
+  /**
+   * Agents this process launched whose end it has not yet seen on record: only their exits,
+   * seen after close, go to the journal. (Kept for live agents only, so it never grows.)
+   */
+  private readonly unended = new Set<AgentId>();
   private recording: Promise<number> | null = null;
   private reconciling: Promise<ReconcileReport> | null = null;
   private closed = false;
@@ -387,6 +392,7 @@ export class Corral {
       );
       return recorded;
     }
+    this.unended.add(agent.id);
     if (backend.parseLine !== null) this.streams.follow(agent.id, backend.parseLine);
     proc.exited
       .then((exit) => (exit === null ? this.onLostExit(agent.id, `the ${runner.kind} runner could not read it`) : this.onExit(agent.id, exit)))
@@ -403,6 +409,7 @@ export class Corral {
     // After close the store is closed: the exit is kept in the journal for the next corral.
     // An exit that follows a kill still waiting in the journal (the kill caused it) queues
     // behind the kill, so the agent ends killed, with this exit status.
+    if (this.closed && !this.unended.has(id)) return;
     if (this.closed || this.pending.hasAgent(id)) {
       await this.pending.add({ kind: "ending", agentId: id, ...ending, at: Date.now(), stopped: null });
       this.schedulePending();
@@ -434,6 +441,7 @@ export class Corral {
     if (this.pending.hasAgent(id)) return this.defer(id, ending, at, this.store.lockedError());
     const won = await this.store.writeSoon(() => this.store.agents.end(id, { ...ending, at, claim }), Date.now() + END_WRITE_WAIT_MS);
     if (!won.ok) return this.defer(id, ending, at, won.error);
+    this.unended.delete(id);
     if (!won.value) return "lost";
     await this.track(id, this.cleanup(id, claim, CLEANUP_STEPS));
     return "won";
@@ -514,6 +522,7 @@ export class Corral {
       }
       // Recorded, or ended meanwhile by someone else: either way the journal is done with it.
       this.pending.remove(name);
+      this.unended.delete(id);
       recorded += 1;
       if (won) cleanups.push(this.track(id, this.cleanup(id, claim, CLEANUP_STEPS, record.stopped)));
     }
