@@ -54,18 +54,40 @@ export class PendingRecords {
   /** Resolves once the record is on disk (or, failing that, in memory). */
   async add(record: PendingEnding): Promise<string> {
     const name = `${record.agentId}.${Date.now()}.${randomBytes(4).toString("hex")}.json`;
-    await this.write(name, record);
+    const written = await this.writeTemporary(name, record);
+    if (written === null) {
+      this.logger.warn({ agent: record.agentId }, "the pending record is kept in memory until the database takes it");
+      this.inMemory.set(name, record);
+    } else {
+      await rename(written, join(this.dir, name));
+    }
     return name;
   }
 
-  /** Replaces a record (to add what was stopped), if it is still waiting. */
+  /**
+   * Replaces a record (to add what was stopped) if it is still waiting. The record is first
+   * moved aside, which fails if whoever recorded it has removed it: a replacement must never
+   * bring back a record that was already recorded.
+   */
   async update(name: string, record: PendingEnding): Promise<void> {
     if (this.inMemory.has(name)) {
       this.inMemory.set(name, record);
       return;
     }
-    if (!this.list().some((entry) => entry.name === name)) return;
-    await this.write(name, record);
+    const written = await this.writeTemporary(name, record);
+    // The disk refused the copy: the record on disk stands, without what the update adds.
+    if (written === null) return;
+    const path = join(this.dir, name);
+    const aside = `${path}.replaced`;
+    try {
+      await rename(path, aside);
+    } catch (cause) {
+      if ((cause as { code?: unknown }).code !== "ENOENT") throw cause;
+      await removeQuietly(written);
+      return;
+    }
+    await rename(written, path);
+    await removeQuietly(aside);
   }
 
   /** Every waiting record, oldest first; a file that does not parse is set aside as `.bad`. */
@@ -126,9 +148,12 @@ export class PendingRecords {
     return parsed;
   }
 
-  /** Written and fsynced on the thread pool: a slow disk must not hold the event loop either. */
-  private async write(name: string, record: PendingEnding): Promise<void> {
-    const temporary = join(this.dir, `.${name}.tmp`);
+  /**
+   * Writes the record under a temporary name, fsynced, and returns that path; null when the
+   * state dir refuses it. On the thread pool: a slow disk must not hold the event loop either.
+   */
+  private async writeTemporary(name: string, record: PendingEnding): Promise<string | null> {
+    const temporary = join(this.dir, `.${name}.${randomBytes(4).toString("hex")}.tmp`);
     try {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
       const handle = await open(temporary, "w", 0o600);
@@ -138,12 +163,12 @@ export class PendingRecords {
       } finally {
         await handle.close();
       }
-      await rename(temporary, join(this.dir, name));
+      return temporary;
     } catch (cause) {
       if (!UNWRITABLE.has(String((cause as { code?: unknown }).code))) throw cause;
       await removeQuietly(temporary);
-      this.logger.error({ agent: record.agentId, err: describeUnknown(cause) }, "cannot write the pending record to disk: kept in memory until the database takes it");
-      this.inMemory.set(name, record);
+      this.logger.error({ agent: record.agentId, err: describeUnknown(cause) }, "cannot write a pending record to disk");
+      return null;
     }
   }
 }
