@@ -165,7 +165,7 @@ describe("bad input gets a specific error and changes nothing", () => {
     const task = unwrap(corral.createTask({ description: "d" }));
     const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "w", prompt: "p", command: ["sleep", "300"] }));
     const before = snapshot(corral);
-    const result = corral.report(agentId ?? agent.id, event as never);
+    const result = await corral.report(agentId ?? agent.id, event as never);
     expect(result.ok ? "ok" : result.error.code).toBe(code);
     expect(snapshot(corral)).toEqual(before);
     unwrap(await corral.kill(agent.id));

@@ -38,7 +38,7 @@ describe("the corral command line", () => {
     const running = await sleeper(corral, task.id);
     const done = unwrap(await corral.deploy({ taskId: task.id, agentType: "quick", prompt: "p", command: ["true"] }));
     await corral.whenCleaned(done.id);
-    unwrap(corral.report(running.id, { kind: "progress", status: "working", message: "halfway there", progress: 50 }));
+    unwrap(await corral.report(running.id, { kind: "progress", status: "working", message: "halfway there", progress: 50 }));
 
     const ps = await cli("ps");
     expect(ps.code).toBe(0);

@@ -41,7 +41,7 @@ describe("the reaper", () => {
     expect(flagsOf(corral, chatty.taskId, chatty.id)).toEqual([]);
     expect(corral.agent(quiet.id)?.status).toBe("running");
 
-    unwrap(corral.report(quiet.id, { kind: "progress", status: "working", message: "still here" }));
+    unwrap(await corral.report(quiet.id, { kind: "progress", status: "working", message: "still here" }));
     expect((await corral.reap()).stuck).toEqual([]);
     expect(flagsOf(corral, quiet.taskId, quiet.id)).toEqual([]);
   });

@@ -46,7 +46,7 @@ async function crashWithAgents(command: string[]) {
   const agents = await deployMany(crashed, task_id, 10, command);
   // Progress reported while its owner lived, by another process on the same store.
   const reporter = corralAt(crashed.home, "adopt");
-  for (const agent of agents) for (let i = 0; i < 5; i += 1) unwrap(reporter.report(agent.id, { kind: "progress", status: "working", message: `${i}` }));
+  for (const agent of agents) for (let i = 0; i < 5; i += 1) unwrap(await reporter.report(agent.id, { kind: "progress", status: "working", message: `${i}` }));
 
   // A second corral on the same store, alive throughout: its agents must be left alone.
   const bystander = await startCoordinator({ CORRAL_HOME: crashed.home });

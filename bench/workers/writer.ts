@@ -11,7 +11,7 @@ await new Promise((resolve) => process.stdin.once("data", resolve));
 const start = performance.timeOrigin + performance.now();
 let failures = 0;
 for (let seq = 0; seq < Number(count); seq += 1) {
-  const result = corral.report(ids[seq % ids.length] as string, { kind: "progress", status: "bench", message: `${process.pid}:${seq}` });
+  const result = await corral.report(ids[seq % ids.length] as string, { kind: "progress", status: "bench", message: `${process.pid}:${seq}` });
   if (!result.ok) failures += 1;
 }
 const end = performance.timeOrigin + performance.now();

@@ -20,6 +20,7 @@ export type ErrorCode =
   | "DB_NEWER_THAN_CODE"
   | "DB_CORRUPT"
   | "DB_UNAVAILABLE"
+  | "DB_BUSY"
   | "PROC_UNAVAILABLE"
   | "AUTH_REFUSED"
   | "DISK_LOW"

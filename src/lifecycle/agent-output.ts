@@ -1,16 +1,20 @@
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { RE2JS, RE2JSException } from "re2js";
 import { z } from "zod";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import type { StreamEvent } from "../domain/stream-events.js";
-import { logLines } from "../runners/log-lines.js";
 import type { AgentRecord } from "../store/records.js";
 import { parseInput } from "./inputs.js";
 import { ExitView } from "./views.js";
-import { readLogTail } from "./log-reader.js";
 import { MAX_LOCAL_OUTPUT_BYTES } from "../domain/bounds.js";
+import type { RunnerKind } from "../domain/config.js";
+import { logLines } from "../runners/log-lines.js";
+import { readLogTail } from "./log-reader.js";
 
 export const OutputQuerySchema = z
   .object({
     tail: z.number().int().positive().max(1_000_000).optional(),
+    /** RE2 syntax (see FILTER_SYNTAX), matched in time linear in each line. */
     filter: z.string().min(1).max(1000).optional(),
     format: z.enum(["text", "jsonl", "parsed"]).default("text"),
     responseFormat: z.enum(["full", "summary", "compact", "recent"]).default("full"),
@@ -29,6 +33,8 @@ export const AgentOutputView = z.object({
   format: z.enum(["text", "jsonl", "parsed"]),
   responseFormat: z.enum(["full", "summary", "compact", "recent"]),
   text: z.string().optional(),
+  /** Set when the filter stopped before it had looked at every line: why, and how far it got. */
+  filterIncomplete: z.string().optional(),
   entries: z.array(z.unknown()).optional(),
   summary: z
     .object({
@@ -65,6 +71,57 @@ const clipLine = (line: string): string => clipText(line, SUMMARY_LINE);
 /** A line's size in a reply: JSON-escaped without its quotes, plus its newline. */
 const sentBytes = (line: string): number => Buffer.byteLength(JSON.stringify(line)) - 1;
 
+/**
+ * What bounds one call, whatever the caller asks: the work on the event loop is done in
+ * slices of about SLICE_MS, with other calls served between them. RE2 matches a line in time
+ * proportional to its length times the size of the pattern's program (measured here at up to
+ * 20 ns per instruction and character), so a filter looks at no more than FILTER_LINE_WORK /
+ * (program size) characters of a line — FILTER_LINE_CHARS at most — and refuses a program
+ * larger than FILTER_MAX_INSTRUCTIONS: no one line costs more than about 20 ms. It looks at
+ * the newest lines first and stops after FILTER_BUDGET_MS of matching, saying so.
+ */
+const SLICE_MS = 10;
+const FILTER_LINE_CHARS = 64 * 1024;
+const FILTER_LINE_WORK = 1_000_000;
+const FILTER_MAX_INSTRUCTIONS = 2000;
+const FILTER_BUDGET_MS = 2000;
+const FILTER_SYNTAX =
+  "RE2 syntax (github.com/google/re2/wiki/Syntax): like JavaScript's, without lookaround or backreferences; flags inline, e.g. (?i)error";
+
+/** Runs `work` over the items in slices of about SLICE_MS, yielding to the event loop between them. */
+async function inSlices<T>(items: readonly T[], work: (item: T) => void): Promise<void> {
+  let i = 0;
+  while (i < items.length) {
+    const sliceEnd = performance.now() + SLICE_MS;
+    // The clock is read every 64 items: reading it costs more than most items do.
+    while (i < items.length && performance.now() < sliceEnd) {
+      for (let n = 0; n < 64 && i < items.length; n += 1, i += 1) work(items[i] as T);
+    }
+    await yieldToEventLoop();
+  }
+}
+
+/** The log's lines as its runner wrote them (see logLines), split a megabyte at a time between turns of the event loop. */
+async function linesOf(data: Buffer, runner: RunnerKind): Promise<string[]> {
+  const lines: string[] = [];
+  const SLICE_BYTES = 1 << 20;
+  let start = 0;
+  while (start < data.length) {
+    let end = Math.min(data.length, start + SLICE_BYTES);
+    if (end < data.length) {
+      const newline = data.indexOf(0x0a, end);
+      end = newline === -1 ? data.length : newline + 1;
+    }
+    const part = logLines(data.subarray(start, end).toString("utf8"), runner);
+    if (end === data.length && part.at(-1) === "") part.pop();
+    else if (end < data.length) part.pop();
+    for (const line of part) lines.push(line);
+    start = end;
+    await yieldToEventLoop();
+  }
+  return lines;
+}
+
 function parseJsonLine(line: string): unknown {
   try {
     return JSON.parse(line) as unknown;
@@ -74,18 +131,60 @@ function parseJsonLine(line: string): unknown {
 }
 
 export interface ParsedOutputQuery extends z.output<typeof OutputQuerySchema> {
-  readonly pattern: RegExp | null;
+  /** The compiled filter, and how much of each line it may look at. */
+  readonly pattern: { readonly re: RE2JS; readonly lineChars: number } | null;
 }
 
+/**
+ * The filter is compiled by RE2JS, a port of RE2: its matching never backtracks, so a pattern
+ * such as (a+)+$ costs time linear in the line instead of exponential, as it would with
+ * JavaScript's RegExp, which would then hold the event loop and every other call.
+ */
 export function parseOutputQuery(raw: OutputQuery): Result<ParsedOutputQuery> {
   const parsed = parseInput(OutputQuerySchema, raw);
   if (!parsed.ok) return parsed;
   if (parsed.value.filter === undefined) return ok({ ...parsed.value, pattern: null });
+  let re: RE2JS;
   try {
-    return ok({ ...parsed.value, pattern: new RegExp(parsed.value.filter) });
+    re = RE2JS.compile(parsed.value.filter);
   } catch (cause) {
-    return fail("INVALID_INPUT", `filter is not a valid regular expression: ${describeUnknown(cause)}`);
+    if (!(cause instanceof RE2JSException)) throw cause;
+    return fail("INVALID_INPUT", `filter: ${describeUnknown(cause)}; filters use ${FILTER_SYNTAX}`);
   }
+  const instructions = (re.re2().prog as { numInst(): number }).numInst();
+  if (instructions > FILTER_MAX_INSTRUCTIONS) {
+    return fail(
+      "INVALID_INPUT",
+      `filter: too large: it compiles to ${instructions} instructions, more than ${FILTER_MAX_INSTRUCTIONS}; use fewer or smaller repeat counts ({n})`,
+    );
+  }
+  return ok({ ...parsed.value, pattern: { re, lineChars: Math.min(FILTER_LINE_CHARS, Math.floor(FILTER_LINE_WORK / instructions)) } });
+}
+
+/**
+ * The lines that match, newest first until `wanted` are found (the caller keeps only the
+ * newest), or the budget is spent; `looked` says how many lines were looked at.
+ */
+async function filterLines(
+  lines: readonly string[],
+  pattern: NonNullable<ParsedOutputQuery["pattern"]>,
+  wanted: number,
+): Promise<{ matched: string[]; looked: number; complete: boolean }> {
+  const { re, lineChars } = pattern;
+  const matched: string[] = [];
+  const deadline = performance.now() + FILTER_BUDGET_MS;
+  let i = lines.length - 1;
+  while (i >= 0 && matched.length < wanted && performance.now() < deadline) {
+    const sliceEnd = Math.min(deadline, performance.now() + SLICE_MS);
+    while (i >= 0 && matched.length < wanted && performance.now() < sliceEnd) {
+      const line = lines[i] as string;
+      if (re.test(line.length > lineChars ? line.slice(0, lineChars) : line)) matched.push(line);
+      i -= 1;
+    }
+    await yieldToEventLoop();
+  }
+  const complete = i < 0 || matched.length >= wanted;
+  return { matched: matched.reverse(), looked: lines.length - 1 - i, complete };
 }
 
 /**
@@ -100,8 +199,7 @@ export async function readAgentOutput(
 ): Promise<AgentOutputView> {
   const pattern = query.pattern;
   const log = await readLogTail(agent, READ_LIMIT);
-  const all = logLines(log.data.toString("utf8"), agent.runner);
-  if (all.at(-1) === "") all.pop();
+  const all = await linesOf(log.data, agent.runner);
   const base = {
     agentId: agent.id,
     source: log.source,
@@ -111,7 +209,8 @@ export async function readAgentOutput(
     responseFormat: query.responseFormat,
   };
   if (query.responseFormat === "summary") {
-    const events = parseLine === null ? [] : all.flatMap((line) => parseLine(line));
+    const events: StreamEvent[] = [];
+    if (parseLine !== null) await inSlices(all, (line) => events.push(...parseLine(line)));
     const toolCalls: Record<string, number> = {};
     for (const event of events) {
       if (event.kind !== "tool_call") continue;
@@ -142,8 +241,17 @@ export async function readAgentOutput(
       },
     };
   }
-  let lines = pattern === null ? all : all.filter((line) => pattern.test(line));
   const tail = query.tail ?? (query.responseFormat === "recent" ? RECENT_LINES : undefined);
+  let lines = all;
+  let filterIncomplete: string | undefined;
+  if (pattern !== null) {
+    // Past maxBytes of matches, older ones would be dropped anyway: no need to find them.
+    const filtered = await filterLines(all, pattern, Math.min(tail ?? Number.MAX_SAFE_INTEGER, query.maxBytes));
+    lines = filtered.matched;
+    if (!filtered.complete) {
+      filterIncomplete = `the filter stopped after ${FILTER_BUDGET_MS} ms of matching, having looked at the newest ${filtered.looked} of ${all.length} lines: narrow it, or use tail`;
+    }
+  }
   if (tail !== undefined) lines = lines.slice(-tail);
   if (query.responseFormat === "compact") lines = lines.map((l) => (l.length > COMPACT_LINE ? `${l.slice(0, COMPACT_LINE)}…` : l));
   // Keep the newest lines that fit in maxBytes, counted as they travel: JSON-escaped, where a
@@ -155,13 +263,16 @@ export async function readAgentOutput(
     bytes += sentBytes(lines[start] as string);
   }
   const kept = lines.slice(start);
-  const truncated = start > 0 || log.totalBytes > log.data.length;
-  if (query.format === "text") return { ...base, returnedLines: kept.length, truncated, text: kept.map((l) => `${l}\n`).join("") };
-  const entries =
+  const truncated = start > 0 || log.totalBytes > log.data.length || filterIncomplete !== undefined;
+  const notice = filterIncomplete === undefined ? {} : { filterIncomplete };
+  if (query.format === "text") return { ...base, returnedLines: kept.length, truncated, ...notice, text: kept.map((l) => `${l}\n`).join("") };
+  const entries: unknown[] = [];
+  const toEntries =
     query.format === "jsonl"
-      ? kept.map(parseJsonLine)
+      ? (line: string) => entries.push(parseJsonLine(line))
       : parseLine === null
-        ? kept.map((line) => ({ kind: "line", text: line }))
-        : kept.flatMap((line) => parseLine(line));
-  return { ...base, returnedLines: kept.length, truncated, entries };
+        ? (line: string) => entries.push({ kind: "line", text: line })
+        : (line: string) => entries.push(...parseLine(line));
+  await inSlices(kept, toEntries);
+  return { ...base, returnedLines: kept.length, truncated, ...notice, entries };
 }

@@ -8,6 +8,7 @@ import { validateCompletion } from "../domain/validation.js";
 import type { RunnerKind } from "../domain/config.js";
 import type { Runner } from "../runners/runner.js";
 import type { AgentRecord, StepOutcome } from "../store/records.js";
+import { isUnwritable } from "../store/database.js";
 import type { Store } from "../store/store.js";
 import { removeCgroup } from "../supervisor/cgroup.js";
 import { blindSpots, discover, markedScope, type AgentScope } from "../supervisor/discover.js";
@@ -45,6 +46,10 @@ export interface CleanupContext {
   readonly logger: Logger;
   /** Whether the disk ran full (the ballast was spent) since space was last reserved. */
   readonly diskRanFull: () => boolean;
+  /** Runs a write, waiting (event loop free) while the database refuses it; throws only if corral closes first. */
+  readonly persist: <T>(write: () => T) => Promise<T>;
+  /** Resolves true once the database takes writes again, false if corral closes first. */
+  readonly whenWritable: () => Promise<boolean>;
 }
 
 interface StepResult {
@@ -75,6 +80,8 @@ export async function runCleanup(
   agent: AgentRecord,
   attempt: number,
   steps: readonly CleanupStep[],
+  /** What was stopped before the end could be recorded (the database refused it then). */
+  stoppedEarlier: { readonly signalled: readonly number[]; readonly survivors: readonly number[] } | null = null,
 ): Promise<"done" | "partial"> {
   let scope = scopeOf(agent);
   // Every runner terminates the same way; only what else it holds differs.
@@ -97,7 +104,7 @@ export async function runCleanup(
       if (scope === null && cgroup !== null) scope = markedScope(`${MARK_NAME}=${agent.mark}`, cgroup);
       if (scope === null) return skipped("the agent never started a process");
       report = await terminator.terminate(scope, { graceMs: ctx.graceMs });
-      const detail = { ...report };
+      const detail = { ...report, ...(stoppedEarlier === null ? {} : { stoppedBeforeRecorded: stoppedEarlier }) };
       if (report.survivors.length > 0) return failed(detail, `processes survived termination: ${describe(report.survivors)}`);
       return { outcome: "ok", detail, error: null };
     },
@@ -189,21 +196,28 @@ export async function runCleanup(
   for (const step of steps) {
     const startedAt = Date.now();
     const t0 = performance.now();
-    let result: StepResult;
-    try {
-      result = await run[step]();
-    } catch (cause) {
-      result = failed({}, describeUnknown(cause));
+    let result: StepResult | null = null;
+    while (result === null) {
+      try {
+        result = await run[step]();
+      } catch (cause) {
+        // A step that writes waits out a locked database and runs again (every step can).
+        if (isUnwritable(cause) && (await ctx.whenWritable())) continue;
+        result = failed({}, describeUnknown(cause));
+      }
     }
     if (result.outcome === "failed") allOk = false;
-    ctx.store.cleanupSteps.record({
-      agentId: agent.id,
-      attempt,
-      step,
-      ...result,
-      startedAt,
-      durationMs: performance.now() - t0,
-    });
+    const outcome = result;
+    await ctx.persist(() =>
+      ctx.store.cleanupSteps.record({
+        agentId: agent.id,
+        attempt,
+        step,
+        ...outcome,
+        startedAt,
+        durationMs: performance.now() - t0,
+      }),
+    );
     if (result.outcome === "failed") ctx.logger.warn({ agent: agent.id, step, error: result.error }, "cleanup step failed");
     failpoint(`cleanup:after-${step}`);
   }

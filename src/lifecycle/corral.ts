@@ -10,7 +10,7 @@ import { RELAY_VARIABLE, type Backend, type BackendPlan } from "../backends/back
 import { isTerminal, statusForExit, type ExitStatus } from "../domain/agent-state.js";
 import type { Config, RunnerKind } from "../domain/config.js";
 import { anyLimit, limitsOf, prlimitOptions } from "../domain/resource-limits.js";
-import { describeUnknown, fail, ok, type CorralError, type Result } from "../domain/errors.js";
+import { CorralFailure, describeUnknown, fail, ok, unwrap, type CorralError, type Result } from "../domain/errors.js";
 import { MAX_WAIT_IDS } from "../domain/bounds.js";
 import { newAgentId, newTaskId, TaskIdSchema, type AgentId, type TaskId } from "../domain/ids.js";
 import { bwrapArgv, findBwrap } from "../runners/bwrap.js";
@@ -19,6 +19,7 @@ import { ProcessRunner } from "../runners/process-runner.js";
 import type { Runner } from "../runners/runner.js";
 import { findTmuxTools, TMUX_MISSING, TmuxRunner } from "../runners/tmux-runner.js";
 import type { AgentRecord, AgentSummary, TaskRecord } from "../store/records.js";
+import { isUnwritable } from "../store/database.js";
 import { diskFullGuard } from "../store/guard.js";
 import { Store } from "../store/store.js";
 import { cgroupUsage, Cgroups, type CgroupCaps } from "../supervisor/cgroup.js";
@@ -43,6 +44,7 @@ import { containedView } from "./containment.js";
 import { Relays, type RelayHandler } from "./relays.js";
 import { failpoint } from "./failpoints.js";
 import { modifiedAt, statOrNull } from "./file-stat.js";
+import { PendingRecords, type PendingEnding } from "./pending-records.js";
 import { collectGarbage, type GcReport } from "./gc.js";
 import { createLogger } from "./logger.js";
 import { lifetimeOf, planReap, type ReapProbe } from "./reaper.js";
@@ -51,7 +53,7 @@ import { corralEntry, corralRoot } from "./self.js";
 import { hashToken, newToken } from "./tokens.js";
 import { StreamFollower } from "./stream-follower.js";
 import { agentView, cleanupView, eventView, taskStatus, taskSummary } from "./task-status.js";
-import type { AgentView, CleanupHealthView, CleanupRecordView, EventView, PageView, TaskStatusView, TaskSummaryView } from "./views.js";
+import type { AgentView, CleanupHealthView, CleanupRecordView, DatabaseView, EventView, PageView, TaskStatusView, TaskSummaryView } from "./views.js";
 import { pageView, parsePage, WHOLE, type PageQuery } from "./paging.js";
 import { cleanupHealth } from "./cleanup-health.js";
 import { Workspaces } from "./workspace.js";
@@ -123,6 +125,25 @@ const STORE_CHECK_MS = 1000;
 const DISK_CHECK_MS = 1000;
 const LAUNCH_RECORD_WAIT_MS = 5000;
 const LAUNCH_RECORD_POLL_MS = 10;
+/** How long a call waits (with the event loop free) for a database another process has locked. */
+const CALL_WRITE_WAIT_MS = 1000;
+/**
+ * How long an agent's end waits for the database (event loop free) before it is kept in the
+ * journal instead: long enough that another corral's ordinary writes never send it there.
+ */
+const END_WRITE_WAIT_MS = 250;
+/** How often ends kept in the journal are offered to the database again. */
+const PENDING_RETRY_MS = 200;
+
+type Ending = { status: "completed" | "failed" | "killed" | "crashed" | "timed_out"; reason: string | null; exit: ExitStatus | null };
+
+/** An end the database refused: kept in the journal, the agent's processes stopped all the same. */
+interface Deferred {
+  readonly stopped: { signalled: number[]; survivors: number[] };
+  /** Whether it was recorded right after the stop (the lock's holder may have been the agent itself). */
+  readonly recordedSince: boolean;
+  readonly error: CorralError;
+}
 
 /**
  * The lifecycle service: the only place that combines store, runners, backends and the
@@ -155,6 +176,15 @@ export class Corral {
   private readonly logSizes = new Map<AgentId, number>();
   /** Set once the database file was deleted or replaced underneath: no more work is taken. */
   private lostStore: { readonly error: CorralError; readonly rescue: string | null } | null = null;
+  /** Ends the database refused, waiting in the state dir for it to take them. */
+  private readonly pending: PendingRecords;
+  private pendingTimer: NodeJS.Timeout | null = null;
+  /**
+   * Agents this process launched whose end it has not yet seen on record: only their exits,
+   * seen after close, go to the journal. (Kept for live agents only, so it never grows.)
+   */
+  private readonly unended = new Set<AgentId>();
+  private recording: Promise<number> | null = null;
   private reconciling: Promise<ReconcileReport> | null = null;
   private closed = false;
   /** SIGTERM to SIGKILL; shorter during a shutdown, which has a deadline. */
@@ -201,6 +231,7 @@ export class Corral {
     this.bwrap = tools.bwrap;
     this.relays = new Relays((id) => this.workspaces.relayDir(id));
     this.streams = new StreamFollower(store, logger, STREAM_POLL_MS);
+    this.pending = new PendingRecords(join(config.home, "pending"), logger);
     const claude = claudeBackend({
       claudePath: config.claudePath,
       permissionMode: config.claudePermissionMode,
@@ -212,7 +243,7 @@ export class Corral {
       [claude.name, claude],
       [commandBackend.name, commandBackend],
     ]);
-    this.retryTimer = setInterval(() => void this.retryCleanups(), config.cleanupRetryMs);
+    this.retryTimer = setInterval(() => this.inBackground("retrying cleanups", () => this.retryCleanups()), config.cleanupRetryMs);
     this.retryTimer.unref();
     this.storeTimer = setInterval(() => void this.usable(), STORE_CHECK_MS);
     this.storeTimer.unref();
@@ -226,12 +257,24 @@ export class Corral {
     if (options.watch) {
       this.gcTimer = setInterval(() => this.gcInBackground(), config.gcMs);
       this.gcTimer.unref();
-      this.reconcileTimer = setInterval(() => void this.reconcile(), config.reconcileMs);
+      this.reconcileTimer = setInterval(() => this.inBackground("reconciling", () => this.reconcile()), config.reconcileMs);
       this.reconcileTimer.unref();
-      this.reapTimer = setInterval(() => void this.reap(), config.reapMs);
+      this.reapTimer = setInterval(() => this.inBackground("reaping", () => this.reap()), config.reapMs);
       this.reapTimer.unref();
-      setImmediate(() => void this.reconcile());
+      setImmediate(() => this.inBackground("reconciling", () => this.reconcile()));
     }
+  }
+
+  /**
+   * Runs a background round, which runs again later: a failure (a write the database refused
+   * in the middle of it, when another process took the lock) is logged, never left unhandled,
+   * which would end the process.
+   */
+  private inBackground(what: string, round: () => Promise<unknown>): void {
+    round().catch((cause: unknown) => {
+      const level = isUnwritable(cause) ? "warn" : "error";
+      this.logger[level]({ err: describeUnknown(cause) }, `${what} failed; it runs again later`);
+    });
   }
 
   /** Opens the store and starts the service, watching in the background unless told not to. */
@@ -296,7 +339,7 @@ export class Corral {
     const workspace = this.workspaces.createTask(id);
     if (!workspace.ok) return workspace;
     const context = { ...input.value.context, ...(clientCwd === null ? {} : { clientCwd: clientCwd.value }) };
-    return ok(
+    const inserted = this.store.writeNow(() =>
       this.store.tasks.insert({
         id,
         description: input.value.description,
@@ -306,6 +349,8 @@ export class Corral {
         createdAt: Date.now(),
       }),
     );
+    if (!inserted.ok) this.workspaces.removeTask(id);
+    return inserted;
   }
 
   /**
@@ -338,7 +383,7 @@ export class Corral {
 
     const mark = randomBytes(16).toString("hex");
     const token = newToken();
-    const inserted = this.store.agents.insert(
+    const inserted = await this.writeForCall(() => this.store.agents.insert(
       {
         id: agentId,
         taskId,
@@ -363,9 +408,10 @@ export class Corral {
         createdAt: Date.now(),
       },
       this.config,
-    );
+    ));
     if (!inserted.ok) return inserted;
-    const agent = inserted.value;
+    if (!inserted.value.ok) return inserted.value;
+    const agent = inserted.value.value;
     failpoint("deploy:after-insert");
 
     // A contained agent's tools are served on its relay socket, which must listen before it starts.
@@ -386,9 +432,10 @@ export class Corral {
       effort: input.value.effort ?? null,
       relay: relay.value,
     });
-    const launched = plan.ok ? this.launch(agent, runner, backend, plan.value, mark, relay.ok ? relay.value : null) : plan;
+    const launched = plan.ok ? await this.launch(agent, runner, backend, plan.value, mark, relay.ok ? relay.value : null) : plan;
     if (!launched.ok) {
-      this.store.agents.recordLaunch(agentId, null, Date.now());
+      // The end below says it failed; a refused launch record changes nothing it says.
+      this.store.writeNow(() => this.store.agents.recordLaunch(agentId, null, Date.now()));
       await this.end(agentId, { status: "failed", reason: launched.error.message, exit: null });
       return fail("LAUNCH_FAILED", `agent ${agentId} failed to launch and was cleaned up: ${launched.error.message}`);
     }
@@ -438,18 +485,20 @@ export class Corral {
     );
   }
 
-  private launch(agent: AgentRecord, runner: Runner, backend: Backend, plan: BackendPlan, mark: string, relay: string | null): Result<void> {
+  private async launch(agent: AgentRecord, runner: Runner, backend: Backend, plan: BackendPlan, mark: string, relay: string | null): Promise<Result<void>> {
     let started;
+    let cgroup: string | null = null;
     try {
       const written = this.workspaces.writeAgentFiles(agent.agentDir, plan.dirs, plan.files);
       if (!written.ok) return written;
       // Recorded before anything starts in it: whoever cleans the agent, after any crash, finds it.
-      let cgroup: string | null = null;
       if (this.cgroups !== null) {
         const made = this.cgroups.create(agent.id, this.caps);
         if (!made.ok) return made;
         cgroup = made.value;
-        this.store.agents.recordCgroup(agent.id, cgroup);
+        const path = cgroup;
+        const recorded = await this.writeForCall(() => this.store.agents.recordCgroup(agent.id, path));
+        if (!recorded.ok) return recorded;
       }
       const argv = relay === null || this.bwrap === null ? ok(plan.argv) : this.containedArgv(agent, this.bwrap, plan.argv);
       if (!argv.ok) return argv;
@@ -469,7 +518,16 @@ export class Corral {
     if (!started.ok) return started;
     const proc = started.value;
     failpoint("deploy:after-spawn");
-    this.store.agents.recordLaunch(agent.id, proc, Date.now());
+    const recorded = await this.writeForCall(() => this.store.agents.recordLaunch(agent.id, proc, Date.now()));
+    if (!recorded.ok) {
+      // Unrecorded, it could not be found again by its identity: it goes now, found by its mark.
+      await runner.terminate(
+        { root: { pid: proc.pid, startTime: proc.startTime }, sid: proc.sid, subreaper: proc.subreaper, mark: `${MARK_NAME}=${mark}`, cgroup },
+        { graceMs: this.graceMs },
+      );
+      return recorded;
+    }
+    this.unended.add(agent.id);
     if (backend.parseLine !== null) this.streams.follow(agent.id, backend.parseLine);
     proc.exited
       .then((exit) => (exit === null ? this.onLostExit(agent.id, `the ${runner.kind} runner could not read it`) : this.onExit(agent.id, exit)))
@@ -511,35 +569,172 @@ export class Corral {
   }
 
   private async onExit(id: AgentId, exit: ExitStatus): Promise<void> {
-    // After close the store is closed: an exit seen now cannot be recorded by this process.
-    if (this.closed) return;
-    this.store.agents.recordExit(id, exit);
     const reason =
       exit.kind === "signalled" && exit.signal === "SIGXCPU"
         ? `it used up its CPU time limit (agentCpuSeconds=${this.config.agentCpuSeconds})`
         : null;
-    await this.end(id, { status: statusForExit(exit), reason, exit });
+    const ending: Ending = { status: statusForExit(exit), reason, exit };
+    // After close the store is closed: the exit is kept in the journal for the next corral.
+    // An exit that follows a kill still waiting in the journal (the kill caused it) queues
+    // behind the kill, so the agent ends killed, with this exit status.
+    if (this.closed && !this.unended.has(id)) return;
+    if (this.closed || this.pending.hasAgent(id)) {
+      await this.pending.add({ kind: "ending", agentId: id, ...ending, at: Date.now(), stopped: null });
+      this.schedulePending();
+      return;
+    }
+    const recorded = await this.store.writeSoon(() => this.store.agents.recordExit(id, exit), Date.now() + END_WRITE_WAIT_MS);
+    if (!recorded.ok) {
+      await this.defer(id, ending, Date.now(), recorded.error);
+      return;
+    }
+    await this.end(id, ending);
   }
 
   /** The terminal transition; the winner runs the cleanup. False for everyone else. */
-  private async end(
-    id: AgentId,
-    ending: { status: "completed" | "failed" | "killed" | "crashed" | "timed_out"; reason: string | null; exit: ExitStatus | null },
-  ): Promise<boolean> {
+  private async end(id: AgentId, ending: Ending): Promise<boolean> {
     // Whoever ends it, an ended agent's tools are no longer served by this process.
     this.relays.close(id);
-    const claim = this.newClaim();
-    if (!this.store.agents.end(id, { ...ending, at: Date.now(), claim })) return false;
-    await this.track(id, this.cleanup(id, claim, CLEANUP_STEPS));
-    return true;
+    const outcome = await this.endOrDefer(id, ending);
+    return outcome === "won" || (outcome !== "lost" && outcome.recordedSince);
   }
 
-  private async cleanup(id: AgentId, claim: string, steps: readonly CleanupStep[]): Promise<void> {
+  /**
+   * The terminal transition, or, when the database refuses it, the end kept in the journal
+   * and the agent's processes stopped all the same: nothing that ends an agent waits on the
+   * database.
+   */
+  private async endOrDefer(id: AgentId, ending: Ending): Promise<"won" | "lost" | Deferred> {
+    const claim = this.newClaim();
+    const at = Date.now();
+    // An end already waiting in the journal came first: this one waits behind it.
+    if (this.pending.hasAgent(id)) return this.defer(id, ending, at, this.store.lockedError());
+    const won = await this.store.writeSoon(() => this.store.agents.end(id, { ...ending, at, claim }), Date.now() + END_WRITE_WAIT_MS);
+    if (!won.ok) return this.defer(id, ending, at, won.error);
+    this.unended.delete(id);
+    if (!won.value) return "lost";
+    await this.track(id, this.cleanup(id, claim, CLEANUP_STEPS));
+    return "won";
+  }
+
+  /**
+   * Keeps an end the database refused in the journal (durably, first), stops the agent's
+   * processes and verifies they are gone, and tries once more to record: the process that held
+   * the lock may have been one of them.
+   */
+  private async defer(id: AgentId, ending: Ending, at: number, error: CorralError): Promise<Deferred> {
+    const record: PendingEnding = { kind: "ending", agentId: id, ...ending, at, stopped: null };
+    const name = await this.pending.add(record);
+    this.logger.warn({ agent: id, status: ending.status, why: error.message }, "the database refused an agent's end: kept in the journal");
+    const stopped = await this.stopUnrecorded(id);
+    await this.pending.update(name, { ...record, stopped });
+    this.schedulePending();
+    await this.recordPending();
+    // A pass already under way may have listed the journal before this end was in it.
+    if (this.pending.has(name) && this.store.writableNow()) await this.recordPending();
+    return { stopped, recordedSince: !this.pending.has(name), error };
+  }
+
+  /** Signals an agent's processes and verifies they are gone, recording nothing (see defer). */
+  private async stopUnrecorded(id: AgentId): Promise<Deferred["stopped"]> {
+    const agent = this.store.agents.get(id);
+    const scope = agent === null ? null : scopeOf(agent);
+    if (agent === null || scope === null) return { signalled: [], survivors: [] };
+    const runner = this.runners.get(agent.runner) ?? (this.runners.get("process") as Runner);
+    const report = await runner.terminate(scope, { graceMs: this.graceMs });
+    const survivors = discover(scope).processes;
+    return { signalled: report.signalled.map((p) => p.pid), survivors: survivors.map((p) => p.pid) };
+  }
+
+  private schedulePending(): void {
+    if (this.pendingTimer !== null || this.closed) return;
+    this.pendingTimer = setInterval(() => {
+      void this.recordPending().catch((cause: unknown) =>
+        this.logger.error({ err: describeUnknown(cause) }, "recording the journal's pending ends failed"),
+      );
+    }, PENDING_RETRY_MS);
+    this.pendingTimer.unref();
+  }
+
+  /**
+   * Offers the journal's ends to the database, when it takes writes (asked without waiting):
+   * each agent's exit and end are recorded and its cleanup run, by whichever corral gets there
+   * first. Returns how many were recorded. Concurrent calls share one pass.
+   */
+  recordPending(): Promise<number> {
+    this.recording ??= this.recordPendingOnce().finally(() => {
+      this.recording = null;
+    });
+    return this.recording;
+  }
+
+  private async recordPendingOnce(): Promise<number> {
+    const entries = this.closed ? [] : this.pending.list();
+    if (entries.length === 0) {
+      if (this.pendingTimer !== null) clearInterval(this.pendingTimer);
+      this.pendingTimer = null;
+      return 0;
+    }
+    if (!this.store.writableNow()) return 0;
+    let recorded = 0;
+    const cleanups: Promise<unknown>[] = [];
+    for (const { name, record } of entries) {
+      const id = record.agentId as AgentId;
+      const ending: Ending = { status: record.status, reason: record.reason, exit: record.exit };
+      const claim = this.newClaim();
+      let won: boolean;
+      try {
+        if (record.exit !== null) this.store.agents.recordExit(id, record.exit);
+        won = this.store.agents.end(id, { ...ending, at: record.at, claim });
+      } catch (cause) {
+        if (!isUnwritable(cause)) throw cause;
+        break;
+      }
+      // Recorded, or ended meanwhile by someone else: either way the journal is done with it.
+      this.pending.remove(name);
+      this.unended.delete(id);
+      recorded += 1;
+      if (won) cleanups.push(this.track(id, this.cleanup(id, claim, CLEANUP_STEPS, record.stopped)));
+    }
+    if (recorded > 0) this.logger.info({ recorded }, "recorded ends kept in the journal while the database was unavailable");
+    await Promise.all(cleanups);
+    return recorded;
+  }
+
+  /** How many ends wait in the journal for the database. */
+  pendingCount(): number {
+    return this.pending.list().length;
+  }
+
+  private async cleanup(id: AgentId, claim: string, steps: readonly CleanupStep[], stoppedEarlier: Deferred["stopped"] | null = null): Promise<void> {
     const agent = this.store.agents.get(id);
     if (agent === null) return;
-    const outcome = await runCleanup(this.cleanupContext(), agent, agent.cleanupAttempts, steps);
-    this.store.agents.finishCleanup(id, claim, outcome, Date.now());
+    const outcome = await runCleanup(this.cleanupContext(), agent, agent.cleanupAttempts, steps, stoppedEarlier);
+    await this.persist(() => this.store.agents.finishCleanup(id, claim, outcome, Date.now()));
     this.logger.info({ agent: id, status: agent.status, cleanup: outcome }, "agent cleaned");
+  }
+
+  /**
+   * A write that must happen, whatever it waits for: retried with the event loop free while
+   * the database refuses it. Given up only when this corral closes; the claim it held is then
+   * taken over by the next corral (see reconcile).
+   */
+  private async persist<T>(write: () => T): Promise<T> {
+    return unwrap(await this.store.writeSoon(write, Number.POSITIVE_INFINITY, () => this.closed));
+  }
+
+  /** A write a caller waits for: at most CALL_WRITE_WAIT_MS, then DB_BUSY. */
+  private writeForCall<T>(write: () => T): Promise<Result<T>> {
+    return this.store.writeSoon(write, Date.now() + CALL_WRITE_WAIT_MS, () => this.closed);
+  }
+
+  /** Resolves true once the database takes writes, false when this corral closes first. */
+  private async whenWritable(): Promise<boolean> {
+    while (!this.closed) {
+      if (this.store.writableNow()) return true;
+      await sleep(PENDING_RETRY_MS);
+    }
+    return false;
   }
 
   private cleanupContext(): CleanupContext {
@@ -551,14 +746,21 @@ export class Corral {
       workspaces: this.workspaces,
       graceMs: this.graceMs,
       diskRanFull: () => this.ballast.spent(),
+      persist: (write) => this.persist(write),
+      whenWritable: () => this.whenWritable(),
       logger: this.logger,
     };
   }
 
   private async track(id: AgentId, work: Promise<void>): Promise<void> {
-    const guarded = work.catch((cause: unknown) =>
-      this.logger.error({ agent: id, err: describeUnknown(cause) }, "cleanup failed unexpectedly"),
-    );
+    const guarded = work.catch((cause: unknown) => {
+      // The database refused its writes until this corral closed: its claim is taken over later.
+      if (this.closed && cause instanceof CorralFailure) {
+        this.logger.warn({ agent: id, err: cause.message }, "cleanup left unfinished at close: the next corral takes it over");
+        return;
+      }
+      this.logger.error({ agent: id, err: describeUnknown(cause) }, "cleanup failed unexpectedly");
+    });
     this.inFlight.set(id, guarded);
     try {
       await guarded;
@@ -573,7 +775,16 @@ export class Corral {
     const agent = this.store.agents.get(id);
     if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
     await Promise.all(this.store.agents.liveChildren(id).map((child) => this.kill(child.id, `parent ${id} was killed`)));
-    const killedNow = await this.end(id, { status: "killed", reason, exit: null });
+    const outcome = await this.endOrDefer(id, { status: "killed", reason, exit: null });
+    if (outcome !== "won" && outcome !== "lost" && !outcome.recordedSince) {
+      const { signalled, survivors } = outcome.stopped;
+      const verdict = survivors.length === 0 ? "verified gone" : `but ${survivors.join(", ")} survived and are retried at cleanup`;
+      return fail(
+        outcome.error.code,
+        `${id} was stopped (${signalled.length} processes signalled, ${verdict}); its end (killed) is kept in ${this.pending.dir} and recorded, its cleanup run, as soon as the database takes writes. ${outcome.error.message}`,
+      );
+    }
+    const killedNow = outcome !== "lost";
     if (!killedNow) await this.whenCleaned(id);
     return ok({
       agent: this.store.agents.get(id) as AgentRecord,
@@ -666,8 +877,8 @@ export class Corral {
   }
 
   /** The agent says it is done; it becomes terminal when its process exits. */
-  claimDone(id: AgentId): void {
-    this.store.agents.claimDone(id);
+  claimDone(id: AgentId): Result<void> {
+    return this.store.writeNow(() => this.store.agents.claimDone(id));
   }
 
   /** kill, for a caller that names the task too: an agent of another task is refused. */
@@ -707,7 +918,18 @@ export class Corral {
     if (!task.ok) return task;
     const page = rawPage === undefined ? ok(WHOLE) : parsePage(rawPage);
     if (!page.ok) return page;
-    return ok(taskStatus(this.store, this.config, task.value, page.value));
+    return ok({ ...taskStatus(this.store, this.config, task.value, page.value), database: this.database() });
+  }
+
+  /** Whether the database takes writes now (asked without waiting), who holds its lock, what waits for it. */
+  database(): DatabaseView {
+    const writable = this.store.writableNow();
+    const pendingEnds = this.pendingCount();
+    if (!writable) {
+      return { writable, lockedBy: this.store.lockHolders(), pendingEnds, note: this.store.lockedError().message };
+    }
+    const note = pendingEnds === 0 ? null : `${pendingEnds} agents' ends wait in ${this.pending.dir} and are recorded at the next retry`;
+    return { writable, lockedBy: [], pendingEnds, note };
   }
 
   /** Every progress report and finding of a task, oldest first. */
@@ -770,7 +992,8 @@ export class Corral {
     if (rawAgentIds !== undefined && rawAgentIds.length > MAX_WAIT_IDS) {
       return fail("INVALID_INPUT", `agent_ids: ${rawAgentIds.length} ids, over the limit of ${MAX_WAIT_IDS}; wait on fewer, or leave agent_ids out to wait on the whole task`);
     }
-    const ids = rawAgentIds ?? this.store.agents.forTask(task.value.id).map((a) => a.id);
+    // Each id is read on every poll: a list repeating ids would multiply that work for nothing.
+    const ids = [...new Set(rawAgentIds ?? this.store.agents.forTask(task.value.id).map((a) => a.id))];
     for (const id of ids) {
       const agent = this.findAgent(rawTaskId, id);
       if (!agent.ok) return agent;
@@ -847,7 +1070,7 @@ export class Corral {
   }
 
   /** Progress and findings, appended with the agent's and task's counters in one transaction. */
-  report(rawId: string, raw: EventInput): Result<number> {
+  async report(rawId: string, raw: EventInput): Promise<Result<number>> {
     const usable = this.usable();
     if (!usable.ok) return usable;
     const input = parseInput(EventInputSchema, raw);
@@ -855,17 +1078,20 @@ export class Corral {
     const agent = this.store.agents.get(rawId as AgentId);
     if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
     const event = input.value;
-    const id = this.store.events.append({
-      taskId: agent.taskId,
-      agentId: agent.id,
-      kind: event.kind,
-      at: Date.now(),
-      data: event,
-      progress: event.kind === "progress" ? (event.progress ?? null) : null,
-      message: event.message,
-    });
-    if (id === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
-    return ok(id);
+    const appended = await this.writeForCall(() =>
+      this.store.events.append({
+        taskId: agent.taskId,
+        agentId: agent.id,
+        kind: event.kind,
+        at: Date.now(),
+        data: event,
+        progress: event.kind === "progress" ? (event.progress ?? null) : null,
+        message: event.message,
+      }),
+    );
+    if (!appended.ok) return appended;
+    if (appended.value === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
+    return ok(appended.value);
   }
 
   task(id: TaskId): TaskRecord | null {
@@ -900,6 +1126,13 @@ export class Corral {
       cgroupsRemoved: [] as string[],
     };
     if (this.closed) return report;
+    // Ends a dead corral kept in the journal go first: they say how its agents ended, which
+    // an adoption would otherwise have to guess.
+    await this.recordPending();
+    if (this.pending.list().length > 0 || !this.store.writableNow()) {
+      this.logger.warn("the database cannot be written now: reconciling waits for the next round");
+      return report;
+    }
     const endings: Promise<unknown>[] = [];
     for (const orphan of this.store.agents.live()) {
       if (sameProcess(orphan.owner, this.owner) || isAlive(orphan.owner)) continue;
@@ -1002,7 +1235,15 @@ export class Corral {
     const agent = this.store.agents.get(id);
     if (agent === null) return;
     const parseLine = this.backends.get(agent.backend)?.parseLine ?? null;
-    if (parseLine !== null) this.streams.drain(id, parseLine);
+    // Its stream decides how it ended: reading it ends in a write, which waits out a lock.
+    while (parseLine !== null) {
+      try {
+        this.streams.drain(id, parseLine);
+        break;
+      } catch (cause) {
+        if (!isUnwritable(cause) || !(await this.whenWritable())) throw cause;
+      }
+    }
     const result = this.store.agents.get(id)?.stream.result ?? null;
     await this.end(id, {
       status: result === null || result.isError ? "failed" : "completed",
@@ -1025,7 +1266,8 @@ export class Corral {
       atLimit: [] as AgentId[],
       warned: [] as AgentId[],
     };
-    if (this.closed) return acted;
+    // A locked database would make each of its writes wait: the reaper waits for the next round.
+    if (this.closed || !this.store.writableNow()) return acted;
     const probe: ReapProbe = {
       modifiedAt,
       logBytes: (path) => statOrNull(path)?.size ?? 0,
@@ -1090,7 +1332,8 @@ export class Corral {
   }
 
   private gcInBackground(): void {
-    if (this.closed) return;
+    // gc records what it deleted: with the database locked it waits for its next round.
+    if (this.closed || !this.store.writableNow()) return;
     try {
       this.gc();
       this.ballast.ensure();
@@ -1148,7 +1391,7 @@ export class Corral {
 
   /** Runs again the failed steps of every partial cleanup; returns how many it took on. */
   async retryCleanups(): Promise<number> {
-    if (this.closed) return 0;
+    if (this.closed || !this.store.writableNow()) return 0;
     let taken = 0;
     for (const agent of this.store.agents.cleanupPartial()) {
       const claim = this.newClaim();
@@ -1197,6 +1440,7 @@ export class Corral {
     if (this.reapTimer !== null) clearInterval(this.reapTimer);
     if (this.gcTimer !== null) clearInterval(this.gcTimer);
     if (this.watchTimer !== null) clearInterval(this.watchTimer);
+    if (this.pendingTimer !== null) clearInterval(this.pendingTimer);
     this.streams.stop();
     await this.reconciling;
     await Promise.all(this.inFlight.values());

@@ -61,6 +61,8 @@ export class StreamFollower {
   }
 
   private poll(): void {
+    // Each agent's read ends in a write: with the database locked, each would wait for it.
+    if (!this.store.writableNow()) return;
     for (const [id, followed] of this.followed) {
       try {
         const agent = this.store.agents.get(id);

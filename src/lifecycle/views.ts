@@ -97,6 +97,16 @@ export const PageView = z.object({
   next: z.string().nullable(),
 });
 export type PageView = z.infer<typeof PageView>;
+/** Whether the state dir's database takes writes now, and if not, who holds its lock. */
+export const DatabaseView = z.object({
+  writable: z.boolean(),
+  /** Processes holding its write lock, as /proc/locks shows them (empty when none, or unknown). */
+  lockedBy: z.array(z.object({ pid: z.number().int(), command: z.string().nullable() })),
+  /** Agents' ends kept in the journal until the database takes them. */
+  pendingEnds: z.number().int(),
+  note: z.string().nullable(),
+});
+export type DatabaseView = z.infer<typeof DatabaseView>;
 
 export const TaskStatusView = z.object({
   task: TaskSummaryView.extend({ context: z.record(z.string(), z.unknown()), workspace: z.string() }),
@@ -116,6 +126,7 @@ export const TaskStatusView = z.object({
   }),
   /** Over every agent of this state dir, not only this task's. */
   cleanupHealth: CleanupHealthView,
+  database: DatabaseView,
   /** Set when the reply was clipped to fit its byte budget. */
   truncated: z.boolean().optional(),
 });

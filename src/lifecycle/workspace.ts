@@ -47,6 +47,12 @@ export class Workspaces {
     return dir;
   }
 
+  /** Removes a task's fresh workspace when its row could not be written: nothing refers to it. */
+  removeTask(taskId: TaskId): void {
+    const dir = resolveInside(this.root, taskId);
+    if (dir.ok) rmSync(dir.value, { recursive: true, force: true });
+  }
+
   agentPaths(taskId: TaskId, agentId: AgentId): Result<AgentPaths> {
     const task = resolveInside(this.root, taskId);
     if (!task.ok) return task;

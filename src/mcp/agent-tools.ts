@@ -52,9 +52,12 @@ export function registerAgentTools(server: McpServer, corral: Corral, identity: 
     async ({ status, message, progress, task_id, agent_id }) => {
       const agent = await self({ task_id, agent_id });
       if (!agent.ok) return toolResult(agent);
-      const reported = corral.report(agent.value.id, { kind: "progress", status, message, ...(progress === undefined ? {} : { progress }) });
+      const reported = await corral.report(agent.value.id, { kind: "progress", status, message, ...(progress === undefined ? {} : { progress }) });
       if (!reported.ok) return toolResult(reported);
-      if (status.toLowerCase() === "completed") corral.claimDone(agent.value.id);
+      if (status.toLowerCase() === "completed") {
+        const claimed = corral.claimDone(agent.value.id);
+        if (!claimed.ok) return toolResult(claimed);
+      }
       return toolResult(ok({ recorded: true, event_id: reported.value }));
     },
   );
@@ -77,7 +80,7 @@ export function registerAgentTools(server: McpServer, corral: Corral, identity: 
     async ({ finding_type, severity, message, data, task_id, agent_id }) => {
       const agent = await self({ task_id, agent_id });
       if (!agent.ok) return toolResult(agent);
-      const reported = corral.report(agent.value.id, {
+      const reported = await corral.report(agent.value.id, {
         kind: "finding",
         findingType: finding_type,
         severity,

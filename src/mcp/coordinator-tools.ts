@@ -180,12 +180,13 @@ export function registerCoordinatorTools(server: McpServer, corral: Corral): voi
       title: "Agent output",
       description:
         "An agent's output, from its live log or its archive alike. response_format: full, recent (last 50 lines), " +
-        "compact (long lines cut), summary (state, exit, size, last lines). filter is a regular expression on lines.",
+        "compact (long lines cut), summary (state, exit, size, last lines). filter keeps the lines that match an RE2 regular " +
+        "expression (JavaScript syntax without lookaround or backreferences; flags inline, e.g. (?i)error), newest first, within 2 s of matching.",
       inputSchema: {
         task_id: taskId,
         agent_id: agentId,
         tail: z.number().int().min(1).max(1_000_000).optional().describe("only the last N lines"),
-        filter: z.string().min(1).max(1000).optional(),
+        filter: z.string().min(1).max(1000).optional().describe("RE2 regular expression; lines matching it are kept, e.g. '(?i)error|warn'"),
         format: z.enum(["text", "jsonl", "parsed"]).optional(),
         response_format: z.enum(["full", "summary", "compact", "recent"]).optional(),
         max_bytes: z

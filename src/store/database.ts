@@ -1,14 +1,24 @@
 import { chmodSync, closeSync, openSync } from "node:fs";
 import Database from "better-sqlite3";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
+import { describeHolders, writeLockHolders } from "./lock-holder.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
 
 export type Db = Database.Database;
 
 /**
- * Opens (and creates or migrates) the store. WAL lets readers run beside the one writer;
- * busy_timeout makes a writer wait for another process instead of failing; NORMAL sync is
- * durable across application crashes, which is the failure corral must survive.
+ * How long one write waits for another process's write lock. better-sqlite3 is synchronous:
+ * the wait blocks the event loop, so it is short. Any process can hold the lock for as long as
+ * it likes (`BEGIN EXCLUSIVE` in the sqlite3 shell); callers that can wait do so between
+ * attempts, with the event loop free (see Store.writeSoon), and the others answer DB_BUSY.
+ */
+export const BUSY_TIMEOUT_MS = 50;
+
+/**
+ * Opens (and creates or migrates) the store. WAL lets readers run beside the one writer, so
+ * reads never wait for a lock; busy_timeout makes a writer wait briefly for another process
+ * instead of failing at once; NORMAL sync is durable across application crashes, which is the
+ * failure corral must survive.
  */
 export function openDatabase(path: string): Result<Db> {
   let db: Db;
@@ -47,7 +57,7 @@ function keepPrivate(path: string): void {
 
 function prepare(db: Db, path: string): Result<Db> {
   try {
-    db.pragma("busy_timeout = 10000");
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     const version = db.pragma("user_version", { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
       return fail(
@@ -62,6 +72,9 @@ function prepare(db: Db, path: string): Result<Db> {
     return ok(db);
   } catch (cause) {
     const code = (cause as { code?: unknown }).code;
+    if (code === "SQLITE_BUSY") {
+      return fail("DB_BUSY", `the database ${path} needs migrating, but another process holds its write lock: ${describeHolders(writeLockHolders(path))}; retry once it lets go, or stop it if it is stuck — nothing was changed`);
+    }
     if (code === "SQLITE_READONLY" || code === "SQLITE_CANTOPEN" || code === "SQLITE_READONLY_DIRECTORY") {
       return fail(
         "DB_UNAVAILABLE",
@@ -86,4 +99,15 @@ function migrate(db: Db, from: number): void {
       db.pragma(`user_version = ${version + 1}`);
     }).immediate();
   }
+}
+
+/**
+ * Whether an error means the database cannot be written right now, though it may be later:
+ * another process holds the write lock (BUSY, LOCKED), the disk is full, or the file or its
+ * directory is read-only. Such a write is retried; any other error is a bug or damage.
+ */
+export function isUnwritable(cause: unknown): boolean {
+  const code = (cause as { code?: unknown } | null)?.code;
+  if (typeof code !== "string") return false;
+  return ["SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_READONLY"].some((prefix) => code === prefix || code.startsWith(`${prefix}_`));
 }

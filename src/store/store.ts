@@ -1,10 +1,12 @@
 import { statSync } from "node:fs";
-import { ok, type Result } from "../domain/errors.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { describeUnknown, fail, ok, type CorralError, type Result } from "../domain/errors.js";
 import { AgentTable } from "./agents.js";
 import { CleanupStepTable } from "./cleanup-steps.js";
-import { openDatabase, type Db } from "./database.js";
+import { BUSY_TIMEOUT_MS, isUnwritable, openDatabase, type Db } from "./database.js";
 import { EventTable } from "./events.js";
 import { unguarded, type WriteGuard } from "./guard.js";
+import { describeHolders, writeLockHolders, type LockHolder } from "./lock-holder.js";
 import { TaskTable } from "./tasks.js";
 
 interface FileIdentity {
@@ -21,6 +23,14 @@ function fileIdentity(path: string): FileIdentity | null {
     throw cause;
   }
 }
+/** Between two attempts at a write the database refused, the event loop is free. */
+const RETRY_MS = 25;
+/**
+ * For this long after a refusal, a write first asks whether the lock is free (without
+ * waiting) and fails at once if not: several calls arriving together while another process
+ * holds the lock would otherwise each block the event loop for BUSY_TIMEOUT_MS in turn.
+ */
+const REFUSED_RECENTLY_MS = 1000;
 
 /** The single source of truth. Nothing outside store/ touches the database. */
 export class Store {
@@ -28,16 +38,15 @@ export class Store {
   readonly agents: AgentTable;
   readonly events: EventTable;
   readonly cleanupSteps: CleanupStepTable;
+  readonly path: string;
   private readonly db: Db;
   /** The database file this store opened; see lost(). */
   private readonly file: FileIdentity | null;
+  private refusedAt = Number.NEGATIVE_INFINITY;
 
-  private constructor(
-    db: Db,
-    guard: WriteGuard,
-    readonly path: string,
-  ) {
+  private constructor(db: Db, path: string, guard: WriteGuard) {
     this.db = db;
+    this.path = path;
     this.file = fileIdentity(path);
     this.tasks = new TaskTable(db);
     this.agents = new AgentTable(db, guard);
@@ -49,7 +58,7 @@ export class Store {
   static open(path: string, guard: WriteGuard = unguarded): Result<Store> {
     const db = openDatabase(path);
     if (!db.ok) return db;
-    return ok(new Store(db.value, guard, path));
+    return ok(new Store(db.value, path, guard));
   }
 
   /**
@@ -69,7 +78,101 @@ export class Store {
     this.db.prepare("VACUUM INTO ?").run(target);
   }
 
+  /**
+   * Whether the write lock can be had right now, asked without waiting (busy_timeout 0 for one
+   * BEGIN IMMEDIATE): background work checks this before it writes, so that a held lock costs
+   * it nothing instead of a busy wait on the event loop per write.
+   */
+  writableNow(): boolean {
+    if (!this.db.open) return false;
+    this.db.pragma("busy_timeout = 0");
+    try {
+      this.db.exec("BEGIN IMMEDIATE");
+      this.db.exec("ROLLBACK");
+      return true;
+    } catch (cause) {
+      if (isUnwritable(cause)) return false;
+      throw cause;
+    } finally {
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
+  }
+
+  /** Who holds this database's write lock, besides this process (empty when no one, or unknown). */
+  lockHolders(): LockHolder[] {
+    return writeLockHolders(this.path);
+  }
+
+  /** The error a call answers when the database refused a write: what holds it, and what to do. */
+  unwritableError(cause: unknown): CorralError {
+    const code = String((cause as { code?: unknown } | null)?.code ?? "");
+    if (code.startsWith("SQLITE_FULL")) {
+      return { code: "DB_UNAVAILABLE", message: `the disk under ${this.path} is full: nothing can be recorded now; free some space (corral gc) and retry` };
+    }
+    if (code.startsWith("SQLITE_READONLY")) {
+      return { code: "DB_UNAVAILABLE", message: `the database ${this.path} is read-only (${describeUnknown(cause)}): nothing can be recorded; make the state dir writable and retry` };
+    }
+    return this.lockedError();
+  }
+
+  /** DB_BUSY: who holds the write lock, what it means, and what to do. */
+  lockedError(): CorralError {
+    const holders = this.lockHolders();
+    const stop = holders.length === 0 ? "" : ` or stop it (kill ${holders.map((h) => h.pid).join(" ")}) if it is stuck`;
+    return {
+      code: "DB_BUSY",
+      message: `the database ${this.path} is locked: ${describeHolders(holders)} holds its write lock, so nothing can be recorded now; agents keep running, and their ends are kept and recorded once it lets go. Retry later${stop}`,
+    };
+  }
+
+  /** Runs a write once; a refusal (see isUnwritable) becomes DB_BUSY or DB_UNAVAILABLE. */
+  writeNow<T>(write: () => T): Result<T> {
+    if (!this.mayWrite()) return fail(...errorParts(this.lockedError()));
+    try {
+      return ok(write());
+    } catch (cause) {
+      if (!isUnwritable(cause)) throw cause;
+      this.refusedAt = Date.now();
+      return fail(...errorParts(this.unwritableError(cause)));
+    }
+  }
+
+  /** False only when a write was refused lately and the lock is still held: no need to wait for it. */
+  private mayWrite(): boolean {
+    if (Date.now() - this.refusedAt > REFUSED_RECENTLY_MS) return true;
+    if (this.writableNow()) {
+      this.refusedAt = Number.NEGATIVE_INFINITY;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Runs a write, and while the database refuses it, tries again every RETRY_MS with the event
+   * loop free, until `deadline` (ms since the epoch) or until `stop()` says to give up: then the
+   * answer is the error of the last refusal. Each attempt blocks for at most BUSY_TIMEOUT_MS.
+   */
+  async writeSoon<T>(write: () => T, deadline: number, stop: () => boolean = () => false): Promise<Result<T>> {
+    for (;;) {
+      if (!this.db.open) return fail("DB_UNAVAILABLE", `the database ${this.path} is closed: corral is shutting down`);
+      let refusal: unknown = null;
+      if (this.mayWrite()) {
+        try {
+          return ok(write());
+        } catch (cause) {
+          if (!isUnwritable(cause)) throw cause;
+          this.refusedAt = Date.now();
+          refusal = cause;
+        }
+      }
+      if (Date.now() >= deadline || stop()) return fail(...errorParts(refusal === null ? this.lockedError() : this.unwritableError(refusal)));
+      await sleep(RETRY_MS);
+    }
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
 }
+
+const errorParts = (error: CorralError): [CorralError["code"], string] => [error.code, error.message];

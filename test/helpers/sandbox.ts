@@ -22,13 +22,18 @@ export function openCorral(overrides: Partial<Config> = {}): Corral {
   return unwrap(Corral.open(config, createLogger("silent"), { watch: false }));
 }
 
-/** Agent temp dirs, relay dirs, live logs and half-written archives anywhere under `root`. */
+/**
+ * Agent temp dirs, relay dirs, live logs, half-written archives and agents' ends still waiting
+ * in a journal (never recorded) anywhere under `root`.
+ */
 export function leftoverTempFiles(root: string): string[] {
   const found: string[] = [];
   if (!existsSync(root)) return found;
   for (const state of readdirSync(root)) {
     const relays = join(root, state, "relay");
     if (existsSync(relays)) found.push(...readdirSync(relays).map((name) => join(relays, name)));
+    const pending = join(root, state, "pending");
+    if (existsSync(pending)) found.push(...readdirSync(pending).filter((n) => n.endsWith(".json")).map((n) => join(pending, n)));
     const workspaces = join(root, state, "workspaces");
     if (!existsSync(workspaces)) continue;
     for (const task of readdirSync(workspaces)) {

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { mkdirSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import type { Command } from "commander";
 import { describeUnknown } from "../../domain/errors.js";
@@ -16,6 +17,8 @@ import { Cgroups } from "../../supervisor/cgroup.js";
 import { blindSpots } from "../../supervisor/discover.js";
 import { identify } from "../../supervisor/identity.js";
 import { paint } from "../format.js";
+import { createLogger } from "../../lifecycle/logger.js";
+import { PendingRecords } from "../../lifecycle/pending-records.js";
 
 const run = promisify(execFile);
 
@@ -108,11 +111,28 @@ function checkStateDir(home: string, minFreeMb: number): Check {
   return ok("state dir", `${home} (${freeMb} MB free)`);
 }
 
-function checkDatabase(home: string): Check {
+/** A corral writing holds the lock for milliseconds: only a lock held across this long is reported. */
+const LOCK_RECHECK_MS = 250;
+
+async function checkDatabase(home: string): Promise<Check[]> {
   const store = Store.open(join(home, "corral.db"));
-  if (!store.ok) return bad("database", `${store.error.code}: ${store.error.message}`);
-  store.value.close();
-  return ok("database", `schema version ${SCHEMA_VERSION}`);
+  if (!store.ok) return [bad("database", `${store.error.code}: ${store.error.message}`)];
+  try {
+    const checks = [ok("database", `schema version ${SCHEMA_VERSION}`)];
+    let writable = store.value.writableNow();
+    if (!writable) {
+      await sleep(LOCK_RECHECK_MS);
+      writable = store.value.writableNow();
+    }
+    checks.push(writable ? ok("database lock", "free: writes go through") : bad("database lock", store.value.lockedError().message));
+    const pending = new PendingRecords(join(home, "pending"), createLogger("silent")).list().length;
+    if (pending > 0) {
+      checks.push(warn("pending ends", `${pending} agents' ends wait in ${join(home, "pending")} for the database; corral serve records them once the database takes writes (it reconciles at start and every reconcileMs)`));
+    }
+    return checks;
+  } finally {
+    store.value.close();
+  }
 }
 
 /** Every check with what to do about each problem. Exit code 1 when any check fails. */
@@ -145,7 +165,7 @@ export function registerDoctor(program: Command): void {
         checks.push(await checkClaude(c.claudePath));
         const dir = checkStateDir(c.home, c.minFreeMb);
         checks.push(dir);
-        if (dir.level !== "fail") checks.push(checkDatabase(c.home));
+        if (dir.level !== "fail") checks.push(...(await checkDatabase(c.home)));
       }
       const mark = { ok: paint("ok  ", "green"), warn: paint("warn", "yellow"), fail: paint("FAIL", "red") };
       for (const check of checks) process.stdout.write(`${mark[check.level]}  ${check.name}: ${check.detail}\n`);

@@ -1,0 +1,187 @@
+import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync, renameSync, unlinkSync } from "node:fs";
+import { mkdir, open, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { describeUnknown } from "../domain/errors.js";
+
+/**
+ * An agent's end that the database refused (another process held its write lock, the disk was
+ * full, the file read-only): what ended it, its exit status when one was seen, and what was
+ * stopped meanwhile. Kept on disk until the database takes it, so that it survives this
+ * process too: whichever corral next finds the database writable records it.
+ */
+export const PendingEndingSchema = z
+  .object({
+    kind: z.literal("ending"),
+    agentId: z.string().min(1),
+    status: z.enum(["completed", "failed", "killed", "crashed", "timed_out"]),
+    reason: z.string().nullable(),
+    exit: z.discriminatedUnion("kind", [
+      z.object({ kind: z.literal("exited"), code: z.number().int() }),
+      z.object({ kind: z.literal("signalled"), signal: z.string() }),
+    ]).nullable(),
+    at: z.number().int(),
+    /** The agent's processes stopped while nothing could be recorded; null until that is done. */
+    stopped: z.object({ signalled: z.array(z.number().int()), survivors: z.array(z.number().int()) }).nullable(),
+  })
+  .strict();
+export type PendingEnding = z.infer<typeof PendingEndingSchema>;
+
+export interface PendingEntry {
+  /** The file's name in the journal directory. */
+  readonly name: string;
+  readonly record: PendingEnding;
+}
+
+/**
+ * The journal of records waiting for the database: one file per record (0600, in a 0700
+ * directory of the state dir), written to a temporary name, fsynced and renamed, so a reader
+ * never sees half a record. Whoever records one deletes it; two corrals replaying the same
+ * record are harmless, since an agent's end is a conditional UPDATE that only one wins.
+ * When even the journal cannot be written (the disk is full, the state dir read-only) the
+ * record is kept in memory and replayed by this process alone.
+ */
+export class PendingRecords {
+  private readonly inMemory = new Map<string, PendingEnding>();
+
+  constructor(
+    readonly dir: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Resolves once the record is on disk (or, failing that, in memory). */
+  async add(record: PendingEnding): Promise<string> {
+    const name = `${record.agentId}.${Date.now()}.${randomBytes(4).toString("hex")}.json`;
+    const written = await this.writeTemporary(name, record);
+    if (written === null) {
+      this.logger.warn({ agent: record.agentId }, "the pending record is kept in memory until the database takes it");
+      this.inMemory.set(name, record);
+    } else {
+      await rename(written, join(this.dir, name));
+    }
+    return name;
+  }
+
+  /**
+   * Replaces a record (to add what was stopped) if it is still waiting. The record is first
+   * moved aside, which fails if whoever recorded it has removed it: a replacement must never
+   * bring back a record that was already recorded.
+   */
+  async update(name: string, record: PendingEnding): Promise<void> {
+    if (this.inMemory.has(name)) {
+      this.inMemory.set(name, record);
+      return;
+    }
+    const written = await this.writeTemporary(name, record);
+    // The disk refused the copy: the record on disk stands, without what the update adds.
+    if (written === null) return;
+    const path = join(this.dir, name);
+    const aside = `${path}.replaced`;
+    try {
+      await rename(path, aside);
+    } catch (cause) {
+      if ((cause as { code?: unknown }).code !== "ENOENT") throw cause;
+      await removeQuietly(written);
+      return;
+    }
+    await rename(written, path);
+    await removeQuietly(aside);
+  }
+
+  /** Every waiting record, oldest first; a file that does not parse is set aside as `.bad`. */
+  list(): PendingEntry[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir).filter((name) => name.endsWith(".json"));
+    } catch (cause) {
+      if ((cause as { code?: unknown }).code !== "ENOENT") throw cause;
+      names = [];
+    }
+    const entries: PendingEntry[] = [];
+    for (const name of names) {
+      const record = this.read(name);
+      if (record !== null) entries.push({ name, record });
+    }
+    for (const [name, record] of this.inMemory) entries.push({ name, record });
+    return entries.sort((a, b) => a.record.at - b.record.at);
+  }
+
+  /** Whether an end of this agent is waiting: a later one must queue behind it, not overtake it. */
+  hasAgent(agentId: string): boolean {
+    return this.list().some((entry) => entry.record.agentId === agentId);
+  }
+
+  has(name: string): boolean {
+    return this.inMemory.has(name) || this.list().some((entry) => entry.name === name);
+  }
+
+  remove(name: string): void {
+    if (this.inMemory.delete(name)) return;
+    try {
+      unlinkSync(join(this.dir, name));
+    } catch (cause) {
+      // Another corral recorded and removed it first.
+      if ((cause as { code?: unknown }).code !== "ENOENT") throw cause;
+    }
+  }
+
+  private read(name: string): PendingEnding | null {
+    const path = join(this.dir, name);
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (cause) {
+      // Removed by another corral between the listing and the read.
+      if ((cause as { code?: unknown }).code === "ENOENT") return null;
+      throw cause;
+    }
+    let parsed: PendingEnding;
+    try {
+      parsed = PendingEndingSchema.parse(JSON.parse(text));
+    } catch (cause) {
+      this.logger.error({ file: path, err: describeUnknown(cause) }, "a pending record is damaged: set aside as .bad");
+      renameSync(path, `${path}.bad`);
+      return null;
+    }
+    return parsed;
+  }
+
+  /**
+   * Writes the record under a temporary name, fsynced, and returns that path; null when the
+   * state dir refuses it. On the thread pool: a slow disk must not hold the event loop either.
+   */
+  private async writeTemporary(name: string, record: PendingEnding): Promise<string | null> {
+    const temporary = join(this.dir, `.${name}.${randomBytes(4).toString("hex")}.tmp`);
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      const handle = await open(temporary, "w", 0o600);
+      try {
+        await handle.writeFile(`${JSON.stringify(record)}\n`);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      return temporary;
+    } catch (cause) {
+      if (!UNWRITABLE.has(String((cause as { code?: unknown }).code))) throw cause;
+      await removeQuietly(temporary);
+      this.logger.error({ agent: record.agentId, err: describeUnknown(cause) }, "cannot write a pending record to disk");
+      return null;
+    }
+  }
+}
+
+/** Why the state dir may refuse a file: then the record is kept in memory instead. */
+const UNWRITABLE = new Set(["ENOSPC", "EROFS", "EACCES", "EDQUOT"]);
+
+async function removeQuietly(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (cause) {
+    // Never created (open failed), or the file system refuses even this: nothing to undo then.
+    const code = String((cause as { code?: unknown }).code);
+    if (code !== "ENOENT" && !UNWRITABLE.has(code)) throw cause;
+  }
+}
