@@ -106,7 +106,7 @@ describe("one oversized message never costs the user their agents", () => {
     const tooWide = { items: Array.from({ length: 10_000 }, (_, i) => `item ${i} ${"y".repeat(20)}`) };
     const task = unwrap(corral.createTask({ description: "bounds" }));
     const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "w", prompt: "p", command: ["sleep", "300"] }));
-    const finding = corral.report(agent.id, { kind: "finding", findingType: "t", severity: "low", message: "m", data: tooWide });
+    const finding = await corral.report(agent.id, { kind: "finding", findingType: "t", severity: "low", message: "m", data: tooWide });
     expect(finding).toMatchObject({ ok: false, error: { code: "INVALID_INPUT", message: expect.stringMatching(/^data: over 65536 bytes as JSON/) } });
     expect(corral.agent(agent.id)?.eventCount ?? 0).toBe(0);
     const before = corral.listTasks().length;

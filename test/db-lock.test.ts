@@ -76,7 +76,8 @@ describe("with another process holding the database's write lock", () => {
     expect([after.status, after.cleanupStatus, after.slotHeld]).toEqual(["killed", "done", false]);
     const terminate = corral.cleanupRecord(agent.id).steps.find((s) => s.step === "terminate");
     expect(terminate?.detail.stoppedBeforeRecorded).toMatchObject({ survivors: [] });
-    expect((terminate?.detail.stoppedBeforeRecorded as { signalled: number[] }).signalled).toContain(root.pid);
+    // Something was signalled (in a cgroup, tini is left to exit with its child), and nothing survived.
+    expect((terminate?.detail.stoppedBeforeRecorded as { signalled: number[] }).signalled.length).toBeGreaterThan(0);
     expect(corral.pendingCount()).toBe(0);
   });
 
@@ -221,7 +222,7 @@ describe("with another process holding the database's write lock", () => {
     const next = open(server.home);
     await next.reconcile();
     const after = await next.whenCleaned(deployed.agent_id as AgentId);
-    expect([after.status, after.reason, after.cleanupStatus, after.slotHeld]).toEqual(["killed", "corral stopped: stdin closed", "done", false]);
+    expect([after.status, after.reason, after.cleanupStatus, after.slotHeld]).toEqual(["killed", "corral stopped: its MCP client went away", "done", false]);
   });
 
   it("corral doctor names the pid and command holding the lock", async () => {
