@@ -8,10 +8,10 @@ import type { AgentId, AgentType } from "../src/domain/ids.js";
 import { hashToken, newToken } from "../src/lifecycle/tokens.js";
 import { readStat } from "../src/supervisor/procfs.js";
 import type { Corral } from "../src/lifecycle/corral.js";
+import { scriptedClaudeEnv } from "./helpers/claude-env.js";
 import { startCoordinator } from "./helpers/mcp-client.js";
 import { agentScript, openCorral } from "./helpers/sandbox.js";
 
-const CLAUDE = join(import.meta.dirname, "..", "node_modules", ".bin", "claude");
 const IMPOSTOR = join(import.meta.dirname, "..", "dist", "test", "fixtures", "workers", "impostor.js");
 const TOOLS = [
   ["update_agent_progress", { status: "completed", message: "m", progress: 100 }],
@@ -170,15 +170,9 @@ describe("a real claude agent and its child", () => {
   beforeAll(async () => {
     model = await startModelServer();
     // The agents, and the agent servers they start, read their configuration from here.
-    Object.assign(process.env, {
-      ANTHROPIC_BASE_URL: model.url,
-      ANTHROPIC_API_KEY: "test-key",
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-      DISABLE_AUTOUPDATER: "1",
-      DISABLE_TELEMETRY: "1",
-      CORRAL_CLAUDE_PATH: CLAUDE,
+    Object.assign(process.env, scriptedClaudeEnv(model.url, {
       CORRAL_CLAUDE_ALLOWED_TOOLS: "Bash",
-    });
+    }));
   });
   afterAll(async () => {
     await model?.close();

@@ -12,9 +12,9 @@ import { treeOf } from "../src/supervisor/discover.js";
 import { isAlive } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
 import { scriptBlock, startModelServer, type ModelServer, type Step } from "../src/demo/model-server/index.js";
+import { scriptedClaudeEnv } from "./helpers/claude-env.js";
 import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 
-const CLAUDE = join(import.meta.dirname, "..", "node_modules", ".bin", "claude");
 const tool = (name: string, input: Record<string, unknown>): Step => ({ tool: `mcp__corral__${name}`, input });
 const progress = (status: string, message: string, value: number): Step => tool("update_agent_progress", { status, message, progress: value });
 const prompt = (mission: string, steps: Step[]): string => `${mission}\n\n${scriptBlock(steps)}`;
@@ -50,19 +50,13 @@ let taskId: string;
 
 beforeAll(async () => {
   model = await startModelServer();
-  c = await startCoordinator({
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: "test-key",
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-    DISABLE_AUTOUPDATER: "1",
-    DISABLE_TELEMETRY: "1",
-    CORRAL_CLAUDE_PATH: CLAUDE,
+  c = await startCoordinator(scriptedClaudeEnv(model.url, {
     CORRAL_CLAUDE_ALLOWED_TOOLS: "Bash",
     CORRAL_MAX_DEPTH: "1",
     // As if corral itself ran inside a Claude Code session: agents must still start.
     CLAUDECODE: "1",
     CLAUDE_CODE_ENTRYPOINT: "cli",
-  });
+  }));
   ({ task_id: taskId } = await c.call<{ task_id: string }>("create_real_task", {
     description: "scripted end-to-end run",
     success_criteria: ["every agent reports and finishes"],

@@ -6,10 +6,10 @@ import { scriptBlock, startModelServer, type ModelServer, type Step } from "../s
 import { unwrap } from "../src/domain/errors.js";
 import type { Corral } from "../src/lifecycle/corral.js";
 import { serveRelayedAgents } from "../src/mcp/relay.js";
+import { scriptedClaudeEnv } from "./helpers/claude-env.js";
 import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 import { openCorral } from "./helpers/sandbox.js";
 
-const CLAUDE = join(import.meta.dirname, "..", "node_modules", ".bin", "claude");
 const root = (): string => process.env.CORRAL_TEST_ROOT as string;
 const tool = (name: string, input: Record<string, unknown>): Step => ({ tool: `mcp__corral__${name}`, input });
 
@@ -109,15 +109,9 @@ describe("a contained claude agent", () => {
   let taskId: string;
   beforeAll(async () => {
     model = await startModelServer();
-    c = await startCoordinator({
-      ANTHROPIC_BASE_URL: model.url,
-      ANTHROPIC_API_KEY: "test-key",
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-      DISABLE_AUTOUPDATER: "1",
-      DISABLE_TELEMETRY: "1",
-      CORRAL_CLAUDE_PATH: CLAUDE,
+    c = await startCoordinator(scriptedClaudeEnv(model.url, {
       CORRAL_CONTAINMENT: "bwrap",
-    });
+    }));
     ({ task_id: taskId } = await c.call<{ task_id: string }>("create_real_task", { description: "contained claude" }));
   });
   afterAll(async () => {
@@ -160,15 +154,9 @@ describe("a contained claude agent's child", () => {
   let c: Coordinator;
   beforeAll(async () => {
     model = await startModelServer();
-    c = await startCoordinator({
-      ANTHROPIC_BASE_URL: model.url,
-      ANTHROPIC_API_KEY: "test-key",
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-      DISABLE_AUTOUPDATER: "1",
-      DISABLE_TELEMETRY: "1",
-      CORRAL_CLAUDE_PATH: CLAUDE,
+    c = await startCoordinator(scriptedClaudeEnv(model.url, {
       CORRAL_CONTAINMENT: "bwrap",
-    });
+    }));
   });
   afterAll(async () => {
     await c?.close();
@@ -211,16 +199,10 @@ describe("a contained agent whose corral died", () => {
   });
 
   it("reports through the corral that adopts it, which listens on its relay socket again", async () => {
-    const env = {
-      ANTHROPIC_BASE_URL: model.url,
-      ANTHROPIC_API_KEY: "test-key",
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-      DISABLE_AUTOUPDATER: "1",
-      DISABLE_TELEMETRY: "1",
-      CORRAL_CLAUDE_PATH: CLAUDE,
+    const env = scriptedClaudeEnv(model.url, {
       CORRAL_CLAUDE_ALLOWED_TOOLS: "Bash",
       CORRAL_CONTAINMENT: "bwrap",
-    };
+    });
     const first = await startCoordinator(env);
     servers.push(first);
     const cwd = mkdtempSync(join(root(), "adopted-work-"));
