@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import { identify, type ProcessIdentity } from "./identity.js";
 
@@ -183,14 +183,22 @@ export class Cgroups {
    * rmdir, never a recursive removal: an agent cgroup another corral makes meanwhile stops it.
    */
   removeParentIfEmpty(): boolean {
-    try {
-      rmdirSync(this.parent);
-      return true;
-    } catch (cause) {
-      const code = (cause as { code?: unknown }).code;
-      if (isMissing(cause) || code === "EBUSY" || code === "ENOTEMPTY") return false;
-      throw cause;
-    }
+    if (!removeIfEmpty(this.parent)) return false;
+    // And corral's own level above it, once no state dir has agents there.
+    removeIfEmpty(dirname(this.parent));
+    return true;
+  }
+}
+
+/** One rmdir: false when the cgroup is gone already or still has members or children. */
+function removeIfEmpty(path: string): boolean {
+  try {
+    rmdirSync(path);
+    return true;
+  } catch (cause) {
+    const code = (cause as { code?: unknown }).code;
+    if (isMissing(cause) || code === "EBUSY" || code === "ENOTEMPTY") return false;
+    throw cause;
   }
 }
 
