@@ -1,5 +1,6 @@
 import { execFile, execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import Database from "better-sqlite3";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
@@ -7,6 +8,7 @@ import { unwrap } from "../src/domain/errors.js";
 import { loadConfig } from "../src/lifecycle/config-loader.js";
 import { Corral } from "../src/lifecycle/corral.js";
 import { createLogger } from "../src/lifecycle/logger.js";
+import { isAlive } from "../src/supervisor/identity.js";
 import { CORRAL_BIN, startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 
 const run = promisify(execFile);
@@ -112,6 +114,67 @@ describe.skipIf(!canMount)("on real filesystems", () => {
       expect(await corral.checkDiskFloor()).toBeNull();
     } finally {
       await corral.shutdown("test over");
+    }
+  });
+
+  it("on a full disk, kills, exits and shutdowns still stop every process, and every end is recorded once there is room", async () => {
+    const home = mkdtempSync(join(root(), "fill-"));
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", home]);
+    mounted.push(home);
+    const go = join(mkdtempSync(join(root(), "go-")), "go");
+    const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), minFreeMb: 0, ballastMb: 0, diskReserveMb: 0 };
+    const corral = unwrap(Corral.open(config, createLogger("silent"), { watch: false }));
+    const task = unwrap(corral.createTask({ description: "full disk" }));
+    const deploy = async (command: string[]) => unwrap(await corral.deploy({ taskId: task.id, agentType: "w", prompt: "p", command }));
+    const killed = await deploy(["sleep", "300"]);
+    const exiting = await deploy(["bash", "-c", `while [ ! -e ${go} ]; do sleep 0.02; done; exit 0`]);
+    const stranded = await deploy(["sleep", "300"]);
+    const roots = [killed, exiting, stranded].map((a) => ({ pid: a.process!.pid, startTime: a.process!.startTime }));
+
+    // Fill the disk, with an empty WAL, so that the next write must grow a file and cannot.
+    const db = new Database(join(home, "corral.db"));
+    db.pragma("wal_checkpoint(TRUNCATE)");
+    db.close();
+    const filler = join(home, "filler");
+    const chunk = Buffer.alloc(64 * 1024);
+    // Big writes until one is refused, then ever smaller ones, down to a byte.
+    for (let size = chunk.length; size > 0; ) {
+      try {
+        appendFileSync(filler, chunk.subarray(0, size));
+      } catch (cause) {
+        if ((cause as { code?: unknown }).code !== "ENOSPC") throw cause;
+        size >>= 1;
+      }
+    }
+
+    const kill = await corral.kill(killed.id, "stop it");
+    expect(kill).toMatchObject({ ok: false, error: { code: "DB_UNAVAILABLE", message: expect.stringMatching(/was stopped \(\d+ processes signalled, verified gone\)/) } });
+    expect(isAlive(roots[0]!)).toBe(false);
+    writeFileSync(go, "");
+    // Its exit is seen, and kept for later: the kill's end and the exit's wait in the journal.
+    for (let i = 0; i < 400 && corral.pendingCount() < 2; i += 1) await new Promise((r) => setTimeout(r, 25));
+    expect(isAlive(roots[1]!)).toBe(false);
+    expect(corral.pendingCount()).toBe(2);
+    await corral.shutdown("corral stopped: SIGTERM");
+    expect(roots.filter(isAlive)).toEqual([]);
+
+    // Room again: the next corral records every end as it happened.
+    rmSync(filler);
+    const next = unwrap(Corral.open(config, createLogger("silent"), { watch: false }));
+    try {
+      await next.reconcile();
+      const ends = [killed, exiting, stranded].map((a) => next.agent(a.id));
+      // (A killed agent's exit status is there when its exit was seen before its corral closed.)
+      expect(ends.map((a) => [a?.status, a?.reason])).toEqual([
+        ["killed", "stop it"],
+        ["completed", null],
+        ["killed", "corral stopped: SIGTERM"],
+      ]);
+      expect(ends[1]?.exit).toEqual({ kind: "exited", code: 0 });
+      for (const a of ends) expect((await next.whenCleaned(a!.id)).cleanupStatus).toBe("done");
+      expect(next.pendingCount()).toBe(0);
+    } finally {
+      await next.shutdown("test over");
     }
   });
 });

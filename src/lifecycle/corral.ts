@@ -44,7 +44,7 @@ import { containedView } from "./containment.js";
 import { Relays, type RelayHandler } from "./relays.js";
 import { failpoint } from "./failpoints.js";
 import { modifiedAt, statOrNull } from "./file-stat.js";
-import { PendingRecords, type PendingEnding } from "./pending-records.js";
+import { spareJournalDir, PendingRecords, type PendingEnding } from "./pending-records.js";
 import { collectGarbage, type GcReport } from "./gc.js";
 import { createLogger } from "./logger.js";
 import { lifetimeOf, planReap, type ReapProbe } from "./reaper.js";
@@ -132,6 +132,8 @@ const CALL_WRITE_WAIT_MS = 1000;
  * journal instead: long enough that another corral's ordinary writes never send it there.
  */
 const END_WRITE_WAIT_MS = 250;
+/** How long a closing corral waits for the exits of agents it saw die to be handled. */
+const EXIT_HANDLED_WAIT_MS = 1000;
 /** How often ends kept in the journal are offered to the database again. */
 const PENDING_RETRY_MS = 200;
 
@@ -176,6 +178,8 @@ export class Corral {
   private readonly logSizes = new Map<AgentId, number>();
   /** Set once the database file was deleted or replaced underneath: no more work is taken. */
   private lostStore: { readonly error: CorralError; readonly rescue: string | null } | null = null;
+  /** How each agent this process launched is seen to end, until it has been. */
+  private readonly exitsHandled = new Map<AgentId, { readonly root: ProcessIdentity; readonly handled: Promise<void> }>();
   /** Ends the database refused, waiting in the state dir for it to take them. */
   private readonly pending: PendingRecords;
   private pendingTimer: NodeJS.Timeout | null = null;
@@ -231,7 +235,7 @@ export class Corral {
     this.bwrap = tools.bwrap;
     this.relays = new Relays((id) => this.workspaces.relayDir(id));
     this.streams = new StreamFollower(store, logger, STREAM_POLL_MS);
-    this.pending = new PendingRecords(join(config.home, "pending"), logger);
+    this.pending = new PendingRecords(join(config.home, "pending"), logger, spareJournalDir(config.home));
     const claude = claudeBackend({
       claudePath: config.claudePath,
       permissionMode: config.claudePermissionMode,
@@ -529,9 +533,11 @@ export class Corral {
     }
     this.unended.add(agent.id);
     if (backend.parseLine !== null) this.streams.follow(agent.id, backend.parseLine);
-    proc.exited
+    const handled = proc.exited
       .then((exit) => (exit === null ? this.onLostExit(agent.id, `the ${runner.kind} runner could not read it`) : this.onExit(agent.id, exit)))
       .catch((cause: unknown) => this.logger.error({ agent: agent.id, err: describeUnknown(cause) }, "recording an exit failed"));
+    this.exitsHandled.set(agent.id, { root: { pid: proc.pid, startTime: proc.startTime }, handled });
+    void handled.finally(() => this.exitsHandled.delete(agent.id));
     return ok(undefined);
   }
 
@@ -569,6 +575,9 @@ export class Corral {
   }
 
   private async onExit(id: AgentId, exit: ExitStatus): Promise<void> {
+    // When it ended, not when that could be written: a kill that comes while the database
+    // refuses the exit must be replayed after it, and lose to it.
+    const seenAt = Date.now();
     const reason =
       exit.kind === "signalled" && exit.signal === "SIGXCPU"
         ? `it used up its CPU time limit (agentCpuSeconds=${this.config.agentCpuSeconds})`
@@ -579,13 +588,13 @@ export class Corral {
     // behind the kill, so the agent ends killed, with this exit status.
     if (this.closed && !this.unended.has(id)) return;
     if (this.closed || this.pending.hasAgent(id)) {
-      await this.pending.add({ kind: "ending", agentId: id, ...ending, at: Date.now(), stopped: null });
+      await this.pending.add({ kind: "ending", agentId: id, ...ending, at: seenAt, stopped: null });
       this.schedulePending();
       return;
     }
     const recorded = await this.store.writeSoon(() => this.store.agents.recordExit(id, exit), Date.now() + END_WRITE_WAIT_MS);
     if (!recorded.ok) {
-      await this.defer(id, ending, Date.now(), recorded.error);
+      await this.defer(id, ending, seenAt, recorded.error);
       return;
     }
     await this.end(id, ending);
@@ -1444,6 +1453,10 @@ export class Corral {
     this.streams.stop();
     await this.reconciling;
     await Promise.all(this.inFlight.values());
+    // An agent stopped just now may have exited without its exit being handled yet: an exit the
+    // database refused goes to the journal, and must be there before this process goes.
+    const dying = [...this.exitsHandled.values()].filter((exit) => !isAlive(exit.root)).map((exit) => exit.handled);
+    await Promise.race([Promise.all(dying), sleep(EXIT_HANDLED_WAIT_MS)]);
     // What this process recorded since the file went: into the rescued copy, for a person to put back.
     if (this.lostStore?.rescue != null) this.rescueStore(this.lostStore.rescue);
     // The state dir's cgroup parent goes with the last agent; agents still running keep theirs.

@@ -1,7 +1,7 @@
-import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, renameSync, unlinkSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync } from "node:fs";
 import { mkdir, open, rename, unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { describeUnknown } from "../domain/errors.js";
@@ -40,8 +40,10 @@ export interface PendingEntry {
  * directory of the state dir), written to a temporary name, fsynced and renamed, so a reader
  * never sees half a record. Whoever records one deletes it; two corrals replaying the same
  * record are harmless, since an agent's end is a conditional UPDATE that only one wins.
- * When even the journal cannot be written (the disk is full, the state dir read-only) the
- * record is kept in memory and replayed by this process alone.
+ * When the state dir refuses the record (its disk is full, it is read-only), it goes to the
+ * spare directory, on another file system (RAM, under /dev/shm), where the next corral on this
+ * state dir finds it too; when that fails as well, it is kept in memory and replayed by this
+ * process alone.
  */
 export class PendingRecords {
   private readonly inMemory = new Map<string, PendingEnding>();
@@ -49,18 +51,26 @@ export class PendingRecords {
   constructor(
     readonly dir: string,
     private readonly logger: Logger,
+    /** Where records go when `dir` refuses them; null for none. */
+    readonly spare: string | null = null,
   ) {}
+
+  private dirs(): string[] {
+    return this.spare === null ? [this.dir] : [this.dir, this.spare];
+  }
 
   /** Resolves once the record is on disk (or, failing that, in memory). */
   async add(record: PendingEnding): Promise<string> {
     const name = `${record.agentId}.${Date.now()}.${randomBytes(4).toString("hex")}.json`;
-    const written = await this.writeTemporary(name, record);
-    if (written === null) {
-      this.logger.warn({ agent: record.agentId }, "the pending record is kept in memory until the database takes it");
-      this.inMemory.set(name, record);
-    } else {
-      await rename(written, join(this.dir, name));
+    for (const dir of this.dirs()) {
+      const written = await this.writeTemporary(dir, name, record);
+      if (written === null) continue;
+      await rename(written, join(dir, name));
+      if (dir !== this.dir) this.logger.warn({ agent: record.agentId, dir }, "the state dir refused the pending record: kept in the spare journal");
+      return name;
     }
+    this.logger.warn({ agent: record.agentId }, "the pending record is kept in memory until the database takes it");
+    this.inMemory.set(name, record);
     return name;
   }
 
@@ -74,10 +84,11 @@ export class PendingRecords {
       this.inMemory.set(name, record);
       return;
     }
-    const written = await this.writeTemporary(name, record);
+    const dir = this.dirs().find((candidate) => existsSync(join(candidate, name))) ?? this.dir;
+    const written = await this.writeTemporary(dir, name, record);
     // The disk refused the copy: the record on disk stands, without what the update adds.
     if (written === null) return;
-    const path = join(this.dir, name);
+    const path = join(dir, name);
     const aside = `${path}.replaced`;
     try {
       await rename(path, aside);
@@ -92,17 +103,12 @@ export class PendingRecords {
 
   /** Every waiting record, oldest first; a file that does not parse is set aside as `.bad`. */
   list(): PendingEntry[] {
-    let names: string[];
-    try {
-      names = readdirSync(this.dir).filter((name) => name.endsWith(".json"));
-    } catch (cause) {
-      if ((cause as { code?: unknown }).code !== "ENOENT") throw cause;
-      names = [];
-    }
     const entries: PendingEntry[] = [];
-    for (const name of names) {
-      const record = this.read(name);
-      if (record !== null) entries.push({ name, record });
+    for (const dir of this.dirs()) {
+      for (const name of recordNames(dir)) {
+        const record = this.read(dir, name);
+        if (record !== null) entries.push({ name, record });
+      }
     }
     for (const [name, record] of this.inMemory) entries.push({ name, record });
     return entries.sort((a, b) => a.record.at - b.record.at);
@@ -119,16 +125,20 @@ export class PendingRecords {
 
   remove(name: string): void {
     if (this.inMemory.delete(name)) return;
-    try {
-      unlinkSync(join(this.dir, name));
-    } catch (cause) {
-      // Another corral recorded and removed it first.
-      if ((cause as { code?: unknown }).code !== "ENOENT") throw cause;
+    for (const dir of this.dirs()) {
+      try {
+        unlinkSync(join(dir, name));
+      } catch (cause) {
+        // Not in this directory, or another corral recorded and removed it first.
+        if ((cause as { code?: unknown }).code !== "ENOENT") throw cause;
+      }
     }
+    // The spare directory lives outside the state dir: nothing of it stays once it is empty.
+    if (this.spare !== null && recordNames(this.spare).length === 0) removeEmptyDirs(this.spare, 2);
   }
 
-  private read(name: string): PendingEnding | null {
-    const path = join(this.dir, name);
+  private read(dir: string, name: string): PendingEnding | null {
+    const path = join(dir, name);
     let text: string;
     try {
       text = readFileSync(path, "utf8");
@@ -152,10 +162,15 @@ export class PendingRecords {
    * Writes the record under a temporary name, fsynced, and returns that path; null when the
    * state dir refuses it. On the thread pool: a slow disk must not hold the event loop either.
    */
-  private async writeTemporary(name: string, record: PendingEnding): Promise<string | null> {
-    const temporary = join(this.dir, `.${name}.${randomBytes(4).toString("hex")}.tmp`);
+  private async writeTemporary(dir: string, name: string, record: PendingEnding): Promise<string | null> {
+    const temporary = join(dir, `.${name}.${randomBytes(4).toString("hex")}.tmp`);
     try {
-      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      // A spare directory outside the state dir must be ours alone: another user could have made it first.
+      if (dir !== this.dir && !ownedPrivately(dir)) {
+        this.logger.error({ dir }, "the spare journal is not a private directory of this user: not used");
+        return null;
+      }
       const handle = await open(temporary, "w", 0o600);
       try {
         await handle.writeFile(`${JSON.stringify(record)}\n`);
@@ -171,6 +186,50 @@ export class PendingRecords {
       return null;
     }
   }
+}
+
+function recordNames(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((name) => name.endsWith(".json"));
+  } catch (cause) {
+    if ((cause as { code?: unknown }).code !== "ENOENT") throw cause;
+    return [];
+  }
+}
+
+/** Whether `dir` and its parent belong to this user and let no one else in. */
+function ownedPrivately(dir: string): boolean {
+  const uid = process.getuid?.() ?? 0;
+  return [dir, dirname(dir)].every((path) => {
+    const stat = lstatSync(path);
+    return stat.isDirectory() && stat.uid === uid && (stat.mode & 0o077) === 0;
+  });
+}
+
+/** rmdir `dir` and up to `levels - 1` of its parents, stopping at the first that is not empty. */
+function removeEmptyDirs(dir: string, levels: number): void {
+  let current = dir;
+  for (let level = 0; level < levels; level += 1) {
+    try {
+      rmdirSync(current);
+    } catch (cause) {
+      const code = String((cause as { code?: unknown }).code);
+      if (code === "ENOTEMPTY" || code === "EEXIST" || code === "EBUSY") return;
+      if (code !== "ENOENT") throw cause;
+    }
+    current = dirname(current);
+  }
+}
+
+/**
+ * Where an end goes when the state dir refuses it: in RAM (/dev/shm), on another file system
+ * than the state dir's full or read-only one, named by the state dir so that the next corral
+ * on it looks there too. Null where there is no /dev/shm.
+ */
+export function spareJournalDir(home: string): string | null {
+  if (!existsSync("/dev/shm")) return null;
+  const key = createHash("sha256").update(home).digest("hex").slice(0, 16);
+  return join("/dev/shm", `corral-${process.getuid?.() ?? 0}`, key);
 }
 
 /** Why the state dir may refuse a file: then the record is kept in memory instead. */

@@ -4,6 +4,7 @@ import type { Config } from "../../src/domain/config.js";
 import { unwrap } from "../../src/domain/errors.js";
 import { Corral } from "../../src/lifecycle/corral.js";
 import { loadConfig } from "../../src/lifecycle/config-loader.js";
+import { spareJournalDir } from "../../src/lifecycle/pending-records.js";
 import { createLogger } from "../../src/lifecycle/logger.js";
 
 export const FIXTURES = join(import.meta.dirname, "..", "fixtures");
@@ -32,8 +33,10 @@ export function leftoverTempFiles(root: string): string[] {
   for (const state of readdirSync(root)) {
     const relays = join(root, state, "relay");
     if (existsSync(relays)) found.push(...readdirSync(relays).map((name) => join(relays, name)));
-    const pending = join(root, state, "pending");
-    if (existsSync(pending)) found.push(...readdirSync(pending).filter((n) => n.endsWith(".json")).map((n) => join(pending, n)));
+    for (const pending of [join(root, state, "pending"), spareJournalDir(join(root, state))]) {
+      // The spare journal, outside the state dir, must be gone altogether once empty.
+      if (pending !== null && existsSync(pending)) found.push(...(pending.startsWith(root) ? readdirSync(pending).filter((n) => n.endsWith(".json")).map((n) => join(pending, n)) : [pending]));
+    }
     const workspaces = join(root, state, "workspaces");
     if (!existsSync(workspaces)) continue;
     for (const task of readdirSync(workspaces)) {
