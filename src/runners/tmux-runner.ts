@@ -1,6 +1,6 @@
 import { execFile, execFileSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import type { ExitStatus } from "../domain/agent-state.js";
@@ -66,7 +66,9 @@ const KEEPER = [
   `"$setsid" /bin/sh -c 'exec 2>&3 3>&-; [ -z "$1" ] || echo $$ >"$1/cgroup.procs" || exit 126; shift; kill -STOP $$ && exec "$@"' agent "$cgroup" "$@" <"$input"`,
   // The status file is corral's, private like every file in the state dir; the agent above
   // ran with the umask it inherited.
-  'code=$?; umask 077; echo "$code" >"$status"',
+  // It exits with the agent's code as well: tmux keeps that as the dead pane's status, which
+  // is where the code is read when the file could not be written (a full disk).
+  'code=$?; umask 077; echo "$code" >"$status"; exit "$code"',
 ].join("\n");
 
 /** What the tmux runner needs besides a shell; null when either is missing. */
@@ -163,7 +165,7 @@ export class TmuxRunner implements Runner {
       pgid: stat.pgrp,
       sid: stat.session,
       subreaper: this.wrapping.tiniPath !== null,
-      exited: exitOf(keeper, statusFile),
+      exited: exitOf(keeper, statusFile, () => this.paneStatus(socket, name)),
     });
   }
 
@@ -218,9 +220,33 @@ export class TmuxRunner implements Runner {
     const deadline = performance.now() + RECORD_WAIT_MS;
     for (;;) {
       const status = readExitStatus(statusFile);
-      if (status !== null || performance.now() > deadline) return status;
+      if (status !== null) return status;
+      if (performance.now() > deadline) break;
       await sleep(10);
     }
+    // The agent dir is named for the agent, and so is its session.
+    const name = basename(agentDir);
+    return this.paneStatus(this.socketPath(name), name);
+  }
+
+  /**
+   * The status tmux keeps for the dead pane: the keeper's exit code, which is the agent's.
+   * tmux sets it when it reaps the keeper, which can be a moment after the pane reads dead;
+   * null when there is no such pane, or no status by RECORD_WAIT_MS.
+   */
+  private async paneStatus(socket: string, name: string): Promise<ExitStatus | null> {
+    const deadline = performance.now() + RECORD_WAIT_MS;
+    while (performance.now() < deadline) {
+      const printed = await this.client(socket, "display-message", "-p", "-t", name, "#{pane_dead_status}").then(
+        ({ stdout }) => stdout.trim(),
+        // No server or no session: nothing keeps a status.
+        () => null,
+      );
+      if (printed === null) return null;
+      if (/^\d+$/.test(printed)) return statusFromCode(Number(printed), true);
+      await sleep(5);
+    }
+    return null;
   }
 
   /** The server above the pane's keeper, which is the root's parent, and the server's children. */
@@ -281,7 +307,7 @@ function waitForStoppedChild(keeperPid: number): ProcessIdentity | null {
  * corral's child, so it is watched through /proc. null when the keeper left no status (it
  * was killed itself).
  */
-function exitOf(keeper: ProcessIdentity, statusFile: string): Promise<ExitStatus | null> {
+function exitOf(keeper: ProcessIdentity, statusFile: string, paneStatus: () => Promise<ExitStatus | null>): Promise<ExitStatus | null> {
   return new Promise((resolve) => {
     let delay = 1;
     const check = (): void => {
@@ -290,7 +316,9 @@ function exitOf(keeper: ProcessIdentity, statusFile: string): Promise<ExitStatus
         setTimeout(check, delay);
         return;
       }
-      resolve(readExitStatus(statusFile));
+      const written = readExitStatus(statusFile);
+      if (written !== null) resolve(written);
+      else void paneStatus().then(resolve);
     };
     check();
   });
