@@ -5,6 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { unwrap } from "../src/domain/errors.js";
+import { RUNNER_KINDS, type RunnerKind } from "../src/domain/config.js";
 import type { AgentId } from "../src/domain/ids.js";
 import { loadConfig } from "../src/lifecycle/config-loader.js";
 import { Corral } from "../src/lifecycle/corral.js";
@@ -31,11 +32,11 @@ afterEach(async () => {
   }
 });
 
-function open(home?: string): Corral {
+function open(home?: string, runner: RunnerKind = "process"): Corral {
   const corral =
     home === undefined
-      ? openCorral()
-      : unwrap(Corral.open(unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), createLogger("silent"), { watch: false }));
+      ? openCorral({ runner })
+      : unwrap(Corral.open({ ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), runner }, createLogger("silent"), { watch: false }));
   corrals.push(corral);
   return corral;
 }
@@ -51,59 +52,81 @@ async function until(done: () => boolean): Promise<void> {
   while (!done()) await sleep(10);
 }
 
+describe.each(RUNNER_KINDS)("with another process holding the database's write lock, agents in a %s", (runner) => {
+    it("a kill still stops the agent's processes, verified, and is recorded once the lock is released", async () => {
+      const corral = open(undefined, runner);
+      const task = unwrap(corral.createTask({ description: "kill under lock" }));
+      const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "victim", prompt: "p", command: ["sleep", "300"] }));
+      const root = { pid: agent.process!.pid, startTime: agent.process!.startTime };
+      const held = await lock(corral);
+
+      const killed = await corral.kill(agent.id);
+      expect(killed.ok).toBe(false);
+      if (killed.ok) return;
+      expect(killed.error.code).toBe("DB_BUSY");
+      expect(killed.error.message).toContain(`${agent.id} was stopped (`);
+      expect(killed.error.message).toContain(`pid ${held.pid} (node)`);
+      expect(isAlive(root)).toBe(false);
+      expect(corral.agent(agent.id)?.status).toBe("running");
+      // The kill, and perhaps the exit it caused, which queues behind it.
+      expect(corral.pendingCount()).toBeGreaterThanOrEqual(1);
+
+      await held.release();
+      expect(await corral.recordPending()).toBeGreaterThanOrEqual(1);
+      const after = await corral.whenCleaned(agent.id);
+      expect([after.status, after.cleanupStatus, after.slotHeld]).toEqual(["killed", "done", false]);
+      const terminate = corral.cleanupRecord(agent.id).steps.find((s) => s.step === "terminate");
+      expect(terminate?.detail.stoppedBeforeRecorded).toMatchObject({ survivors: [] });
+      // Something was signalled (in a cgroup, tini is left to exit with its child), and nothing survived.
+      expect((terminate?.detail.stoppedBeforeRecorded as { signalled: number[] }).signalled.length).toBeGreaterThan(0);
+      expect(corral.pendingCount()).toBe(0);
+    });
+
+    it("a bystander's exit 7 is kept, and once the lock is released it ends failed with exit code 7 and its slot is freed", async () => {
+      const corral = open(undefined, runner);
+      const task = unwrap(corral.createTask({ description: "bystander" }));
+      const gate = join(task.workspace, "go");
+      const agent = unwrap(
+        await corral.deploy({ taskId: task.id, agentType: "bystander", prompt: "p", command: ["bash", "-c", `while [ ! -e ${gate} ]; do sleep 0.01; done; exit 7`] }),
+      );
+      const held = await lock(corral);
+      writeFileSync(gate, "");
+      await until(() => corral.pendingCount() === 1);
+      const during = corral.agent(agent.id)!;
+      expect([during.status, during.slotHeld]).toEqual(["running", true]);
+      const journal = join(corral.config.home, "pending");
+      expect(statSync(journal).mode & 0o777).toBe(0o700);
+      for (const name of readdirSync(journal)) expect(statSync(join(journal, name)).mode & 0o777).toBe(0o600);
+
+      await held.release();
+      await corral.recordPending();
+      const after = await corral.whenCleaned(agent.id);
+      expect([after.status, after.exit, after.cleanupStatus, after.slotHeld]).toEqual(["failed", { kind: "exited", code: 7 }, "done", false]);
+      expect(corral.task(task.id)?.activeCount).toBe(0);
+      expect(corral.store.agents.countHoldingSlots()).toBe(0);
+    });
+
+    it("a shutdown stops every agent though nothing can be written, and the next corral records the kills", async () => {
+      const first = open(undefined, runner);
+      const task = unwrap(first.createTask({ description: "shutdown under lock" }));
+      const agents = [];
+      for (let i = 0; i < 3; i += 1) agents.push(unwrap(await first.deploy({ taskId: task.id, agentType: "s", prompt: "p", command: ["sleep", "300"] })));
+      const held = await lock(first);
+      await first.shutdown("test shutdown");
+      for (const agent of agents) expect(isAlive({ pid: agent.process!.pid, startTime: agent.process!.startTime })).toBe(false);
+      await held.release();
+
+      const next = open(first.config.home, runner);
+      await next.reconcile();
+      for (const agent of agents) {
+        const after = await next.whenCleaned(agent.id);
+        expect([after.status, after.reason, after.cleanupStatus, after.slotHeld]).toEqual(["killed", "test shutdown", "done", false]);
+      }
+    });
+});
+
 describe("with another process holding the database's write lock", () => {
-  it("a kill still stops the agent's processes, verified, and is recorded once the lock is released", async () => {
-    const corral = open();
-    const task = unwrap(corral.createTask({ description: "kill under lock" }));
-    const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "victim", prompt: "p", command: ["sleep", "300"] }));
-    const root = { pid: agent.process!.pid, startTime: agent.process!.startTime };
-    const held = await lock(corral);
 
-    const killed = await corral.kill(agent.id);
-    expect(killed.ok).toBe(false);
-    if (killed.ok) return;
-    expect(killed.error.code).toBe("DB_BUSY");
-    expect(killed.error.message).toContain(`${agent.id} was stopped (`);
-    expect(killed.error.message).toContain(`pid ${held.pid} (node)`);
-    expect(isAlive(root)).toBe(false);
-    expect(corral.agent(agent.id)?.status).toBe("running");
-    // The kill, and perhaps the exit it caused, which queues behind it.
-    expect(corral.pendingCount()).toBeGreaterThanOrEqual(1);
-
-    await held.release();
-    expect(await corral.recordPending()).toBeGreaterThanOrEqual(1);
-    const after = await corral.whenCleaned(agent.id);
-    expect([after.status, after.cleanupStatus, after.slotHeld]).toEqual(["killed", "done", false]);
-    const terminate = corral.cleanupRecord(agent.id).steps.find((s) => s.step === "terminate");
-    expect(terminate?.detail.stoppedBeforeRecorded).toMatchObject({ survivors: [] });
-    // Something was signalled (in a cgroup, tini is left to exit with its child), and nothing survived.
-    expect((terminate?.detail.stoppedBeforeRecorded as { signalled: number[] }).signalled.length).toBeGreaterThan(0);
-    expect(corral.pendingCount()).toBe(0);
-  });
-
-  it("a bystander's exit 7 is kept, and once the lock is released it ends failed with exit code 7 and its slot is freed", async () => {
-    const corral = open();
-    const task = unwrap(corral.createTask({ description: "bystander" }));
-    const gate = join(task.workspace, "go");
-    const agent = unwrap(
-      await corral.deploy({ taskId: task.id, agentType: "bystander", prompt: "p", command: ["bash", "-c", `while [ ! -e ${gate} ]; do sleep 0.01; done; exit 7`] }),
-    );
-    const held = await lock(corral);
-    writeFileSync(gate, "");
-    await until(() => corral.pendingCount() === 1);
-    const during = corral.agent(agent.id)!;
-    expect([during.status, during.slotHeld]).toEqual(["running", true]);
-    const journal = join(corral.config.home, "pending");
-    expect(statSync(journal).mode & 0o777).toBe(0o700);
-    for (const name of readdirSync(journal)) expect(statSync(join(journal, name)).mode & 0o777).toBe(0o600);
-
-    await held.release();
-    await corral.recordPending();
-    const after = await corral.whenCleaned(agent.id);
-    expect([after.status, after.exit, after.cleanupStatus, after.slotHeld]).toEqual(["failed", { kind: "exited", code: 7 }, "done", false]);
-    expect(corral.task(task.id)?.activeCount).toBe(0);
-    expect(corral.store.agents.countHoldingSlots()).toBe(0);
-  });
 
   it("calls that must write answer DB_BUSY naming the holder's pid, and reads and status still answer", async () => {
     const corral = open();
@@ -183,23 +206,6 @@ describe("with another process holding the database's write lock", () => {
     expect(next.pendingCount()).toBe(0);
   });
 
-  it("a shutdown stops every agent though nothing can be written, and the next corral records the kills", async () => {
-    const first = open();
-    const task = unwrap(first.createTask({ description: "shutdown under lock" }));
-    const agents = [];
-    for (let i = 0; i < 3; i += 1) agents.push(unwrap(await first.deploy({ taskId: task.id, agentType: "s", prompt: "p", command: ["sleep", "300"] })));
-    const held = await lock(first);
-    await first.shutdown("test shutdown");
-    for (const agent of agents) expect(isAlive({ pid: agent.process!.pid, startTime: agent.process!.startTime })).toBe(false);
-    await held.release();
-
-    const next = open(first.config.home);
-    await next.reconcile();
-    for (const agent of agents) {
-      const after = await next.whenCleaned(agent.id);
-      expect([after.status, after.reason, after.cleanupStatus, after.slotHeld]).toEqual(["killed", "test shutdown", "done", false]);
-    }
-  });
 
   it("corral serve, closed by its client while the lock is held, stops its agents and exits; the next corral records the kills", async () => {
     const server = await startCoordinator();

@@ -1,13 +1,15 @@
 import { execFile, execFileSync } from "node:child_process";
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import Database from "better-sqlite3";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
+import { RUNNER_KINDS } from "../src/domain/config.js";
 import { unwrap } from "../src/domain/errors.js";
 import { loadConfig } from "../src/lifecycle/config-loader.js";
 import { Corral } from "../src/lifecycle/corral.js";
 import { createLogger } from "../src/lifecycle/logger.js";
+import { spareJournalDir } from "../src/lifecycle/pending-records.js";
 import { isAlive } from "../src/supervisor/identity.js";
 import { CORRAL_BIN, startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 
@@ -117,12 +119,12 @@ describe.skipIf(!canMount)("on real filesystems", () => {
     }
   });
 
-  it("on a full disk, kills, exits and shutdowns still stop every process, and every end is recorded once there is room", async () => {
+  it.each(RUNNER_KINDS)("on a full disk, with agents in a %s, kills, exits and shutdowns still stop every process, and every end is recorded once there is room", async (runner) => {
     const home = mkdtempSync(join(root(), "fill-"));
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", home]);
     mounted.push(home);
     const go = join(mkdtempSync(join(root(), "go-")), "go");
-    const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), minFreeMb: 0, ballastMb: 0, diskReserveMb: 0 };
+    const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), minFreeMb: 0, ballastMb: 0, diskReserveMb: 0, runner };
     const corral = unwrap(Corral.open(config, createLogger("silent"), { watch: false }));
     const task = unwrap(corral.createTask({ description: "full disk" }));
     const deploy = async (command: string[]) => unwrap(await corral.deploy({ taskId: task.id, agentType: "w", prompt: "p", command }));
@@ -151,10 +153,12 @@ describe.skipIf(!canMount)("on real filesystems", () => {
     expect(kill).toMatchObject({ ok: false, error: { code: "DB_UNAVAILABLE", message: expect.stringMatching(/was stopped \(\d+ processes signalled, verified gone\)/) } });
     expect(isAlive(roots[0]!)).toBe(false);
     writeFileSync(go, "");
-    // Its exit is seen, and kept for later: the kill's end and the exit's wait in the journal.
-    for (let i = 0; i < 400 && corral.pendingCount() < 2; i += 1) await new Promise((r) => setTimeout(r, 25));
+    // Its exit is seen, and kept for later in the spare journal, the state dir being full.
+    const spare = spareJournalDir(home) as string;
+    const kept = () => (existsSync(spare) ? readdirSync(spare).filter((name) => name.startsWith(`${exiting.id}.`)) : []);
+    for (let i = 0; i < 400 && kept().length === 0; i += 1) await new Promise((r) => setTimeout(r, 25));
     expect(isAlive(roots[1]!)).toBe(false);
-    expect(corral.pendingCount()).toBe(2);
+    expect(kept()).toHaveLength(1);
     await corral.shutdown("corral stopped: SIGTERM");
     expect(roots.filter(isAlive)).toEqual([]);
 
