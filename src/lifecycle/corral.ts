@@ -173,7 +173,7 @@ export class Corral {
   private readonly adoptedFrom = new Map<AgentId, ProcessIdentity>();
   private watchTimer: NodeJS.Timeout | null = null;
   private readonly storeTimer: NodeJS.Timeout;
-  private readonly diskTimer: NodeJS.Timeout;
+  private diskTimer: NodeJS.Timeout | null = null;
   /** Each running agent's log size at the last disk check. */
   private readonly logSizes = new Map<AgentId, number>();
   /** Set once the database file was deleted or replaced underneath: no more work is taken. */
@@ -251,10 +251,6 @@ export class Corral {
     this.retryTimer.unref();
     this.storeTimer = setInterval(() => void this.usable(), STORE_CHECK_MS);
     this.storeTimer.unref();
-    // Every corral that launches agents watches the disk under them, watching or not: a
-    // flood fills a disk in seconds, far sooner than a reap.
-    this.diskTimer = setInterval(() => void this.checkDiskFloor(), DISK_CHECK_MS);
-    this.diskTimer.unref();
     this.reconcileTimer = null;
     this.reapTimer = null;
     this.gcTimer = null;
@@ -532,6 +528,10 @@ export class Corral {
       return recorded;
     }
     this.unended.add(agent.id);
+    // Every corral that launches agents watches the disk under them, watching or not: a
+    // flood fills a disk in seconds, far sooner than a reap.
+    this.diskTimer ??= setInterval(() => this.inBackground("checking the disk reserve", () => this.checkDiskFloor()), DISK_CHECK_MS);
+    this.diskTimer.unref();
     if (backend.parseLine !== null) this.streams.follow(agent.id, backend.parseLine);
     const handled = proc.exited
       .then((exit) => (exit === null ? this.onLostExit(agent.id, `the ${runner.kind} runner could not read it`) : this.onExit(agent.id, exit)))
@@ -1443,7 +1443,7 @@ export class Corral {
     this.closed = true;
     clearInterval(this.retryTimer);
     clearInterval(this.storeTimer);
-    clearInterval(this.diskTimer);
+    if (this.diskTimer !== null) clearInterval(this.diskTimer);
     this.relays.closeAll();
     if (this.reconcileTimer !== null) clearInterval(this.reconcileTimer);
     if (this.reapTimer !== null) clearInterval(this.reapTimer);
