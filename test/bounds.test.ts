@@ -6,12 +6,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { MAX_REQUEST_BYTES, MAX_WAIT_IDS, REPLY_BUDGET_BYTES } from "../src/domain/bounds.js";
-import { unwrap } from "../src/domain/errors.js";
+import { ok, unwrap } from "../src/domain/errors.js";
 import type { TaskId } from "../src/domain/ids.js";
 import { Corral } from "../src/lifecycle/corral.js";
 import { loadConfig } from "../src/lifecycle/config-loader.js";
 import { createLogger } from "../src/lifecycle/logger.js";
 import { fitToBudget, jsonBytes } from "../src/mcp/reply-budget.js";
+import { toolResult } from "../src/mcp/results.js";
 import { requestIdOf } from "../src/mcp/stdio-transport.js";
 import { isAlive } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
@@ -218,6 +219,15 @@ describe("reply budget and request ids (pure)", () => {
   it("says how big a reply is when nothing can make it fit", () => {
     const wide = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`k${i}`, "v".repeat(100)]));
     expect(fitToBudget(wide, 100)).toEqual({ fits: false, bytes: jsonBytes(wide) });
+  });
+
+  it("answers REPLY_TOO_LARGE, never an oversized reply, when clipping cannot make it fit", () => {
+    const wide = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`k${i}`, "v".repeat(100)]));
+    const answer = toolResult(ok(wide), 100);
+    expect(answer.isError).toBe(true);
+    expect(answer.structuredContent).toBeUndefined();
+    expect(answer.content).toEqual([{ type: "text", text: expect.stringMatching(/^REPLY_TOO_LARGE: the answer would be \d+ bytes, over the 100-byte reply budget/) }]);
+    expect(toolResult(ok({ a: "b".repeat(5000) }), 1000).structuredContent).toMatchObject({ truncated: true });
   });
 
   it("finds the id of an oversized request at either end of it", () => {

@@ -26,6 +26,7 @@ export type ErrorCode =
   | "DISK_LOW"
   | "DB_MISSING"
   | "STORE_LOST"
+  | "REPLY_TOO_LARGE"
   | "CGROUPS_UNAVAILABLE";
 
 export interface CorralError {

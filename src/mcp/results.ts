@@ -1,6 +1,6 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { REPLY_BUDGET_BYTES } from "../domain/bounds.js";
-import type { Result } from "../domain/errors.js";
+import { fail, type Result } from "../domain/errors.js";
 import { fitToBudget } from "./reply-budget.js";
 
 /**
@@ -14,15 +14,12 @@ export function toolResult<T extends object>(result: Result<T>, budget = REPLY_B
   }
   const fitted = fitToBudget(result.value, budget);
   if (!fitted.fits) {
-    return {
-      isError: true,
-      content: [
-        {
-          type: "text",
-          text: `REPLY_TOO_LARGE: the answer would be ${fitted.bytes} bytes, over the ${budget}-byte reply budget; ask for less (a smaller limit or max_bytes, a tail, a filter, or the next page)`,
-        },
-      ],
-    };
+    return toolResult(
+      fail(
+        "REPLY_TOO_LARGE",
+        `the answer would be ${fitted.bytes} bytes, over the ${budget}-byte reply budget; ask for less (a smaller limit or max_bytes, a tail, a filter, or the next page)`,
+      ),
+    );
   }
   const value = fitted.clipped ? { ...fitted.value, truncated: true } : fitted.value;
   return {
