@@ -50,6 +50,8 @@ const TMUX_VARIABLES = ["TMUX", "TMUX_PANE"];
  * an argv is not.
  */
 const ARG_PREFIX = "CORRAL_PANE_ARG_";
+/** What the keeper prints before the agent's exit code when it cannot write the status file. */
+const PANE_STATUS_MARK = "corral-exit-status: ";
 const ARG_COUNT = "CORRAL_PANE_ARGC";
 const KEEPER = [
   "trap : INT QUIT HUP",
@@ -66,9 +68,10 @@ const KEEPER = [
   `"$setsid" /bin/sh -c 'exec 2>&3 3>&-; [ -z "$1" ] || echo $$ >"$1/cgroup.procs" || exit 126; shift; kill -STOP $$ && exec "$@"' agent "$cgroup" "$@" <"$input"`,
   // The status file is corral's, private like every file in the state dir; the agent above
   // ran with the umask it inherited.
-  // It exits with the agent's code as well: tmux keeps that as the dead pane's status, which
-  // is where the code is read when the file could not be written (a full disk).
-  'code=$?; umask 077; echo "$code" >"$status"; exit "$code"',
+  // When the file cannot be written (a full disk), the code goes where tmux keeps it in
+  // memory: printed in the pane, after everything the agent wrote, and as the keeper's own
+  // exit status, which tmux records for the dead pane once it has reaped the keeper.
+  `code=$?; umask 077; echo "$code" >"$status" || printf '\n${PANE_STATUS_MARK}%s\n' "$code"; exit "$code"`,
 ].join("\n");
 
 /** What the tmux runner needs besides a shell; null when either is missing. */
@@ -230,20 +233,27 @@ export class TmuxRunner implements Runner {
   }
 
   /**
-   * The status tmux keeps for the dead pane: the keeper's exit code, which is the agent's.
-   * tmux sets it when it reaps the keeper, which can be a moment after the pane reads dead;
-   * null when there is no such pane, or no status by RECORD_WAIT_MS.
+   * The agent's exit code as tmux keeps it in memory, for when the keeper could not write it
+   * down: the dead pane's status (set once tmux has reaped the keeper, which can take a while),
+   * or else the last line the keeper printed in the pane. null when there is no such pane, or
+   * neither by RECORD_WAIT_MS.
    */
   private async paneStatus(socket: string, name: string): Promise<ExitStatus | null> {
     const deadline = performance.now() + RECORD_WAIT_MS;
     while (performance.now() < deadline) {
-      const printed = await this.client(socket, "display-message", "-p", "-t", name, "#{pane_dead_status}").then(
+      const dead = await this.client(socket, "display-message", "-p", "-t", name, "#{pane_dead_status}").then(
         ({ stdout }) => stdout.trim(),
         // No server or no session: nothing keeps a status.
         () => null,
       );
-      if (printed === null) return null;
-      if (/^\d+$/.test(printed)) return statusFromCode(Number(printed), true);
+      if (dead === null) return null;
+      if (/^\d+$/.test(dead)) return statusFromCode(Number(dead), true);
+      const shown = await this.client(socket, "capture-pane", "-p", "-t", name, "-S", "-20").then(
+        ({ stdout }) => stdout,
+        () => "",
+      );
+      const printed = [...shown.matchAll(new RegExp(`^${PANE_STATUS_MARK}(\\d+)$`, "gm"))].at(-1)?.[1];
+      if (printed !== undefined) return statusFromCode(Number(printed), true);
       await sleep(5);
     }
     return null;
