@@ -4,13 +4,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { scriptBlock, startModelServer, type ModelServer, type Step } from "../src/demo/model-server/index.js";
 import { unwrap } from "../src/domain/errors.js";
-import type { AgentId, AgentType } from "../src/domain/ids.js";
+import type { AgentId } from "../src/domain/ids.js";
 import { hashToken, newToken } from "../src/lifecycle/tokens.js";
 import { readStat } from "../src/supervisor/procfs.js";
 import type { Corral } from "../src/lifecycle/corral.js";
 import { scriptedClaudeEnv } from "./helpers/claude-env.js";
 import { startCoordinator } from "./helpers/mcp-client.js";
 import { agentScript, openCorral } from "./helpers/sandbox.js";
+import { agentRow } from "./helpers/builders.js";
 
 const IMPOSTOR = join(import.meta.dirname, "..", "dist", "test", "fixtures", "workers", "impostor.js");
 const TOOLS = [
@@ -121,26 +122,7 @@ describe("an agent speaks only for itself", () => {
     const token = newToken();
     const id = "early-000000-000001" as AgentId;
     unwrap(
-      corral.store.agents.insert(
-        {
-          id,
-          taskId: task.id,
-          type: "early" as AgentType,
-          parentId: null,
-          backend: "command",
-          runner: "process",
-          prompt: "p",
-          spec: {},
-          cwd: task.workspace,
-          agentDir: join(task.workspace, "agents", id),
-          logPath: join(task.workspace, "logs", `${id}.log`),
-          mark: "none",
-          tokenHash: hashToken(token),
-          owner: corral.owner,
-          createdAt: Date.now(),
-        },
-        corral.config,
-      ),
+      corral.store.agents.insert(agentRow(task, corral.owner, { id, tokenHash: hashToken(token) }), corral.config),
     );
     const server = await startCoordinator({ CORRAL_HOME: corral.config.home, CORRAL_AGENT_TOKEN: token }, ["--agent"]);
     try {

@@ -5,12 +5,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { gunzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import { unwrap } from "../src/domain/errors.js";
-import type { AgentId, AgentType } from "../src/domain/ids.js";
+import type { AgentId } from "../src/domain/ids.js";
 import type { Corral } from "../src/lifecycle/corral.js";
 import { isAlive, identify } from "../src/supervisor/identity.js";
 import { childPids, readStat } from "../src/supervisor/procfs.js";
 import type { Config } from "../src/domain/config.js";
 import { agentScript, openCorral as openSandboxCorral } from "./helpers/sandbox.js";
+import { agentRow } from "./helpers/builders.js";
 
 let corral: Corral;
 afterEach(async () => {
@@ -235,26 +236,7 @@ describe.each([
     // A pending row owned by a live process (this one) that has not recorded its process yet.
     const id = "late-000000-000001" as AgentId;
     unwrap(
-      corral.store.agents.insert(
-        {
-          id,
-          taskId: task.id,
-          type: "late" as AgentType,
-          parentId: null,
-          backend: "command",
-          runner: "process",
-          prompt: "p",
-          spec: {},
-          cwd: task.workspace,
-          agentDir: join(task.workspace, "agents", id),
-          logPath: join(task.workspace, "logs", `${id}.log`),
-          mark: "late",
-          tokenHash: null,
-          owner: corral.owner,
-          createdAt: Date.now(),
-        },
-        corral.config,
-      ),
+      corral.store.agents.insert(agentRow(task, corral.owner, { id, mark: "late" }), corral.config),
     );
     const killing = corral.kill(id, "killed while launching");
     await sleep(100);

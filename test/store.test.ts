@@ -3,9 +3,10 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { unwrap } from "../src/domain/errors.js";
-import type { AgentId, AgentType, TaskId } from "../src/domain/ids.js";
+import type { AgentId, TaskId } from "../src/domain/ids.js";
 import { SCHEMA_VERSION } from "../src/store/migrations.js";
 import { Store } from "../src/store/store.js";
+import { agentRow } from "./helpers/builders.js";
 
 const limits = { maxConcurrentAgents: 10, maxAgentsPerTask: 10, maxDepth: 2, maxChildrenPerParent: 2 };
 const dir = () => mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "store-"));
@@ -25,26 +26,7 @@ function seed(store: Store) {
   store.tasks.insert({ id: taskId, description: "d", priority: "normal", context: {}, workspace: "/w", createdAt: 1 });
   const agentId = "w-000000-000001" as AgentId;
   unwrap(
-    store.agents.insert(
-      {
-        id: agentId,
-        taskId,
-        type: "w" as AgentType,
-        parentId: null,
-        backend: "command",
-        runner: "process",
-        prompt: "p",
-        spec: {},
-        cwd: "/",
-        agentDir: "/w/agents/x",
-        logPath: "/w/logs/x.log",
-        mark: "m",
-        tokenHash: null,
-        owner: { pid: 1, startTime: "1" },
-        createdAt: 1,
-      },
-      limits,
-    ),
+    store.agents.insert(agentRow({ id: taskId, workspace: "/w" }, { pid: 1, startTime: "1" }, { id: agentId, cwd: "/", mark: "m", createdAt: 1 }), limits),
   );
   return { taskId, agentId };
 }
