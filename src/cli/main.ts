@@ -18,7 +18,6 @@ import { registerStats } from "./commands/stats.js";
 import { die } from "./session.js";
 import { VERSION } from "./version.js";
 
-
 const program = new Command()
   .name("corral")
   .description(

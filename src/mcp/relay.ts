@@ -1,10 +1,10 @@
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { connect, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import type { Corral } from "../lifecycle/corral.js";
 import type { RelayHandler } from "../lifecycle/relays.js";
 import { createAgentServer } from "./servers.js";
+import { BoundedStdioTransport } from "./stdio-transport.js";
 
 /**
  * The owner's side: each connection on an agent's relay socket gets an agent server scoped to
@@ -14,7 +14,8 @@ export function serveRelayedAgents(corral: Corral, version: string): RelayHandle
   return (id, connection) => {
     const server = createAgentServer(corral, version, () => Promise.resolve(corral.living(id)));
     connection.once("close", () => void server.close());
-    void server.connect(new StdioServerTransport(connection, connection));
+    // The same bounded transport as the coordinator's: an oversized message is answered, not fatal.
+    void server.connect(new BoundedStdioTransport(connection, connection));
   };
 }
 

@@ -7,8 +7,9 @@ import { MAX_REQUEST_BYTES } from "../domain/bounds.js";
 const ID_WINDOW = 512;
 
 /**
- * MCP over stdin/stdout, newline-delimited JSON-RPC. Written here rather than taken from the
- * SDK because the SDK's stdio transport fails the wrong way for a server that holds agents:
+ * MCP over stdin/stdout, or over the owner's end of a contained agent's relay socket:
+ * newline-delimited JSON-RPC. Written here rather than taken from the SDK because the SDK's
+ * stdio transport fails the wrong way for a server that holds agents:
  * one request over its buffer limit closes the transport and pauses stdin, leaving a server
  * that answers nothing and no longer sees its client leave; and it ignores stdin's end.
  * Here an oversized request is answered with an error and skipped, a line that is not
