@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, rmdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { transcriptFiles } from "../backends/claude-transcript.js";
 import type { Config } from "../domain/config.js";
@@ -6,6 +6,7 @@ import type { AgentId, TaskId } from "../domain/ids.js";
 import { resolveInside } from "../domain/paths.js";
 import type { ArchivedAgent } from "../store/agents.js";
 import type { Store } from "../store/store.js";
+import { removeEmptyDirs } from "./empty-dirs.js";
 import { statOrNull } from "./file-stat.js";
 import type { Workspaces } from "./workspace.js";
 
@@ -59,7 +60,8 @@ export function collectGarbage(store: Store, workspaces: Workspaces, config: Con
     transcriptsDeleted.push({ agentId: agent.id, path: agent.transcriptPath, bytes: files.reduce((sum, f) => sum + sizeOf(f), 0) });
     if (dryRun) return;
     for (const file of files) rmSync(file, { recursive: true, force: true });
-    removeIfEmpty(dirname(agent.transcriptPath));
+    // A project dir of transcripts goes when its last transcript has.
+    removeEmptyDirs(dirname(agent.transcriptPath));
     store.agents.setTranscript(agent.id, null);
   };
   const archives = store.agents.archived().flatMap((a) => {
@@ -127,14 +129,4 @@ export function collectGarbage(store: Store, workspaces: Workspaces, config: Con
 
   const bytesFreed = [...archivesDeleted, ...tempRemoved, ...transcriptsDeleted].reduce((sum, item) => sum + item.bytes, 0);
   return { dryRun, archivesDeleted, tempRemoved, transcriptsDeleted, bytesFreed, usage: { totalBytes: total(), tasks } };
-}
-
-/** A project dir of transcripts goes when its last transcript has. */
-function removeIfEmpty(dir: string): void {
-  try {
-    rmdirSync(dir);
-  } catch (cause) {
-    const code = (cause as { code?: unknown }).code;
-    if (code !== "ENOTEMPTY" && code !== "ENOENT" && code !== "EEXIST") throw cause;
-  }
 }

@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, unlinkSync } from "node:fs";
 import { mkdir, open, rename, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { describeUnknown } from "../domain/errors.js";
+import { removeEmptyDirs } from "./empty-dirs.js";
 
 /**
  * An agent's end that the database refused (another process held its write lock, the disk was
@@ -204,21 +205,6 @@ function ownedPrivately(dir: string): boolean {
     const stat = lstatSync(path);
     return stat.isDirectory() && stat.uid === uid && (stat.mode & 0o077) === 0;
   });
-}
-
-/** rmdir `dir` and up to `levels - 1` of its parents, stopping at the first that is not empty. */
-function removeEmptyDirs(dir: string, levels: number): void {
-  let current = dir;
-  for (let level = 0; level < levels; level += 1) {
-    try {
-      rmdirSync(current);
-    } catch (cause) {
-      const code = String((cause as { code?: unknown }).code);
-      if (code === "ENOTEMPTY" || code === "EEXIST" || code === "EBUSY") return;
-      if (code !== "ENOENT") throw cause;
-    }
-    current = dirname(current);
-  }
 }
 
 /**
