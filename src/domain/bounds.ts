@@ -11,6 +11,10 @@ export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 /** One tool reply's structured content, serialized; lists page and strings clip to fit. */
 export const REPLY_BUDGET_BYTES = 1024 * 1024;
 
+/** An id as a caller sends it (a real one is shorter), and an agent type (see AgentTypeSchema). */
+export const MAX_ID_CHARS = 100;
+export const MAX_AGENT_TYPE_CHARS = 40;
+
 /** A task's description, and an agent's prompt (which reaches the agent on stdin, from a file). */
 export const MAX_DESCRIPTION = 20_000;
 export const MAX_PROMPT = 1_000_000;

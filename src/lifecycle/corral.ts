@@ -790,7 +790,7 @@ export class Corral {
       const verdict = survivors.length === 0 ? "verified gone" : `but ${survivors.join(", ")} survived and are retried at cleanup`;
       return fail(
         outcome.error.code,
-        `${id} was stopped (${signalled.length} processes signalled, ${verdict}); its end (killed) is kept in ${this.pending.dir} and recorded, its cleanup run, as soon as the database takes writes. ${outcome.error.message}`,
+        `${id} was stopped (${signalled.length} processes signalled, ${verdict}); its end (killed) is kept in corral's journal and recorded, its cleanup run, as soon as the database takes writes. ${outcome.error.message}`,
       );
     }
     const killedNow = outcome !== "lost";
@@ -937,7 +937,7 @@ export class Corral {
     if (!writable) {
       return { writable, lockedBy: this.store.lockHolders(), pendingEnds, note: this.store.lockedError().message };
     }
-    const note = pendingEnds === 0 ? null : `${pendingEnds} agents' ends wait in ${this.pending.dir} and are recorded at the next retry`;
+    const note = pendingEnds === 0 ? null : `${pendingEnds} agents' ends wait in corral's journal and are recorded at the next retry`;
     return { writable, lockedBy: [], pendingEnds, note };
   }
 

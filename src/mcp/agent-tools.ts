@@ -4,12 +4,12 @@ import { EFFORTS } from "../backends/backend.js";
 import { fail, ok, type Result } from "../domain/errors.js";
 import type { Corral } from "../lifecycle/corral.js";
 import type { AgentRecord } from "../store/records.js";
-import { MAX_FINDING_DATA_BYTES, MAX_PROMPT } from "../domain/bounds.js";
+import { MAX_AGENT_TYPE_CHARS, MAX_FINDING_DATA_BYTES, MAX_ID_CHARS, MAX_PROMPT } from "../domain/bounds.js";
 import { toolResult } from "./results.js";
 
 const compat = {
-  task_id: z.string().max(100).optional().describe("accepted for compatibility; must be your own task"),
-  agent_id: z.string().max(100).optional().describe("accepted for compatibility; must be your own id"),
+  task_id: z.string().max(MAX_ID_CHARS).optional().describe("accepted for compatibility; must be your own task"),
+  agent_id: z.string().max(MAX_ID_CHARS).optional().describe("accepted for compatibility; must be your own id"),
 };
 const REPORTS = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false } as const;
 
@@ -99,12 +99,12 @@ export function registerAgentTools(server: McpServer, corral: Corral, identity: 
         "Starts a helper agent under you, with its own mission; it reports to the coordinator like you do. " +
         "Refused beyond the depth and children limits. The child is stopped if your own run ends first.",
       inputSchema: {
-        child_agent_type: z.string().max(40),
+        child_agent_type: z.string().max(MAX_AGENT_TYPE_CHARS),
         child_prompt: z.string().max(MAX_PROMPT),
         model: z.string().min(1).max(200).optional(),
         effort: z.enum(EFFORTS).optional(),
         task_id: compat.task_id,
-        parent_agent_id: z.string().max(100).optional().describe("accepted for compatibility; must be your own id"),
+        parent_agent_id: z.string().max(MAX_ID_CHARS).optional().describe("accepted for compatibility; must be your own id"),
       },
       outputSchema: { agent_id: z.string(), task_id: z.string(), status: z.string(), depth: z.number().int() },
       annotations: REPORTS,

@@ -9,6 +9,8 @@ import { BACKENDS } from "../lifecycle/inputs.js";
 import { AgentView, CleanupRecordView, PageView, TaskStatusView, TaskSummaryView } from "../lifecycle/views.js";
 import {
   DEFAULT_PAGE,
+  MAX_AGENT_TYPE_CHARS,
+  MAX_ID_CHARS,
   MAX_ARGV_BYTES,
   MAX_ARGV_ITEMS,
   MAX_CONTEXT_ITEM,
@@ -23,9 +25,9 @@ import {
 } from "../domain/bounds.js";
 import { toolResult } from "./results.js";
 
-const taskId = z.string().max(100).describe("the task id create_real_task returned, e.g. TASK-20260101-120000-0123abcd");
-const agentId = z.string().max(100).describe("an agent id from deploy_headless_agent or get_real_task_status");
-const agentType = z.string().max(40).describe("what the agent is, 1-40 chars of a-z 0-9 _ -: e.g. 'researcher', 'test_writer'");
+const taskId = z.string().max(MAX_ID_CHARS).describe("the task id create_real_task returned, e.g. TASK-20260101-120000-0123abcd");
+const agentId = z.string().max(MAX_ID_CHARS).describe("an agent id from deploy_headless_agent or get_real_task_status");
+const agentType = z.string().max(MAX_AGENT_TYPE_CHARS).describe("what the agent is, 1-40 chars of a-z 0-9 _ -: e.g. 'researcher', 'test_writer'");
 const launchOptions = {
   model: z.string().min(1).max(200).optional().describe("model for the agent's CLI (claude: e.g. 'sonnet', 'opus')"),
   effort: z.enum(EFFORTS).optional().describe("reasoning effort, for CLIs that take one"),
