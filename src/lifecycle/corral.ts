@@ -1319,7 +1319,16 @@ export class Corral {
    * to record their ends. Returns the agent it stopped, if any.
    */
   async checkDiskFloor(): Promise<AgentId | null> {
-    if (this.closed) return null;
+    if (this.closed || this.config.diskReserveMb === 0) return null;
+    const stats = statfsSync(this.config.home);
+    const free = stats.bavail * stats.bsize;
+    const reserve = this.config.diskReserveMb * 1024 * 1024;
+    // Well above the reserve nothing is measured: a check costs one statfs. Closer, each log's
+    // growth is followed, so that it is known by the time the reserve is reached.
+    if (free >= 2 * reserve) {
+      this.logSizes.clear();
+      return null;
+    }
     const running = this.store.agents.liveOwnedBy(this.owner).filter((agent) => agent.status === "running");
     const logs = running.map((agent) => {
       const bytes = statOrNull(agent.logPath)?.size ?? 0;
@@ -1328,9 +1337,7 @@ export class Corral {
       return { id: agent.id, grew, bytes };
     });
     for (const id of this.logSizes.keys()) if (!logs.some((log) => log.id === id)) this.logSizes.delete(id);
-    const stats = statfsSync(this.config.home);
-    const free = stats.bavail * stats.bsize;
-    const top = planDiskFloor(logs, free, this.config.diskReserveMb * 1024 * 1024);
+    const top = planDiskFloor(logs, free, reserve);
     if (top === null) return null;
     const reason =
       `the disk under the state dir fell to ${(free / 1024 / 1024).toFixed(1)} MB free, below diskReserveMb=${this.config.diskReserveMb}, ` +
