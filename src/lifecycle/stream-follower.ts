@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { describeUnknown } from "../domain/errors.js";
 import type { AgentId } from "../domain/ids.js";
 import type { StreamEvent } from "../domain/stream-events.js";
+import { isUnwritable } from "../store/database.js";
 import type { Store } from "../store/store.js";
 import { readStream } from "./stream-reader.js";
 
@@ -26,6 +27,8 @@ export const FOLLOW_FAILURES_ALLOWED = 8;
 export class StreamFollower {
   private readonly followed = new Map<AgentId, Followed>();
   private timer: NodeJS.Timeout | null = null;
+  /** Whether the database refused the last write: reads wait until it takes writes again. */
+  private refused = false;
 
   constructor(
     private readonly store: Store,
@@ -61,8 +64,10 @@ export class StreamFollower {
   }
 
   private poll(): void {
-    // Each agent's read ends in a write: with the database locked, each would wait for it.
-    if (!this.store.writableNow()) return;
+    // Each agent's read ends in a write: once one was refused (another process holds the lock),
+    // the next rounds ask first, without waiting, instead of each read waiting for it in turn.
+    if (this.refused && !this.store.writableNow()) return;
+    this.refused = false;
     for (const [id, followed] of this.followed) {
       try {
         const agent = this.store.agents.get(id);
@@ -73,6 +78,10 @@ export class StreamFollower {
         readStream(this.store, agent, followed.parseLine, followed.counted, false);
         followed.failures = 0;
       } catch (cause) {
+        if (isUnwritable(cause)) {
+          this.refused = true;
+          return;
+        }
         followed.failures += 1;
         if (followed.failures < FOLLOW_FAILURES_ALLOWED) {
           this.logger.warn({ agent: id, err: describeUnknown(cause) }, "reading the agent's stream failed");
