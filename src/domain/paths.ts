@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { isAbsolute, relative, resolve, sep } from "node:path";
 import { fail, ok, type Result } from "./errors.js";
 
@@ -13,4 +14,13 @@ export function resolveInside(root: string, candidate: string): Result<string> {
   const rel = relative(base, target);
   if (rel === "" || (!rel.startsWith(`..${sep}`) && rel !== ".." && !isAbsolute(rel))) return ok(target);
   return fail("PATH_OUTSIDE_WORKSPACE", `${candidate} is outside the workspace ${base}`);
+}
+
+/**
+ * A short name for a state dir, for what corral keeps for it outside it (its agents' cgroups,
+ * the spare journal): every corral on one state dir finds the same place, whatever path it
+ * was given to it by.
+ */
+export function stateDirKey(home: string): string {
+  return createHash("sha256").update(resolve(home)).digest("hex").slice(0, 16);
 }

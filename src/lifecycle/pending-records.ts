@@ -1,10 +1,11 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, unlinkSync } from "node:fs";
 import { mkdir, open, rename, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { describeUnknown } from "../domain/errors.js";
+import { stateDirKey } from "../domain/paths.js";
 import { removeEmptyDirs } from "./empty-dirs.js";
 
 /**
@@ -214,8 +215,7 @@ function ownedPrivately(dir: string): boolean {
  */
 export function spareJournalDir(home: string): string | null {
   if (!existsSync("/dev/shm")) return null;
-  const key = createHash("sha256").update(home).digest("hex").slice(0, 16);
-  return join("/dev/shm", `corral-${process.getuid?.() ?? 0}`, key);
+  return join("/dev/shm", `corral-${process.getuid?.() ?? 0}`, stateDirKey(home));
 }
 
 /** Why the state dir may refuse a file: then the record is kept in memory instead. */

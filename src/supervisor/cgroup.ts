@@ -1,7 +1,7 @@
-import { createHash } from "node:crypto";
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
+import { stateDirKey } from "../domain/paths.js";
 import { identify, type ProcessIdentity } from "./identity.js";
 
 /**
@@ -30,11 +30,6 @@ export function parseCgroup2Mount(mounts: string): string | null {
 export function parseOwnCgroup(text: string): string | null {
   const line = text.split("\n").find((l) => l.startsWith("0::"));
   return line === undefined ? null : line.slice(3);
-}
-
-/** The name under CGROUP_TOP of a state dir's agents: two corrals on one state dir share it. */
-export function stateDirKey(home: string): string {
-  return createHash("sha256").update(resolve(home)).digest("hex").slice(0, 16);
 }
 
 /** The dir under which this process would create cgroups for `home`, or null without a v2 hierarchy. */

@@ -34,6 +34,7 @@ export function blindSpots(method: DiscoveryMethod): string[] {
       return ["a descendant that left the agent's session and cleared its environment (setsid env -i ...) once no subreaper held it"];
   }
 }
+
 /**
  * The scope of an agent whose process was never recorded: no root, no session, only the mark
  * in its environment. pid 0 names no process, so the sweep takes every process of ours

@@ -94,10 +94,16 @@ class Termination {
   send(p: ProcessIdentity, signal: NodeJS.Signals): boolean {
     if (signalProcess(p, signal) !== "sent") return false;
     this.note(p, signal);
-    // A stopped process keeps a SIGTERM pending until it is continued: continue it, so that
-    // it can act on it (its handler, or its death) within the grace period.
-    if (signal === "SIGTERM" && statOf(p)?.state === "T" && signalProcess(p, "SIGCONT") === "sent") this.note(p, "SIGCONT");
+    if (signal === "SIGTERM") this.continueIfStopped(p);
     return true;
+  }
+
+  /**
+   * A stopped process keeps a SIGTERM pending until it is continued: continue it, so that it
+   * can act on it (its handler, or its death) within the grace period.
+   */
+  private continueIfStopped(p: ProcessIdentity): void {
+    if (statOf(p)?.state === "T" && signalProcess(p, "SIGCONT") === "sent") this.note(p, "SIGCONT");
   }
 
   private note(p: ProcessIdentity, signal: NodeJS.Signals): void {
@@ -127,7 +133,7 @@ class Termination {
         if (this.isHeldRoot(p) || this.known.has(key(p))) continue;
         this.known.set(key(p), p);
         if (signal !== "SIGTERM" || !this.isQuietRoot(p)) this.send(p, signal);
-        else if (statOf(p)?.state === "T" && signalProcess(p, "SIGCONT") === "sent") this.note(p, "SIGCONT");
+        else this.continueIfStopped(p);
       }
     }
     return [...this.known.values()].filter(isAlive);
