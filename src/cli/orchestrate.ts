@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { unwrap } from "../domain/errors.js";
 import type { TaskId } from "../domain/ids.js";
 import type { Corral } from "../lifecycle/corral.js";
-import type { DeployInput } from "../lifecycle/inputs.js";
+import { renameField, type DeployInput } from "../lifecycle/inputs.js";
 import type { AgentView } from "../lifecycle/views.js";
 import { paint, statusColour, table } from "./format.js";
 import { die } from "./session.js";
@@ -122,9 +122,3 @@ async function stopTask(corral: Corral, taskId: TaskId, reason: string): Promise
   return live.length;
 }
 
-/** "agentType: ..." → "--type: ...". */
-function renameField(message: string, names: Readonly<Record<string, string>>): string {
-  const field = /^(\w+):/.exec(message)?.[1];
-  const renamed = field === undefined ? undefined : names[field];
-  return renamed === undefined ? message : `${renamed}${message.slice(field!.length)}`;
-}

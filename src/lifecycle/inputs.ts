@@ -98,3 +98,13 @@ export function parseInput<S extends z.ZodType>(schema: S, raw: unknown): Result
   const code: ErrorCode = field === "agentType" ? "INVALID_AGENT_TYPE" : field.endsWith("Id") ? "INVALID_ID" : "INVALID_INPUT";
   return fail(code, `${field === "" ? "input" : field}: ${issue?.message ?? "invalid"}`);
 }
+
+/**
+ * "agentType: ..." → "agent_type: ..." or "--type: ...": a message from parseInput names the
+ * field as the service knows it; each entry point renames it the way its caller wrote it.
+ */
+export function renameField(message: string, names: Readonly<Record<string, string>>): string {
+  const field = /^(\w+):/.exec(message)?.[1];
+  const renamed = field === undefined ? undefined : names[field];
+  return field === undefined || renamed === undefined ? message : `${renamed}${message.slice(field.length)}`;
+}

@@ -5,7 +5,7 @@ import { fail, ok } from "../domain/errors.js";
 import type { Corral } from "../lifecycle/corral.js";
 import { AgentOutputView } from "../lifecycle/agent-output.js";
 import { EFFORTS, type Effort } from "../backends/backend.js";
-import { BACKENDS } from "../lifecycle/inputs.js";
+import { BACKENDS, renameField } from "../lifecycle/inputs.js";
 import { AgentView, CleanupRecordView, PageView, TaskStatusView, TaskSummaryView } from "../lifecycle/views.js";
 import {
   DEFAULT_PAGE,
@@ -289,12 +289,6 @@ const CREATE_FIELDS: Readonly<Record<string, string>> = { clientCwd: "client_cwd
 const DEPLOY_FIELDS: Readonly<Record<string, string>> = { taskId: "task_id", agentType: "agent_type", parentId: "parent", maxRuntimeMs: "max_runtime_s" };
 const SPAWN_FIELDS: Readonly<Record<string, string>> = { ...DEPLOY_FIELDS, agentType: "child_agent_type", parentId: "parent_agent_id", prompt: "child_prompt" };
 
-/** "taskId: ..." → "task_id: ...": the message names the field the way the caller wrote it. */
-function renameField(message: string, names: Readonly<Record<string, string>>): string {
-  const field = /^(\w+):/.exec(message)?.[1];
-  const renamed = field === undefined ? undefined : names[field];
-  return renamed === undefined ? message : `${renamed}${message.slice((field as string).length)}`;
-}
 
 async function deploy(
   corral: Corral,

@@ -18,7 +18,7 @@ import { blindSpots } from "../../supervisor/discover.js";
 import { identify } from "../../supervisor/identity.js";
 import { paint } from "../format.js";
 import { createLogger } from "../../lifecycle/logger.js";
-import { PendingRecords } from "../../lifecycle/pending-records.js";
+import { PendingRecords, spareJournalDir } from "../../lifecycle/pending-records.js";
 
 const run = promisify(execFile);
 
@@ -125,9 +125,9 @@ async function checkDatabase(home: string): Promise<Check[]> {
       writable = store.value.writableNow();
     }
     checks.push(writable ? ok("database lock", "free: writes go through") : bad("database lock", store.value.lockedError().message));
-    const pending = new PendingRecords(join(home, "pending"), createLogger("silent")).list().length;
+    const pending = new PendingRecords(join(home, "pending"), createLogger("silent"), spareJournalDir(home)).list().length;
     if (pending > 0) {
-      checks.push(warn("pending ends", `${pending} agents' ends wait in ${join(home, "pending")} for the database; corral serve records them once the database takes writes (it reconciles at start and every reconcileMs)`));
+      checks.push(warn("pending ends", `${pending} agents' ends wait in the journal (${join(home, "pending")}, or the spare one in /dev/shm) for the database; corral serve records them once the database takes writes (it reconciles at start and every reconcileMs)`));
     }
     return checks;
   } finally {
