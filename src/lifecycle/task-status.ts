@@ -5,6 +5,7 @@ import type { Store } from "../store/store.js";
 import { cleanupHealth } from "./cleanup-health.js";
 import type { AgentView, CleanupRecordView, EventView, HierarchyNode, TaskStatusView, TaskSummaryView } from "./views.js";
 
+import { DISCOVERY_METHODS } from "../supervisor/discover.js";
 import { pageView, WHOLE, type Page } from "./paging.js";
 
 const LATEST_PROGRESS = 10;
@@ -96,12 +97,10 @@ export function cleanupView(agent: AgentRecord, steps: readonly CleanupStepRecor
   };
 }
 
-const METHODS = ["cgroup", "tree", "sweep"] as const;
-
 /** The mechanism of the latest verify (or terminate) step that looked, and its blind spots. */
 function verification(steps: readonly CleanupStepRecord[]): Pick<CleanupRecordView, "verifiedBy" | "blindSpots"> {
   const looked = [...steps].reverse().find((s) => (s.step === "verify" || s.step === "terminate") && typeof s.detail.method === "string");
-  const method = METHODS.find((m) => m === looked?.detail.method) ?? null;
+  const method = DISCOVERY_METHODS.find((m) => m === looked?.detail.method) ?? null;
   const spots = looked?.detail.blindSpots;
   return { verifiedBy: method, blindSpots: Array.isArray(spots) ? spots.filter((x): x is string => typeof x === "string") : [] };
 }

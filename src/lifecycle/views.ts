@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { RUNNER_KINDS } from "../domain/config.js";
 import { AGENT_STATUSES, CLEANUP_STATUSES } from "../domain/agent-state.js";
+import { DISCOVERY_METHODS } from "../supervisor/discover.js";
 
 /**
  * What the service shows of its state. Every entry point returns these shapes, and the MCP
@@ -150,7 +151,7 @@ export const CleanupRecordView = z.object({
    * How the latest look at the agent's processes found them: `cgroup` (its own cgroup),
    * `tree` (tini's tree, while tini lived) or `sweep` (session and mark); null before one ran.
    */
-  verifiedBy: z.enum(["cgroup", "tree", "sweep"]).nullable(),
+  verifiedBy: z.enum(DISCOVERY_METHODS).nullable(),
   /** Escapers that mechanism cannot see: what "0 survivors" does not vouch for. */
   blindSpots: z.array(z.string()),
   steps: z.array(CleanupStepView),

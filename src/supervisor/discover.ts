@@ -16,7 +16,8 @@ export interface AgentScope {
   readonly cgroup: string | null;
 }
 
-export type DiscoveryMethod = "cgroup" | "tree" | "sweep";
+export const DISCOVERY_METHODS = ["cgroup", "tree", "sweep"] as const;
+export type DiscoveryMethod = (typeof DISCOVERY_METHODS)[number];
 
 /**
  * The escapers a method cannot see, said in every receipt rather than claiming a certainty it
