@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { execFile } from "node:child_process";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { gunzipSync } from "node:zlib";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -206,6 +206,20 @@ describe(`the cgroups setting${withCgroups}`, () => {
     mkdirSync(stale);
     corral.gc();
     expect(existsSync(stale)).toBe(false);
+    expect(existsSync(live.cgroup as string)).toBe(true);
+  });
+
+  it.skipIf(unusable !== null)("removes another state dir's parent cgroup left empty by a corral that never closed, and spares one in use", async () => {
+    corral = openCorral({ cgroups: "on" });
+    const task = unwrap(corral.createTask({ description: "in use" }));
+    const live = unwrap(await corral.deploy({ taskId: task.id, agentType: "live", prompt: "p", command: ["sleep", "300"] }));
+    const inUse = corral.cgroups?.parent as string;
+    // What a corral killed between making its state dir's parent and closing leaves behind.
+    const abandoned = join(dirname(inUse), "0000deadbeef0000");
+    mkdirSync(abandoned);
+    const probe = Cgroups.open(join(tmpdir(), `corral-cgroup-probe-${process.pid}`));
+    expect(probe.ok).toBe(true);
+    expect(existsSync(abandoned)).toBe(false);
     expect(existsSync(live.cgroup as string)).toBe(true);
   });
 

@@ -106,8 +106,11 @@ export class Cgroups {
     enableControllers(parent);
     const enclosed = base.value.split("/").some((part, i, parts) => part === CGROUP_TOP && parts[i + 1] === stateDirKey(home));
     const cgroups = new Cgroups(parent, readWords(join(parent, "cgroup.subtree_control")), enclosed);
-    // Made again with the first agent: a command that never deploys leaves nothing behind.
-    cgroups.removeParentIfEmpty();
+    // Made again with the first agent: a command that never deploys leaves nothing behind. So
+    // does any other state dir's parent left empty (a corral killed before it closed): any
+    // corral may remove it, as a corral making an agent's cgroup makes its parent again.
+    for (const name of subdirs(top)) removeIfEmpty(join(top, name));
+    removeIfEmpty(top);
     return ok(cgroups);
   }
 
