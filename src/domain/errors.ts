@@ -32,24 +32,31 @@ export type ErrorCode =
 export interface CorralError {
   readonly code: ErrorCode;
   readonly message: string;
+  /**
+   * The input at fault, in the caller's own words (`agent_id`, `backend`), when one field is;
+   * each face maps it to its vocabulary (the CLI's `--backend`).
+   */
+  readonly field?: string;
 }
 
 export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: CorralError };
 
 export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
 
-export const fail = <T = never>(code: ErrorCode, message: string): Result<T> => ({
+export const fail = <T = never>(code: ErrorCode, message: string, field?: string): Result<T> => ({
   ok: false,
-  error: { code, message },
+  error: field === undefined ? { code, message } : { code, message, field },
 });
 
 /** Thrown only where a Result cannot travel (constructors, top-level entry points). */
 export class CorralFailure extends Error {
   readonly code: ErrorCode;
+  readonly field: string | undefined;
   constructor(error: CorralError) {
     super(error.message);
     this.name = "CorralFailure";
     this.code = error.code;
+    this.field = error.field;
   }
 }
 
