@@ -11,7 +11,7 @@ import type { Corral } from "../src/lifecycle/corral.js";
 import { scriptedClaudeEnv } from "./helpers/claude-env.js";
 import { startCoordinator } from "./helpers/mcp-client.js";
 import { agentScript, openCorral } from "./helpers/sandbox.js";
-import { agentRow } from "./helpers/builders.js";
+import { agentRow, launchOf } from "./helpers/builders.js";
 
 const IMPOSTOR = join(import.meta.dirname, "..", "dist", "test", "fixtures", "workers", "impostor.js");
 const TOOLS = [
@@ -133,7 +133,7 @@ describe("an agent speaks only for itself", () => {
       // This test process stands as the agent's root: the server is its child.
       const self = readStat(process.pid);
       if (self === null) throw new Error("cannot read /proc/self/stat");
-      corral.store.agents.recordLaunch(id, { pid: process.pid, startTime: self.startTime, pgid: self.pgrp, sid: self.session, subreaper: false }, Date.now());
+      corral.store.agents.recordLaunch(id, launchOf(self), Date.now());
       expect(await call).toMatchObject({ recorded: true });
       // Its root is this process: the row is ended by hand, not by a kill.
       corral.store.agents.end(id, { status: "completed", reason: null, exit: null, at: Date.now(), claim: "test" });

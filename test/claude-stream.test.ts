@@ -2,17 +2,11 @@ import { describe, expect, it } from "vitest";
 import { parseClaudeLine } from "../src/backends/claude-stream.js";
 import { validateCompletion } from "../src/domain/validation.js";
 import { foldEvents } from "../src/lifecycle/stream-reader.js";
+import { claudeLine } from "./helpers/builders.js";
 
 const line = (value: unknown): string => JSON.stringify(value);
 const init = (status: string | null) =>
-  line({
-    type: "system",
-    subtype: "init",
-    session_id: "s-1",
-    model: "claude-x",
-    mcp_servers: status === null ? [{ name: "other", status: "connected" }] : [{ name: "corral", status }],
-    tools: [],
-  });
+  claudeLine.init({ model: "claude-x", mcp_servers: status === null ? [{ name: "other", status: "connected" }] : [{ name: "corral", status }] });
 
 describe("reading claude's stream-json", () => {
   it.each([
@@ -53,12 +47,7 @@ describe("reading claude's stream-json", () => {
       parseClaudeLine(line({ type: "user", message: { content: [{ type: "tool_result", tool_use_id: "t1", is_error: true, content: "denied" }] } }), "corral"),
     ).toEqual([{ kind: "tool_result", id: "t1", isError: true, excerpt: "denied" }]);
     const [result] = parseClaudeLine(
-      line({
-        type: "result",
-        subtype: "success",
-        is_error: false,
-        result: "done",
-        session_id: "s-1",
+      claudeLine.result({
         total_cost_usd: 0.25,
         num_turns: 3,
         duration_ms: 900,

@@ -11,7 +11,7 @@ import { isAlive, identify } from "../src/supervisor/identity.js";
 import { childPids, readStat } from "../src/supervisor/procfs.js";
 import type { Config } from "../src/domain/config.js";
 import { agentScript, openCorral as openSandboxCorral } from "./helpers/sandbox.js";
-import { agentRow } from "./helpers/builders.js";
+import { agentRow, launchOf } from "./helpers/builders.js";
 
 let corral: Corral;
 afterEach(async () => {
@@ -243,7 +243,7 @@ describe.each([
     const child = spawn("sleep", ["300"], { detached: true, stdio: "ignore", env: { ...process.env, CORRAL_MARK: "late" } });
     const exited = new Promise((resolve) => child.once("exit", resolve));
     const stat = readStat(child.pid!)!;
-    corral.store.agents.recordLaunch(id, { pid: child.pid!, startTime: stat.startTime, pgid: stat.pgrp, sid: stat.session, subreaper: false }, Date.now());
+    corral.store.agents.recordLaunch(id, launchOf(stat), Date.now());
     const result = unwrap(await killing);
     const outcome = await Promise.race([exited.then(() => "exited"), sleep(5000).then(() => "still running")]);
     if (outcome !== "exited") child.kill("SIGKILL");

@@ -6,7 +6,7 @@ import { unwrap } from "../src/domain/errors.js";
 import type { AgentId, TaskId } from "../src/domain/ids.js";
 import { SCHEMA_VERSION } from "../src/store/migrations.js";
 import { Store } from "../src/store/store.js";
-import { agentRow } from "./helpers/builders.js";
+import { agentRow, startedProcess, taskRow } from "./helpers/builders.js";
 
 const limits = { maxConcurrentAgents: 10, maxAgentsPerTask: 10, maxDepth: 2, maxChildrenPerParent: 2 };
 const dir = () => mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "store-"));
@@ -23,7 +23,7 @@ function withStore<T>(fn: (store: Store, path: string) => T): T {
 
 function seed(store: Store) {
   const taskId = "TASK-20260101-000000-00000001" as TaskId;
-  store.tasks.insert({ id: taskId, description: "d", priority: "normal", context: {}, workspace: "/w", createdAt: 1 });
+  store.tasks.insert(taskRow({ id: taskId }));
   const agentId = "w-000000-000001" as AgentId;
   unwrap(
     store.agents.insert(agentRow({ id: taskId, workspace: "/w" }, { pid: 1, startTime: "1" }, { id: agentId, cwd: "/", mark: "m", createdAt: 1 }), limits),
@@ -65,7 +65,7 @@ describe("store", () => {
   it("lets exactly one caller win a terminal transition, which also claims the cleanup", () => {
     withStore((store) => {
       const { agentId } = seed(store);
-      store.agents.recordLaunch(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: false }, 2);
+      store.agents.recordLaunch(agentId, startedProcess(10, "5"), 2);
       expect(store.agents.get(agentId)?.status).toBe("running");
       const end = (status: "killed" | "completed", claim: string) =>
         store.agents.end(agentId, { status, reason: null, exit: null, at: 3, claim });
@@ -84,8 +84,8 @@ describe("store", () => {
     withStore((store) => {
       const { agentId } = seed(store);
       expect(store.agents.end(agentId, { status: "killed", reason: "early", exit: null, at: 2, claim: "k" })).toBe(true);
-      store.agents.recordLaunch(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: true }, 3);
-      store.agents.recordLaunch(agentId, { pid: 11, startTime: "6", pgid: 11, sid: 11, subreaper: true }, 4);
+      store.agents.recordLaunch(agentId, startedProcess(10, "5", { subreaper: true }), 3);
+      store.agents.recordLaunch(agentId, startedProcess(11, "6", { subreaper: true }), 4);
       const agent = store.agents.get(agentId)!;
       expect([agent.status, agent.process?.pid, agent.startedAt]).toEqual(["killed", 10, 3]);
     });
@@ -94,7 +94,7 @@ describe("store", () => {
   it("reads the same agent through its summary as through its full row", () => {
     withStore((store) => {
       const { taskId, agentId } = seed(store);
-      store.agents.recordLaunch(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: true }, 2);
+      store.agents.recordLaunch(agentId, startedProcess(10, "5", { subreaper: true }), 2);
       store.agents.applyStream({ id: agentId, taskId }, 0, 100, {
         sessionId: "s",
         model: "m",

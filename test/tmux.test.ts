@@ -12,6 +12,7 @@ import { Corral } from "../src/lifecycle/corral.js";
 import { createLogger } from "../src/lifecycle/logger.js";
 import { identify, isAlive, type ProcessIdentity } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
+import { claudeLine } from "./helpers/builders.js";
 import { CORRAL_BIN, startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 import { openCorral } from "./helpers/sandbox.js";
 
@@ -206,8 +207,8 @@ describe("the tmux runner", () => {
     // A claude-like CLI on a terminal: it sets up the screen, streams its JSON, and restores
     // the screen on exit with no newline after, as a real CLI does.
     const fake = join(process.env.CORRAL_TEST_ROOT as string, "claude-on-a-terminal");
-    const init = JSON.stringify({ type: "system", subtype: "init", session_id: "s-1", model: "m", mcp_servers: [{ name: "corral", status: "connected" }] });
-    const result = JSON.stringify({ type: "result", subtype: "success", is_error: false, result: "done", session_id: "s-1", total_cost_usd: 0.01, num_turns: 1 });
+    const init = claudeLine.init({ mcp_servers: [{ name: "corral", status: "connected" }] });
+    const result = claudeLine.result();
     writeFileSync(
       fake,
       `#!/bin/bash\ncat > /dev/null\nprintf '\\033[?25l\\033]0;claude\\007'\necho '${init}'\nprintf '\\033[1m\\033[0m'\necho '${result}'\nprintf '\\033[?25h\\033[?1004l\\033[?2004l\\033[<u\\033]0;\\007'\n`,
