@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { parseClaudeLine } from "../src/backends/claude-stream.js";
-import { validateCompletion } from "../src/domain/validation.js";
 import { foldEvents } from "../src/lifecycle/stream-reader.js";
 import { claudeLine } from "./helpers/builders.js";
 
@@ -87,37 +86,5 @@ describe("reading claude's stream-json", () => {
       counted,
     );
     expect(folded).toMatchObject({ toolCalls: 1, denials: 1, costUsd: 0.1, totalTokens: { input: 50, output: 7 }, result: { text: "ok", isError: false } });
-  });
-});
-
-describe("completion validation", () => {
-  const clean = {
-    status: "completed" as const,
-    exit: { kind: "exited" as const, code: 0 },
-    claimedDone: true,
-    progressReports: 3,
-    findings: 1,
-    filesChanged: 2,
-    streamed: true,
-    result: { isError: false, text: "done" },
-    corralConnected: true,
-  };
-
-  it("is confident when every piece of evidence is there", () => {
-    expect(validateCompletion(clean)).toMatchObject({ confidence: "high", score: 100, warnings: [] });
-  });
-
-  it.each([
-    [{ corralConnected: false }, /did not connect/],
-    [{ result: null }, /no final result/],
-    [{ result: { isError: true, text: "API Error" } }, /reported an error: API Error/],
-    [{ claimedDone: false }, /never reported status "completed"/],
-    [{ progressReports: 0 }, /never reported progress/],
-    [{ findings: 0, filesChanged: 0 }, /no findings and changed no file/],
-    [{ status: "killed" as const }, /ended killed/],
-  ])("warns when %j", (change, warning) => {
-    const validation = validateCompletion({ ...clean, ...change });
-    expect(validation.warnings.join("\n")).toMatch(warning);
-    expect(validation.confidence).not.toBe("high");
   });
 });
