@@ -8,7 +8,7 @@ import type { CompletionEvidence } from "../../src/domain/validation.js";
 import type { PendingEnding } from "../../src/lifecycle/pending-records.js";
 import type { NewAgent, StartedProcess } from "../../src/store/agents.js";
 import type { NewTask } from "../../src/store/tasks.js";
-import type { AgentRecord } from "../../src/store/records.js";
+import type { AgentRecord, CleanupStepRecord } from "../../src/store/records.js";
 import type { AgentScope } from "../../src/supervisor/discover.js";
 import type { ProcStat } from "../../src/supervisor/procfs.js";
 
@@ -152,6 +152,11 @@ export function completionEvidence(overrides: Partial<CompletionEvidence> = {}):
     corralConnected: true,
     ...overrides,
   };
+}
+
+/** One step of a cleanup as recorded: ok, in the first attempt. */
+export function cleanupStep(step: string, overrides: Partial<CleanupStepRecord> = {}): CleanupStepRecord {
+  return { agentId: AGENT, attempt: 1, step, outcome: "ok", detail: {}, error: null, startedAt: 1, durationMs: 1, ...overrides };
 }
 
 /** An end the database refused, as the journal keeps it: the agent failed with exit 1. */
