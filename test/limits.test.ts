@@ -20,6 +20,8 @@ async function until(check: () => boolean, what: string): Promise<void> {
   if (!check()) throw new Error(`timed out waiting for ${what}`);
 }
 
+// The rules themselves (what is a warning, what is a limit reached) are checked without
+// processes in resource-limit-rules.test.ts; these check them on real processes.
 describe("resource limits on each agent process", () => {
   it("applies the open-file limit at launch, and warns past 80 % of it", async () => {
     corral = openCorral({ agentOpenFiles: 20 });
