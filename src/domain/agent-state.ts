@@ -31,8 +31,6 @@ export function isTerminal(status: AgentStatus): status is TerminalStatus {
   return (TERMINAL_STATUSES as readonly string[]).includes(status);
 }
 
-export { CLEANUP_STATUSES, type CleanupStatus } from "./cleanup-state.js";
-
 export type ExitStatus =
   | { readonly kind: "exited"; readonly code: number }
   | { readonly kind: "signalled"; readonly signal: string };

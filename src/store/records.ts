@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { AGENT_STATUSES, CLEANUP_STATUSES, type ExitStatus } from "../domain/agent-state.js";
+import { AGENT_STATUSES, type ExitStatus } from "../domain/agent-state.js";
+import { CLEANUP_STATUSES } from "../domain/cleanup-state.js";
 import { RUNNER_KINDS } from "../domain/config.js";
 import type { AgentId, AgentType, TaskId } from "../domain/ids.js";
 import type { Validation } from "../domain/validation.js";
