@@ -5,7 +5,7 @@ import { unwrap } from "../src/domain/errors.js";
 import type { AgentId, TaskId } from "../src/domain/ids.js";
 import { Store } from "../src/store/store.js";
 import type { StreamDelta } from "../src/store/streams.js";
-import { agentRow } from "./helpers/builders.js";
+import { agentRow, cleanupClaim } from "./helpers/builders.js";
 
 const limits = { maxConcurrentAgents: 10, maxAgentsPerTask: 10, maxDepth: 2, maxChildrenPerParent: 2 };
 const task = { id: "TASK-20260101-000000-00000001" as TaskId, workspace: "/w" };
@@ -30,7 +30,7 @@ function agent(store: Store, n: number, owner = dead): AgentId {
 }
 
 const end = (store: Store, id: AgentId, at: number) =>
-  store.runs.end(id, { status: "killed", reason: null, exit: null, at, claim: "1:1:a" });
+  store.runs.end(id, { status: "killed", reason: null, exit: null, at, claim: cleanupClaim("a") });
 
 const nothing: StreamDelta = { inputTokens: 0, outputTokens: 0, toolCalls: 0, denials: 0, errors: 0 };
 

@@ -6,7 +6,7 @@ import { unwrap } from "../src/domain/errors.js";
 import type { AgentId, TaskId } from "../src/domain/ids.js";
 import { SCHEMA_VERSION } from "../src/store/migrations.js";
 import { Store } from "../src/store/store.js";
-import { agentRow } from "./helpers/builders.js";
+import { agentRow, cleanupClaim } from "./helpers/builders.js";
 
 const limits = { maxConcurrentAgents: 10, maxAgentsPerTask: 10, maxDepth: 2, maxChildrenPerParent: 2 };
 const dir = () => mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "store-"));
@@ -67,15 +67,16 @@ describe("store", () => {
       const { agentId } = seed(store);
       store.runs.recordLaunch(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: false }, 2);
       expect(store.agents.get(agentId)?.status).toBe("running");
-      const end = (status: "killed" | "completed", claim: string) =>
-        store.runs.end(agentId, { status, reason: null, exit: null, at: 3, claim });
+      const end = (status: "killed" | "completed", nonce: string) =>
+        store.runs.end(agentId, { status, reason: null, exit: null, at: 3, claim: cleanupClaim(nonce) });
       expect(end("killed", "a")).toBe(true);
       expect(end("completed", "b")).toBe(false);
       expect(end("killed", "c")).toBe(false);
       const agent = store.agents.get(agentId)!;
       expect([agent.status, agent.cleanupStatus, agent.cleanupAttempts]).toEqual(["killed", "running", 1]);
-      expect(store.cleanups.finish(agentId, "b", "done", 4)).toBe(false);
-      expect(store.cleanups.finish(agentId, "a", "done", 4)).toBe(true);
+      expect(agent.cleanupClaim).toEqual(cleanupClaim("a"));
+      expect(store.cleanups.finish(agentId, cleanupClaim("b"), "done", 4)).toBe(false);
+      expect(store.cleanups.finish(agentId, cleanupClaim("a"), "done", 4)).toBe(true);
       expect(store.agents.get(agentId)?.cleanupStatus).toBe("done");
     });
   });
@@ -83,7 +84,7 @@ describe("store", () => {
   it("records the process of an agent ended while it launched, without reviving it", () => {
     withStore((store) => {
       const { agentId } = seed(store);
-      expect(store.runs.end(agentId, { status: "killed", reason: "early", exit: null, at: 2, claim: "k" })).toBe(true);
+      expect(store.runs.end(agentId, { status: "killed", reason: "early", exit: null, at: 2, claim: cleanupClaim("f") })).toBe(true);
       store.runs.recordLaunch(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: true }, 3);
       store.runs.recordLaunch(agentId, { pid: 11, startTime: "6", pgid: 11, sid: 11, subreaper: true }, 4);
       const agent = store.agents.get(agentId)!;
@@ -109,7 +110,7 @@ describe("store", () => {
         lastText: "hi",
         result: { text: "r", isError: false },
       }, [], 3);
-      store.runs.end(agentId, { status: "failed", reason: "why", exit: { kind: "exited", code: 2 }, at: 4, claim: "c" });
+      store.runs.end(agentId, { status: "failed", reason: "why", exit: { kind: "exited", code: 2 }, at: 4, claim: cleanupClaim("c") });
       store.outcomes.setValidation(agentId, { confidence: "low", score: 10, warnings: ["w"] });
       const full = store.agents.get(agentId)!;
       const summary = store.summaries.get(agentId)!;

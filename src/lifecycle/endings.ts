@@ -1,4 +1,5 @@
 import { statusForExit, type ExitStatus } from "../domain/agent-state.js";
+import type { CleanupClaim } from "../domain/cleanup-state.js";
 import { CorralFailure, describeUnknown, type CorralError } from "../domain/errors.js";
 import type { AgentId } from "../domain/ids.js";
 import { isUnwritable } from "../store/database.js";
@@ -223,7 +224,7 @@ export class Endings {
   }
 
   /** Runs the cleanup claimed by `claim` (whole, or the steps a partial one failed). */
-  async cleanup(id: AgentId, claim: string, steps: readonly CleanupStep[], stoppedEarlier: Deferred["stopped"] | null = null): Promise<void> {
+  async cleanup(id: AgentId, claim: CleanupClaim, steps: readonly CleanupStep[], stoppedEarlier: Deferred["stopped"] | null = null): Promise<void> {
     const { core } = this;
     const agent = core.store.agents.get(id);
     if (agent === null) return;

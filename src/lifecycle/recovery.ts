@@ -104,7 +104,7 @@ export class Recovery {
       }
     }
     for (const agent of store.cleanups.running()) {
-      const claimer = claimerOf(agent.cleanupClaim);
+      const claimer = agent.cleanupClaim?.claimer ?? null;
       if (claimer !== null && isAlive(claimer)) continue;
       const claim = core.newClaim();
       if (!store.cleanups.takeOver(agent.id, agent.cleanupClaim, claim)) continue;
@@ -172,11 +172,4 @@ export class Recovery {
     if (recorded !== null) return this.endings.onExit(id, recorded);
     return this.endings.onLostExit(id, "it ended while no corral was its parent");
   }
-}
-
-/** The process that made a cleanup claim (`pid:starttime:nonce`), or null for no claim. */
-function claimerOf(claim: string | null): ProcessIdentity | null {
-  const [pid, startTime] = claim?.split(":") ?? [];
-  if (pid === undefined || startTime === undefined) return null;
-  return { pid: Number(pid), startTime };
 }

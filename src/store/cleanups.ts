@@ -1,4 +1,4 @@
-import { CLEANUP_MOVES, type ClaimHeld, type CleanupOutcome, type CleanupStatus } from "../domain/cleanup-state.js";
+import { CLEANUP_MOVES, formatCleanupClaim, type ClaimHeld, type CleanupClaim, type CleanupOutcome, type CleanupStatus } from "../domain/cleanup-state.js";
 import type { AgentId } from "../domain/ids.js";
 import type { Db } from "./database.js";
 import type { WriteGuard } from "./guard.js";
@@ -60,18 +60,18 @@ export class CleanupClaims {
   }
 
   /** Takes over a cleanup whose claimer died mid-way; true for exactly one caller. */
-  takeOver(id: AgentId, stale: string | null, claim: string): boolean {
-    return this.takeOverStmt.run({ id, stale, claim }).changes === 1;
+  takeOver(id: AgentId, stale: CleanupClaim | null, claim: CleanupClaim): boolean {
+    return this.takeOverStmt.run({ id, stale: stale === null ? null : formatCleanupClaim(stale), claim: formatCleanupClaim(claim) }).changes === 1;
   }
 
   /** Claims a partial cleanup again, to run its failed steps; true for exactly one caller. */
-  retry(id: AgentId, claim: string): boolean {
-    return this.retryStmt.run(claim, id).changes === 1;
+  retry(id: AgentId, claim: CleanupClaim): boolean {
+    return this.retryStmt.run(formatCleanupClaim(claim), id).changes === 1;
   }
 
   /** Ends the cleanup `claim` holds; false when the claim is not (or no longer) on the row. */
-  finish(id: AgentId, claim: string, outcome: CleanupOutcome, at: number): boolean {
-    return this.guard(() => this.finishStmt.run({ id, claim, outcome, at })).changes === 1;
+  finish(id: AgentId, claim: CleanupClaim, outcome: CleanupOutcome, at: number): boolean {
+    return this.guard(() => this.finishStmt.run({ id, claim: formatCleanupClaim(claim), outcome, at })).changes === 1;
   }
 
   /** How many agents are in each cleanup state. */

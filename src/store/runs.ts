@@ -1,5 +1,5 @@
 import { sourcesOf, TERMINAL_STATUSES, type ExitStatus, type TerminalStatus } from "../domain/agent-state.js";
-import { CLEANUP_MOVES } from "../domain/cleanup-state.js";
+import { CLEANUP_MOVES, formatCleanupClaim, type CleanupClaim } from "../domain/cleanup-state.js";
 import type { AgentId } from "../domain/ids.js";
 import type { Db } from "./database.js";
 import type { WriteGuard } from "./guard.js";
@@ -19,7 +19,7 @@ export interface Ending {
   readonly exit: ExitStatus | null;
   readonly at: number;
   /** Who runs the cleanup that the winner of this transition owns. */
-  readonly claim: string;
+  readonly claim: CleanupClaim;
 }
 
 /**
@@ -103,7 +103,7 @@ export class AgentRuns {
         exitCode: exit?.kind === "exited" ? exit.code : null,
         exitSignal: exit?.kind === "signalled" ? exit.signal : null,
         at: ending.at,
-        claim: ending.claim,
+        claim: formatCleanupClaim(ending.claim),
       });
     return this.guard(run).changes === 1;
   }
