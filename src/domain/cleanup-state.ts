@@ -48,8 +48,6 @@ export const CLEANUP_MOVES = {
   retry: { from: "partial", to: "running", held: "none" },
 } as const satisfies Record<string, CleanupMove>;
 
-export type CleanupMoveName = keyof typeof CLEANUP_MOVES;
-
 /** How the claimer ends a cleanup. */
 export type CleanupOutcome = (typeof CLEANUP_MOVES)["done" | "partial"]["to"];
 
