@@ -22,7 +22,7 @@ export async function benchAgentServers(bench: Bench): Promise<void> {
     if (self === null) throw new Error("cannot read /proc/self/stat");
     const ids = insertAgents(corral, task, servers, tokens);
     withStore(corral.config.home, (store) => {
-      for (const id of ids) store.agents.recordLaunch(id, launchOf(self), Date.now());
+      for (const id of ids) store.runs.recordLaunch(id, launchOf(self), Date.now());
     });
     const clients = await Promise.all(
       tokens.map(async (token) => {

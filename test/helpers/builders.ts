@@ -1,12 +1,14 @@
 import { join } from "node:path";
 import type { ExitStatus } from "../../src/domain/agent-state.js";
+import { parseCleanupClaim, type CleanupClaim } from "../../src/domain/cleanup-state.js";
 import { resolveConfig, type Config } from "../../src/domain/config.js";
 import { unwrap } from "../../src/domain/errors.js";
 import type { AgentId, AgentType, TaskId } from "../../src/domain/ids.js";
 import type { ProcessUsage } from "../../src/domain/resource-limits.js";
 import type { CompletionEvidence } from "../../src/domain/validation.js";
 import type { PendingEnding } from "../../src/lifecycle/pending-records.js";
-import type { NewAgent, StartedProcess } from "../../src/store/agents.js";
+import type { NewAgent } from "../../src/store/agents.js";
+import type { StartedProcess } from "../../src/store/runs.js";
 import type { NewTask } from "../../src/store/tasks.js";
 import type { AgentRecord, CleanupStepRecord } from "../../src/store/records.js";
 import type { AgentScope } from "../../src/supervisor/discover.js";
@@ -52,6 +54,11 @@ export function agentRow(
     owner,
     ...overrides,
   };
+}
+
+/** A cleanup claim of `claimer` with a nonce (hex) the test names, so it can name it again. */
+export function cleanupClaim(nonce: string, claimer: { readonly pid: number; readonly startTime: string } = { pid: 1, startTime: "1" }): CleanupClaim {
+  return unwrap(parseCleanupClaim(`${claimer.pid}:${claimer.startTime}:${nonce}`));
 }
 
 /** The identity of a started process, as a launch records it: a session and group of its own. */
