@@ -5,7 +5,7 @@ import { unwrap } from "../src/domain/errors.js";
 import type { AgentId, TaskId } from "../src/domain/ids.js";
 import { Store } from "../src/store/store.js";
 import type { StreamDelta } from "../src/store/streams.js";
-import { agentRow, cleanupClaim } from "./helpers/builders.js";
+import { agentRow, cleanupClaim, taskRow } from "./helpers/builders.js";
 
 const limits = { maxConcurrentAgents: 10, maxAgentsPerTask: 10, maxDepth: 2, maxChildrenPerParent: 2 };
 const task = { id: "TASK-20260101-000000-00000001" as TaskId, workspace: "/w" };
@@ -16,7 +16,7 @@ function withStore<T>(fn: (store: Store) => T): T {
   const path = join(mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "store-")), "corral.db");
   const store = unwrap(Store.open(path));
   try {
-    store.tasks.insert({ id: task.id, description: "d", priority: "normal", context: {}, workspace: task.workspace, createdAt: 1 });
+    store.tasks.insert(taskRow(task));
     return fn(store);
   } finally {
     store.close();

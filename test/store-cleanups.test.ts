@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { unwrap } from "../src/domain/errors.js";
 import type { AgentId, TaskId } from "../src/domain/ids.js";
 import { Store } from "../src/store/store.js";
-import { agentRow, cleanupClaim } from "./helpers/builders.js";
+import { agentRow, cleanupClaim, startedProcess, taskRow } from "./helpers/builders.js";
 
 const limits = { maxConcurrentAgents: 10, maxAgentsPerTask: 10, maxDepth: 2, maxChildrenPerParent: 2 };
 const task = { id: "TASK-20260101-000000-00000001" as TaskId, workspace: "/w" };
@@ -14,7 +14,7 @@ function withStore<T>(fn: (store: Store, path: string) => T): T {
   const path = join(mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "store-")), "corral.db");
   const store = unwrap(Store.open(path));
   try {
-    store.tasks.insert({ id: task.id, description: "d", priority: "normal", context: {}, workspace: task.workspace, createdAt: 1 });
+    store.tasks.insert(taskRow(task));
     return fn(store, path);
   } finally {
     store.close();
@@ -25,7 +25,7 @@ function withStore<T>(fn: (store: Store, path: string) => T): T {
 function ended(store: Store, n: number, nonce: string): AgentId {
   const id = `w-000000-00000${n}` as AgentId;
   unwrap(store.agents.insert(agentRow(task, { pid: 1, startTime: "1" }, { id, createdAt: n }), limits));
-  store.runs.recordLaunch(id, { pid: 100 + n, startTime: "5", pgid: 100 + n, sid: 100 + n, subreaper: false }, n);
+  store.runs.recordLaunch(id, startedProcess(100 + n, "5"), n);
   expect(store.runs.end(id, { status: "completed", reason: null, exit: null, at: 10 + n, claim: cleanupClaim(nonce) })).toBe(true);
   return id;
 }
