@@ -42,7 +42,7 @@ describe("completion validation", () => {
     [{ claimedDone: false }, 80, "medium"],
     [{ result: null }, 60, "medium"],
     [{ result: null, claimedDone: false }, 40, "low"],
-  ])("grades %j, scored %d, as %s: high from 90, medium from 60, low above 0", (change, score, confidence) => {
+  ])("grades %j, scored %d, as %s: medium from 60 up, low below", (change, score, confidence) => {
     expect(validateCompletion(completionEvidence(change))).toMatchObject({ score, confidence });
   });
 });
