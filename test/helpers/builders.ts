@@ -4,6 +4,7 @@ import { parseCleanupClaim, type CleanupClaim } from "../../src/domain/cleanup-s
 import { resolveConfig, type Config } from "../../src/domain/config.js";
 import { unwrap } from "../../src/domain/errors.js";
 import type { AgentId, AgentType, TaskId } from "../../src/domain/ids.js";
+import type { Limits } from "../../src/domain/limits.js";
 import type { ProcessUsage } from "../../src/domain/resource-limits.js";
 import type { CompletionEvidence } from "../../src/domain/validation.js";
 import type { PendingEnding } from "../../src/lifecycle/pending-records.js";
@@ -21,6 +22,12 @@ import type { ProcStat } from "../../src/supervisor/procfs.js";
 
 const TASK = "TASK-20260101-000000-00000001" as TaskId;
 const AGENT = "w-000000-000001" as AgentId;
+
+/** The task a store test's agents belong to, as agentRow takes it. */
+export const TEST_TASK = { id: TASK, workspace: "/w" } as const;
+
+/** Anti-spiral limits with room for every agent a store test inserts. */
+export const ROOMY_LIMITS: Limits = { maxConcurrentAgents: 10, maxAgentsPerTask: 10, maxDepth: 2, maxChildrenPerParent: 2 };
 
 /** A task row as createTask would insert it. */
 export function taskRow(overrides: Partial<NewTask> = {}): NewTask {
