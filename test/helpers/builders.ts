@@ -31,7 +31,7 @@ export const ROOMY_LIMITS: Limits = { maxConcurrentAgents: 10, maxAgentsPerTask:
 
 /** A task row as createTask would insert it. */
 export function taskRow(overrides: Partial<NewTask> = {}): NewTask {
-  return { id: TASK, description: "d", priority: "normal", context: {}, workspace: "/w", createdAt: 1, ...overrides };
+  return { ...TEST_TASK, description: "d", priority: "normal", context: {}, createdAt: 1, ...overrides };
 }
 
 /**
