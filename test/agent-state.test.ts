@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AGENT_STATUSES, canTransition, isTerminal, sourcesOf, statusForExit, TERMINAL_STATUSES } from "../src/domain/agent-state.js";
+import { exited, signalled } from "./helpers/builders.js";
 
 describe("the agent state machine", () => {
   it("starts a pending agent running, or ends it failed (its launch failed) or killed, and nothing else", () => {
@@ -28,11 +29,11 @@ describe("the agent state machine", () => {
 
 describe("an exit's status", () => {
   it.each([
-    [{ kind: "exited", code: 0 } as const, "completed"],
-    [{ kind: "exited", code: 1 } as const, "failed"],
-    [{ kind: "exited", code: 255 } as const, "failed"],
-    [{ kind: "signalled", signal: "SIGSEGV" } as const, "crashed"],
-    [{ kind: "signalled", signal: "SIGKILL" } as const, "crashed"],
+    [exited(0), "completed"],
+    [exited(1), "failed"],
+    [exited(255), "failed"],
+    [signalled("SIGSEGV"), "crashed"],
+    [signalled("SIGKILL"), "crashed"],
   ])("is, for %j, %s", (exit, status) => {
     expect(statusForExit(exit)).toBe(status);
   });

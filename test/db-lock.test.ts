@@ -14,7 +14,7 @@ import { PendingRecords } from "../src/lifecycle/pending-records.js";
 import { parseLockLine, writeLockPids } from "../src/store/lock-holder.js";
 import { isAlive } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
-import { pendingEnding } from "./helpers/builders.js";
+import { exited, pendingEnding } from "./helpers/builders.js";
 import { holdWriteLock, type HeldLock } from "./helpers/lock-holder.js";
 import { CORRAL_BIN, startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 import { openCorral } from "./helpers/sandbox.js";
@@ -104,7 +104,7 @@ describe.each(RUNNER_KINDS)("with another process holding the database's write l
       await held.release();
       await corral.recordPending();
       const after = await corral.whenCleaned(agent.id);
-      expect([after.status, after.exit, after.cleanupStatus, after.slotHeld]).toEqual(["failed", { kind: "exited", code: 7 }, "done", false]);
+      expect([after.status, after.exit, after.cleanupStatus, after.slotHeld]).toEqual(["failed", exited(7), "done", false]);
       expect(corral.task(task.id)?.activeCount).toBe(0);
       expect(withStore(corral.config.home, (store) => store.agents.countHoldingSlots())).toBe(0);
     });
@@ -205,7 +205,7 @@ describe("with another process holding the database's write lock", () => {
     const next = open(first.config.home);
     await next.reconcile();
     const after = await next.whenCleaned(agent.id as AgentId);
-    expect([after.status, after.exit, after.cleanupStatus, after.slotHeld]).toEqual(["failed", { kind: "exited", code: 3 }, "done", false]);
+    expect([after.status, after.exit, after.cleanupStatus, after.slotHeld]).toEqual(["failed", exited(3), "done", false]);
     expect(next.pendingCount()).toBe(0);
   });
 

@@ -10,8 +10,8 @@ import type { Corral } from "../src/lifecycle/corral.js";
 import { isAlive, identify } from "../src/supervisor/identity.js";
 import { childPids, readStat } from "../src/supervisor/procfs.js";
 import type { Config } from "../src/domain/config.js";
+import { agentRow, exited, launchOf, signalled } from "./helpers/builders.js";
 import { agentScript, openCorral as openSandboxCorral } from "./helpers/sandbox.js";
-import { agentRow, launchOf } from "./helpers/builders.js";
 import { withStore } from "./helpers/store.js";
 
 let corral: Corral;
@@ -66,7 +66,7 @@ describe.each([
     const done = await corral.whenCleaned(agent.id);
 
     expect(done.status).toBe("completed");
-    expect(done.exit).toEqual({ kind: "exited", code: 0 });
+    expect(done.exit).toEqual(exited(0));
     expect(done.cleanupStatus).toBe("done");
     expect(done.slotHeld).toBe(false);
     expect(archived(corral, agent.id)).toBe("out: do the work\nto stderr\nprompt file: do the work\n");
@@ -103,8 +103,8 @@ describe.each([
     const crashed = await deploy(corral, ["bash", "-c", "kill -SEGV $$"]);
     const f = await corral.whenCleaned(failed.id);
     const c = await corral.whenCleaned(crashed.id);
-    expect([f.status, f.exit]).toEqual(["failed", { kind: "exited", code: 3 }]);
-    expect([c.status, c.exit]).toEqual(["crashed", { kind: "signalled", signal: "SIGSEGV" }]);
+    expect([f.status, f.exit]).toEqual(["failed", exited(3)]);
+    expect([c.status, c.exit]).toEqual(["crashed", signalled("SIGSEGV")]);
     expect([f.cleanupStatus, c.cleanupStatus]).toEqual(["done", "done"]);
   });
 

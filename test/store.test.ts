@@ -6,7 +6,7 @@ import { unwrap } from "../src/domain/errors.js";
 import type { AgentId, TaskId } from "../src/domain/ids.js";
 import { SCHEMA_VERSION } from "../src/store/migrations.js";
 import { Store } from "../src/store/store.js";
-import { agentRow, cleanupClaim, ROOMY_LIMITS, startedProcess, taskRow, TEST_TASK } from "./helpers/builders.js";
+import { agentRow, cleanupClaim, exited, ROOMY_LIMITS, signalled, startedProcess, taskRow, TEST_TASK } from "./helpers/builders.js";
 import { withFreshStore } from "./helpers/store.js";
 
 const dir = () => mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "store-"));
@@ -98,7 +98,7 @@ describe("store", () => {
         lastText: "hi",
         result: { text: "r", isError: false },
       }, [], 3);
-      store.runs.end(agentId, { status: "failed", reason: "why", exit: { kind: "exited", code: 2 }, at: 4, claim: cleanupClaim("c") });
+      store.runs.end(agentId, { status: "failed", reason: "why", exit: exited(2), at: 4, claim: cleanupClaim("c") });
       store.outcomes.setValidation(agentId, { confidence: "low", score: 10, warnings: ["w"] });
       const full = store.agents.get(agentId)!;
       const summary = store.summaries.get(agentId)!;
@@ -155,9 +155,9 @@ describe("store", () => {
   it("keeps the first exit status recorded", () => {
     withFreshStore((store) => {
       const { agentId } = seed(store);
-      store.runs.recordExit(agentId, { kind: "signalled", signal: "SIGTERM" });
-      store.runs.recordExit(agentId, { kind: "exited", code: 0 });
-      expect(store.agents.get(agentId)?.exit).toEqual({ kind: "signalled", signal: "SIGTERM" });
+      store.runs.recordExit(agentId, signalled("SIGTERM"));
+      store.runs.recordExit(agentId, exited(0));
+      expect(store.agents.get(agentId)?.exit).toEqual(signalled("SIGTERM"));
     });
   });
 

@@ -12,7 +12,7 @@ import { Corral } from "../src/lifecycle/corral.js";
 import { createLogger } from "../src/lifecycle/logger.js";
 import { identify, isAlive, type ProcessIdentity } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
-import { claudeLine } from "./helpers/builders.js";
+import { claudeLine, exited } from "./helpers/builders.js";
 import { CORRAL_BIN, startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 import { openCorral } from "./helpers/sandbox.js";
 
@@ -102,7 +102,7 @@ describe("the tmux runner", () => {
 
     writeFileSync(gate, "");
     const done = await corral.whenCleaned(agent.id);
-    expect([done.status, done.exit, done.cleanupStatus]).toEqual(["completed", { kind: "exited", code: 0 }, "done"]);
+    expect([done.status, done.exit, done.cleanupStatus]).toEqual(["completed", exited(0), "done"]);
     const close = corral.cleanupRecord(agent.id).steps.find((s) => s.step === "close_session");
     expect(close?.outcome).toBe("ok");
     expect(close?.detail).toMatchObject({ server: server.pid, drained: true, killSession: "ok", forced: false, survivors: [] });
@@ -167,7 +167,7 @@ describe("the tmux runner", () => {
     writeFileSync(gate, "");
     const ended = await recovering.whenCleaned(failing, 10_000);
     // Not the new corral's child, yet the keeper in the pane kept its status.
-    expect([ended.status, ended.exit, ended.reason]).toEqual(["failed", { kind: "exited", code: 7 }, null]);
+    expect([ended.status, ended.exit, ended.reason]).toEqual(["failed", exited(7), null]);
     for (const id of [failing, killed]) {
       expect(recovering.agent(id)?.cleanupStatus).toBe("done");
       expect(recovering.cleanupRecord(id).steps.find((s) => s.step === "close_session")?.outcome).toBe("ok");
@@ -200,7 +200,7 @@ describe("the tmux runner", () => {
     const report = await recovering.reconcile();
     expect([report.foundEnded, report.terminated]).toEqual([[deployed.agent_id], []]);
     const ended = await recovering.whenCleaned(deployed.agent_id as AgentId, 10_000);
-    expect([ended.status, ended.exit, ended.reason, ended.cleanupStatus]).toEqual(["failed", { kind: "exited", code: 7 }, null, "done"]);
+    expect([ended.status, ended.exit, ended.reason, ended.cleanupStatus]).toEqual(["failed", exited(7), null, "done"]);
   });
 
   it("the terminal's control sequences in a tmux agent's log are never evidence about the agent", async () => {

@@ -173,8 +173,14 @@ export function cleanupStep(step: string, overrides: Partial<CleanupStepRecord> 
   return { agentId: AGENT, attempt: 1, step, outcome: "ok", detail: {}, error: null, startedAt: 1, durationMs: 1, ...overrides };
 }
 
+/** How a process ended: by exit with `code`. */
+export const exited = (code: number): ExitStatus => ({ kind: "exited", code });
+
+/** How a process ended: killed by `signal`. */
+export const signalled = (signal: string): ExitStatus => ({ kind: "signalled", signal });
+
 /** An end the database refused, as the journal keeps it: the agent failed with exit 1. */
-export function pendingEnding(agentId: string, at: number, exit: ExitStatus = { kind: "exited", code: 1 }): PendingEnding {
+export function pendingEnding(agentId: string, at: number, exit: ExitStatus = exited(1)): PendingEnding {
   return { kind: "ending", agentId, status: "failed", reason: null, exit, at, stopped: null };
 }
 
