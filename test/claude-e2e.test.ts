@@ -51,7 +51,7 @@ let taskId: string;
 beforeAll(async () => {
   model = await startModelServer();
   c = await startCoordinator(scriptedClaudeEnv(model.url, {
-    CORRAL_CLAUDE_ALLOWED_TOOLS: "Bash",
+    CORRAL_BACKENDS_CLAUDE_ALLOWED_TOOLS: "Bash",
     CORRAL_MAX_DEPTH: "1",
     // As if corral itself ran inside a Claude Code session: agents must still start.
     CLAUDECODE: "1",

@@ -130,7 +130,7 @@ describe("the corral command line", () => {
     expect(healthy.stdout).toMatch(/^ok {4}containment: none: agents can read and write everything you can; \S+ works here/m);
     expect(healthy.stdout).toMatch(/corral is ready\n$/);
     const { stdout, code } = await exec(process.execPath, [CORRAL_BIN, "doctor"], {
-      env: { ...process.env, CORRAL_HOME: corral.config.home, CORRAL_MIN_FREE_MB: String(Number.MAX_SAFE_INTEGER), CORRAL_CLAUDE_PATH: "/nonexistent/claude", CORRAL_RUNNER: "tmux", CORRAL_CGROUPS: "off", PATH: "/nonexistent" },
+      env: { ...process.env, CORRAL_HOME: corral.config.home, CORRAL_MIN_FREE_MB: String(Number.MAX_SAFE_INTEGER), CORRAL_BACKENDS_CLAUDE_PATH: "/nonexistent/claude", CORRAL_RUNNER: "tmux", CORRAL_CGROUPS: "off", PATH: "/nonexistent" },
     }).then((r) => ({ ...r, code: 0 }), (e: { stdout: string; code: number }) => e);
     expect(code).toBe(1);
     expect(stdout).toMatch(/^warn {2}claude: \/nonexistent\/claude not found/m);

@@ -4,9 +4,8 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
-import { AGENT_TOKEN_VARIABLE, claudeBackend } from "../backends/claude.js";
-import { commandBackend } from "../backends/command.js";
-import { RELAY_VARIABLE, type Backend, type BackendPlan } from "../backends/backend.js";
+import { AGENT_TOKEN_VARIABLE, lineParser, RELAY_VARIABLE, transcriptFilesOf, type Backend, type BackendPlan } from "../backends/backend.js";
+import { createBackends, defaultBackend, findBackend } from "../backends/registry.js";
 import { isTerminal, statusForExit, type ExitStatus } from "../domain/agent-state.js";
 import type { Config, RunnerKind } from "../domain/config.js";
 import { anyLimit, limitsOf, prlimitOptions } from "../domain/resource-limits.js";
@@ -217,6 +216,7 @@ export class Corral {
     },
     ballast: Ballast,
     options: OpenOptions,
+    backends: ReadonlyMap<string, Backend>,
   ) {
     this.ballast = ballast;
     this.cgroups = tools.cgroups;
@@ -236,17 +236,7 @@ export class Corral {
     this.relays = new Relays((id) => this.workspaces.relayDir(id));
     this.streams = new StreamFollower(store, logger, STREAM_POLL_MS);
     this.pending = new PendingRecords(join(config.home, "pending"), logger, spareJournalDir(config.home));
-    const claude = claudeBackend({
-      claudePath: config.claudePath,
-      permissionMode: config.claudePermissionMode,
-      allowedTools: config.claudeAllowedTools,
-      strictMcp: config.claudeStrictMcp,
-      agentServer: { command: process.execPath, args: [corralEntry(), "serve", "--agent"], home: config.home },
-    });
-    this.backends = new Map([
-      [claude.name, claude],
-      [commandBackend.name, commandBackend],
-    ]);
+    this.backends = backends;
     this.retryTimer = setInterval(() => this.inBackground("retrying cleanups", () => this.retryCleanups()), config.cleanupRetryMs);
     this.retryTimer.unref();
     this.storeTimer = setInterval(() => void this.usable(), STORE_CHECK_MS);
@@ -281,6 +271,8 @@ export class Corral {
   static open(config: Config, logger: Logger = createLogger(config.logLevel), options: OpenOptions = { watch: true }): Result<Corral> {
     const owner = identify(process.pid);
     if (owner === null) return fail("PROC_UNAVAILABLE", "cannot read /proc/self/stat: corral needs Linux with /proc mounted");
+    const backends = createBackends(config.backends, { agentServer: { command: process.execPath, args: [corralEntry(), "serve", "--agent"], home: config.home } });
+    if (!backends.ok) return backends;
     const tini = config.subreaper === "none" ? null : findExecutable("tini", process.env.PATH);
     if (config.subreaper === "tini" && tini === null) {
       return fail("CONFIG_INVALID", "subreaper is tini but tini is not on PATH; install it (apt-get install tini) or set CORRAL_SUBREAPER=auto");
@@ -325,7 +317,7 @@ export class Corral {
       store.value.close();
       return cgroups;
     }
-    return ok(new Corral(config, store.value, logger, owner, { tini, prlimit, tmux, cgroups: cgroups.value, bwrap }, ballast, options));
+    return ok(new Corral(config, store.value, logger, owner, { tini, prlimit, tmux, cgroups: cgroups.value, bwrap }, ballast, options, backends.value));
   }
 
   createTask(raw: CreateTaskInput): Result<TaskRecord> {
@@ -461,9 +453,10 @@ export class Corral {
     parentRunner: RunnerKind | null,
   ): Result<{ backend: Backend; runner: Runner; command: string[] | null }> {
     const command = input.command ?? null;
-    const backendName = input.backend ?? (command === null ? "claude" : "command");
-    const backend = this.backends.get(backendName);
-    if (backend === undefined) return fail("INVALID_INPUT", `backend: no backend ${backendName}`);
+    const known = findBackend(input.backend ?? defaultBackend(command));
+    if (!known.ok) return known;
+    const backend = this.backends.get(known.value.name);
+    if (backend === undefined) return fail("INVALID_INPUT", `backend: ${known.value.name} is not configured here`, "backend");
     const checked = backend.check({ command });
     if (!checked.ok) return checked;
     // A child runs where its parent does unless told otherwise: a person watching the parent
@@ -532,7 +525,7 @@ export class Corral {
     // flood fills a disk in seconds, far sooner than a reap.
     this.diskTimer ??= setInterval(() => this.inBackground("checking the disk reserve", () => this.checkDiskFloor()), DISK_CHECK_MS);
     this.diskTimer.unref();
-    if (backend.parseLine !== null) this.streams.follow(agent.id, backend.parseLine);
+    if (backend.stream.structured) this.streams.follow(agent.id, backend.stream.parseLine);
     const handled = proc.exited
       .then((exit) => (exit === null ? this.onLostExit(agent.id, `the ${runner.kind} runner could not read it`) : this.onExit(agent.id, exit)))
       .catch((cause: unknown) => this.logger.error({ agent: agent.id, err: describeUnknown(cause) }, "recording an exit failed"));
@@ -978,7 +971,7 @@ export class Corral {
     if (!query.ok) return query;
     const agent = this.findAgent(rawTaskId, rawAgentId);
     if (!agent.ok) return agent;
-    return ok(await readAgentOutput(agent.value, query.value, this.backends.get(agent.value.backend)?.parseLine ?? null));
+    return ok(await readAgentOutput(agent.value, query.value, lineParser(this.backends.get(agent.value.backend))));
   }
 
   /**
@@ -1206,7 +1199,7 @@ export class Corral {
   private watch(agent: AgentRecord): void {
     if (agent.process === null) return;
     this.adopted.set(agent.id, { pid: agent.process.pid, startTime: agent.process.startTime });
-    const parseLine = this.backends.get(agent.backend)?.parseLine ?? null;
+    const parseLine = lineParser(this.backends.get(agent.backend));
     if (parseLine !== null) this.streams.follow(agent.id, parseLine);
     if (this.watchTimer !== null) return;
     this.watchTimer = setInterval(() => {
@@ -1243,7 +1236,7 @@ export class Corral {
     if (this.closed) return;
     const agent = this.store.agents.get(id);
     if (agent === null) return;
-    const parseLine = this.backends.get(agent.backend)?.parseLine ?? null;
+    const parseLine = lineParser(this.backends.get(agent.backend));
     // Its stream decides how it ended: reading it ends in a write, which waits out a lock.
     while (parseLine !== null) {
       try {
@@ -1391,7 +1384,7 @@ export class Corral {
 
   /** Retention, disk budgets and stale temp files; see collectGarbage. */
   gc(dryRun = false): GcReport {
-    const report = collectGarbage(this.store, this.workspaces, this.config, dryRun);
+    const report = collectGarbage(this.store, this.workspaces, this.config, dryRun, (path) => transcriptFilesOf(this.backends.values(), path));
     const cgroups = dryRun ? [] : this.removeStaleCgroups();
     if (cgroups.length > 0) this.logger.info({ cgroups }, "gc removed stale cgroups");
     if (!dryRun && (report.archivesDeleted.length > 0 || report.tempRemoved.length > 0 || report.transcriptsDeleted.length > 0)) {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import type { Command } from "commander";
+import { ClaudeSettingsSchema } from "../../backends/claude/settings.js";
 import { describeUnknown } from "../../domain/errors.js";
 import { anyLimit, limitsOf } from "../../domain/resource-limits.js";
 import { loadConfig } from "../../lifecycle/config-loader.js";
@@ -42,7 +43,7 @@ function checkNode(): Check {
 async function checkClaude(path: string): Promise<Check> {
   const found = findExecutable(path, process.env.PATH);
   if (found === null) {
-    return warn("claude", `${path} not found: the claude backend cannot run; npm install -g @anthropic-ai/claude-code, or set CORRAL_CLAUDE_PATH (the command backend works without it)`);
+    return warn("claude", `${path} not found: the claude backend cannot run; npm install -g @anthropic-ai/claude-code, or set CORRAL_BACKENDS_CLAUDE_PATH (the command backend works without it)`);
   }
   try {
     const { stdout } = await run(found, ["--version"], { timeout: 15_000 });
@@ -162,7 +163,7 @@ export function registerDoctor(program: Command): void {
         if (anyLimit(limitsOf(c))) checks.push(prlimit !== null ? ok("prlimit", prlimit) : bad("prlimit", "agent limits are set but prlimit is not on PATH: install util-linux"));
         checks.push(await checkTmux(c.runner));
         checks.push(checkContainment(c.containment));
-        checks.push(await checkClaude(c.claudePath));
+        checks.push(await checkClaude(ClaudeSettingsSchema.parse(c.backends.claude ?? {}).path));
         const dir = checkStateDir(c.home, c.minFreeMb);
         checks.push(dir);
         if (dir.level !== "fail") checks.push(...(await checkDatabase(c.home)));
