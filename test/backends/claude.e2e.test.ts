@@ -25,7 +25,8 @@ function steps(acts: readonly Act[]): Step[] {
     if ("report" in act) return tool("update_agent_progress", act.report);
     if ("find" in act) return tool("report_agent_finding", { finding_type: act.find.type, severity: act.find.severity, message: act.find.message });
     if ("spawn" in act) return tool("spawn_child_agent", { child_agent_type: act.spawn.type, child_prompt: prompt(`You are the ${act.spawn.type}.`, act.spawn.acts) });
-    if ("wait" in act) return { tool: "Bash", input: { command: `sleep ${act.wait}`, description: "wait" } };
+    if ("mark" in act) return { tool: "Bash", input: { command: `touch ${act.mark}`, description: "leave a mark" } };
+    if ("awaitMark" in act) return { tool: "Bash", input: { command: `for i in $(seq 300); do [ -e ${act.awaitMark} ] && break; sleep 0.2; done; sleep 5`, description: "wait for a mark" } };
     if ("hang" in act) return { hang: true };
     return { fail: 400, message: act.fail };
   });

@@ -11,7 +11,8 @@ function script(acts: readonly Act[]): string {
   return acts
     .map((act) => {
       if ("say" in act) return `echo ${quoted(act.say)}`;
-      if ("wait" in act) return `sleep ${act.wait}`;
+      if ("mark" in act) return `touch ${act.mark}`;
+      if ("awaitMark" in act) return `for i in $(seq 300); do [ -e ${act.awaitMark} ] && break; sleep 0.2; done; sleep 5`;
       if ("hang" in act) return "exec sleep 300";
       if ("fail" in act) return `echo ${quoted(act.fail)} >&2; exit 3`;
       throw new Error(`a command agent cannot ${Object.keys(act)[0]}: it has no corral tools`);

@@ -17,7 +17,10 @@ export type Act =
   | { readonly report: { readonly status: string; readonly message: string; readonly progress: number } }
   | { readonly find: { readonly type: string; readonly severity: "low" | "medium" | "high" | "critical"; readonly message: string } }
   | { readonly spawn: { readonly type: string; readonly acts: readonly Act[] } }
-  | { readonly wait: number }
+  /** Leaves a mark (an empty file of that name in its working dir) for another agent of the task. */
+  | { readonly mark: string }
+  /** Waits, up to 60 s, for another agent's mark, then 5 s more for that agent to finish its run. */
+  | { readonly awaitMark: string }
   | { readonly hang: true }
   /** Ends the run in error at once: an API error for an agent CLI, a non-zero exit for a command. */
   | { readonly fail: string };
@@ -207,7 +210,15 @@ export const SCENARIOS: readonly Scenario[] = [
       }
       const tree = treeOf({ pid: agent.pid!, startTime: readStat(agent.pid!)!.startTime });
       // The prompt reaches the agent on stdin: no process of it carries the mission in its argv.
-      const argvs = tree.map((p) => readFileSync(`/proc/${p.pid}/cmdline`, "latin1"));
+      const argvs = tree.flatMap((p) => {
+        try {
+          return [readFileSync(`/proc/${p.pid}/cmdline`, "latin1")];
+        } catch (cause) {
+          // A short-lived process of the agent (a tool's shell) may be gone already.
+          if ((cause as NodeJS.ErrnoException).code === "ENOENT") return [];
+          throw cause;
+        }
+      });
       expect(argvs.some((argv) => argv.includes(agent.mission))).toBe(false);
 
       const killed = await session.c.call<{ cleanup: { status: string; steps: { step: string; detail: { signalled?: unknown[]; survivors?: unknown[] } }[] } }>("kill_real_agent", {
@@ -242,14 +253,21 @@ export const SCENARIOS: readonly Scenario[] = [
     name: "spawns a child through corral's tools, and the depth limit refuses the grandchild",
     applies: reportsThroughTools,
     async run(session) {
+      // The parent waits for its child's mark: its run ending first would stop the child.
+      const childDone = `child-done-${Math.random().toString(36).slice(2)}`;
       const parent = await session.deploy("parent", [
         {
           spawn: {
             type: "child",
-            acts: [{ spawn: { type: "grandchild", acts: [{ say: "never runs" }] } }, { report: { status: "completed", message: "child done", progress: 100 } }, { say: "child out" }],
+            acts: [
+              { spawn: { type: "grandchild", acts: [{ say: "never runs" }] } },
+              { report: { status: "completed", message: "child done", progress: 100 } },
+              { mark: childDone },
+              { say: "child out" },
+            ],
           },
         },
-        { wait: 6 },
+        { awaitMark: childDone },
         { report: { status: "completed", message: "parent done", progress: 100 } },
         { say: "parent out" },
       ]);
