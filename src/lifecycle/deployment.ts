@@ -153,7 +153,7 @@ export class Deployment {
     const launched = plan.ok ? await this.launch(agent, runner, backend, plan.value, mark, relay.ok ? relay.value : null) : plan;
     if (!launched.ok) {
       // The end below says it failed; a refused launch record changes nothing it says.
-      core.store.writeNow(() => core.store.agents.recordLaunch(agentId, null, Date.now()));
+      core.store.writeNow(() => core.store.runs.recordLaunch(agentId, null, Date.now()));
       await this.endings.end(agentId, { status: "failed", reason: launched.error.message, exit: null });
       return fail("LAUNCH_FAILED", `agent ${agentId} failed to launch and was cleaned up: ${launched.error.message}`);
     }
@@ -223,7 +223,7 @@ export class Deployment {
         if (!made.ok) return made;
         cgroup = made.value;
         const path = cgroup;
-        const recorded = await core.writeForCall(() => core.store.agents.recordCgroup(agent.id, path));
+        const recorded = await core.writeForCall(() => core.store.runs.recordCgroup(agent.id, path));
         if (!recorded.ok) return recorded;
       }
       const argv = relay === null || core.bwrap === null ? ok(plan.argv) : this.containedArgv(agent, core.bwrap, plan.argv);
@@ -244,7 +244,7 @@ export class Deployment {
     if (!started.ok) return started;
     const proc = started.value;
     failpoint("deploy:after-spawn");
-    const recorded = await core.writeForCall(() => core.store.agents.recordLaunch(agent.id, proc, Date.now()));
+    const recorded = await core.writeForCall(() => core.store.runs.recordLaunch(agent.id, proc, Date.now()));
     if (!recorded.ok) {
       // Unrecorded, it could not be found again by its identity: it goes now, found by its mark.
       await runner.terminate(
