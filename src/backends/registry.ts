@@ -24,6 +24,11 @@ export const BACKEND_SECTIONS: BackendSections = {
   formerFlatKeys: Object.fromEntries(BACKENDS.map((b) => [b.name, b.formerFlatKeys])),
 };
 
+/** Each backend with what it runs, for a tool's description: a new backend appears there by itself. */
+export function describeBackends(): string {
+  return BACKENDS.map((b) => `'${b.name}' (${b.summary}${b.name === DEFAULT_BACKEND ? "; the default" : ""})`).join(", ");
+}
+
 /** The definition named `name`, or an error naming the known ones. */
 export function findBackend(name: string): Result<BackendDefinition> {
   const found = BACKENDS.find((b) => b.name === name);

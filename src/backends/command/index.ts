@@ -22,7 +22,7 @@ function checkCommand(command: readonly string[] | null): Result<readonly string
  */
 export const command: BackendDefinition<typeof CommandSettingsSchema, "command"> = {
   name: "command",
-  summary: "any program, run as the argv a deploy gives, with the prompt on stdin",
+  summary: "runs `command`, the argv given, without a shell, with the prompt on stdin",
   settings: CommandSettingsSchema,
   formerFlatKeys: [],
   capabilities: {
