@@ -106,7 +106,6 @@ function defaultHome(env: NodeJS.ProcessEnv, userHome: string): string {
   return env.CORRAL_HOME ?? join(userHome, ".corral");
 }
 
-
 /**
  * The sections backends add under `backends`, by backend name, and the keys of each that were
  * flat keys (`claudePath`) before sections existed. Passed in from the backend registry: the
@@ -132,7 +131,6 @@ export interface Setting {
   readonly env: string;
   /** Variables read when `env` is not set: the names the value had before it moved. */
   readonly aliases: readonly string[];
-  readonly schema: z.ZodType;
 }
 
 const SCREAMING = (key: string): string => key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase();
@@ -151,11 +149,11 @@ const flatKey = (backend: string, key: string): string => `${backend}${key.charA
 
 /** Every setting, general ones first, then each backend's section in the registry's order. */
 export function settings(sections: BackendSections): Setting[] {
-  const general = Object.entries(GeneralConfigSchema.shape).map(([key, schema]): Setting => ({ path: [key], env: envName([key]), aliases: [], schema }));
+  const general = Object.keys(GeneralConfigSchema.shape).map((key): Setting => ({ path: [key], env: envName([key]), aliases: [] }));
   const backends = Object.entries(sections.schemas).flatMap(([name, section]) =>
-    Object.entries(section.shape).map(([key, schema]): Setting => {
+    Object.keys(section.shape).map((key): Setting => {
       const former = (sections.formerFlatKeys[name] ?? []).includes(key);
-      return { path: ["backends", name, key], env: envName(["backends", name, key]), aliases: former ? [envName([flatKey(name, key)])] : [], schema: schema as z.ZodType };
+      return { path: ["backends", name, key], env: envName(["backends", name, key]), aliases: former ? [envName([flatKey(name, key)])] : [] };
     }),
   );
   return [...general, ...backends];
