@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { BACKEND_SECTIONS } from "../../src/backends/registry.js";
 import type { ExitStatus } from "../../src/domain/agent-state.js";
 import { parseCleanupClaim, type CleanupClaim } from "../../src/domain/cleanup-state.js";
 import { resolveConfig, type Config } from "../../src/domain/config.js";
@@ -144,7 +145,7 @@ export function agentRecord(overrides: Partial<AgentRecord> = {}): AgentRecord {
 
 /** The defaults every corral starts from, with the settings a rule is about. */
 export function config(overrides: Partial<Config> = {}): Config {
-  return { ...unwrap(resolveConfig({}, null, "/home/test")), ...overrides };
+  return { ...unwrap(resolveConfig({}, null, "/home/test", BACKEND_SECTIONS)), ...overrides };
 }
 
 /** What a process of an agent uses: nothing worth a warning. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { parseClaudeLine } from "../src/backends/claude-stream.js";
-import { foldEvents } from "../src/lifecycle/stream-reader.js";
-import { claudeLine } from "./helpers/builders.js";
+import { parseClaudeLine } from "../../src/backends/claude/stream.js";
+import { foldEvents } from "../../src/lifecycle/stream-reader.js";
+import { claudeLine } from "../helpers/builders.js";
 
 const line = (value: unknown): string => JSON.stringify(value);
 const init = (status: string | null) =>
