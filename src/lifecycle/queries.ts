@@ -3,7 +3,6 @@ import { isTerminal } from "../domain/agent-state.js";
 import { MAX_WAIT_IDS } from "../domain/bounds.js";
 import { fail, ok, type Result } from "../domain/errors.js";
 import type { AgentId, TaskId } from "../domain/ids.js";
-import { TMUX_MISSING } from "../runners/tmux-runner.js";
 import type { AgentRecord, AgentSummary, TaskRecord } from "../store/records.js";
 import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQuery } from "./agent-output.js";
 import { cleanupHealth } from "./cleanup-health.js";
@@ -143,19 +142,17 @@ export class Queries {
     }
   }
 
-  /** The argv that attaches a terminal to the agent's tmux session, read-only. */
+  /** The argv that attaches a terminal to the agent live (its tmux session, read-only). */
   attachCommand(rawId: string): Result<readonly string[]> {
     const agent = this.core.store.agents.get(rawId as AgentId);
     if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
-    if (agent.runner !== "tmux") {
-      return fail("NOT_ATTACHABLE", `${agent.id} runs as a plain process, not in tmux: follow it with corral logs -f ${agent.id}, or deploy with runner tmux`);
-    }
+    const { runner, handle } = this.core.handleOf(agent);
+    // A runner that cannot attach says why, and how to follow the agent instead.
+    if (!runner.capabilities.attach) return runner.attach(handle);
     if (isTerminal(agent.status)) {
       return fail("NOT_ATTACHABLE", `${agent.id} has ended (${agent.status}) and its session is closed: read its output with corral logs ${agent.id}`);
     }
-    const command = this.core.runners.get("tmux")?.attachCommand(agent.id) ?? null;
-    if (command === null) return fail("NOT_ATTACHABLE", `${agent.id} runs in tmux, but ${TMUX_MISSING}`);
-    return ok(command);
+    return runner.attach(handle);
   }
 
   /** The agent a caller names within the task it names. */

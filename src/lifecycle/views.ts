@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { RUNNER_KINDS } from "../domain/config.js";
 import { AGENT_STATUSES, CLEANUP_STATUSES } from "../domain/agent-state.js";
-import { DISCOVERY_METHODS } from "../supervisor/discover.js";
+import { DISCOVERY_METHODS } from "../runners/runner.js";
 
 /**
  * What the service shows of its state. Every entry point returns these shapes, and the MCP

@@ -44,12 +44,12 @@ export interface StreamDelta {
   readonly totalTokens?: { readonly input: number; readonly output: number };
 }
 
+/** What a launch records: the agent's root process, and the handle its runner gave. */
 export interface StartedProcess {
   readonly pid: number;
   readonly startTime: string;
-  readonly pgid: number;
-  readonly sid: number;
-  readonly subreaper: boolean;
+  /** JSON of the runner's own shape. */
+  readonly handle: unknown;
 }
 
 export interface Ending {
@@ -137,7 +137,7 @@ export class AgentTable {
   private readonly releaseTx;
   private readonly recordLaunchStmt;
   private readonly recordExitStmt;
-  private readonly recordCgroupStmt;
+  private readonly recordHandleStmt;
   private readonly claimRetryStmt;
   private readonly finishCleanupStmt;
   private readonly setArchiveStmt;
@@ -243,11 +243,11 @@ export class AgentTable {
     // The process is recorded even when a kill from another process ended the agent while it
     // launched: that killer waits for this row to name the process, then stops it.
     this.recordLaunchStmt = db.prepare(
-      `UPDATE agents SET pid = @pid, proc_start = @startTime, pgid = @pgid, sid = @sid, subreaper = @subreaper,
+      `UPDATE agents SET pid = @pid, proc_start = @startTime, handle = COALESCE(@handle, handle),
          started_at = @at, status = CASE WHEN status = 'pending' AND @pid IS NOT NULL THEN 'running' ELSE status END
        WHERE id = @id AND started_at IS NULL`,
     );
-    this.recordCgroupStmt = db.prepare(`UPDATE agents SET cgroup = ? WHERE id = ?`);
+    this.recordHandleStmt = db.prepare(`UPDATE agents SET handle = ? WHERE id = ?`);
     this.recordExitStmt = db.prepare(
       `UPDATE agents SET exit_code = ?, exit_signal = ? WHERE id = ? AND exit_code IS NULL AND exit_signal IS NULL`,
     );
@@ -416,9 +416,7 @@ export class AgentTable {
       id,
       pid: proc?.pid ?? null,
       startTime: proc?.startTime ?? null,
-      pgid: proc?.pgid ?? null,
-      sid: proc?.sid ?? null,
-      subreaper: proc?.subreaper === true ? 1 : 0,
+      handle: proc?.handle == null ? null : JSON.stringify(proc.handle),
       at,
     }));
   }
@@ -443,9 +441,12 @@ export class AgentTable {
     return this.guard(run).changes === 1;
   }
 
-  /** The cgroup made for the agent, recorded before anything is started in it. */
-  recordCgroup(id: AgentId, path: string): void {
-    this.guard(() => this.recordCgroupStmt.run(path, id));
+  /**
+   * The agent's placed handle (naming its cgroup, when it has one), recorded before anything
+   * is started: whoever cleans the agent, after any crash, finds what it may have started.
+   */
+  recordHandle(id: AgentId, handle: unknown): void {
+    this.guard(() => this.recordHandleStmt.run(JSON.stringify(handle), id));
   }
 
   /** Keeps the first exit status recorded: the process that saw the exit knows it best. */

@@ -1,18 +1,20 @@
-import { execFile, execFileSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
-import { basename, join } from "node:path";
+import { execFile } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import type { ExitStatus } from "../domain/agent-state.js";
-import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
-import type { AgentScope } from "../supervisor/discover.js";
-import { identify, isAlive, signalProcess, statOf, type ProcessIdentity } from "../supervisor/identity.js";
-import { childPids, readStat } from "../supervisor/procfs.js";
-import { terminate, type TerminateOptions, type TerminationReport } from "../supervisor/terminate.js";
-import { commandLine, type Wrapping } from "./command-line.js";
-import { findExecutable } from "./executables.js";
-import type { ReleaseReport, Runner, RunnerLaunch, StartedAgent } from "./runner.js";
-import { statusFromCode } from "./signals.js";
+import { z } from "zod";
+import type { ExitStatus } from "../../domain/agent-state.js";
+import { describeUnknown, fail, ok, type Result } from "../../domain/errors.js";
+import { identify, isAlive, signalProcess, statOf, type ProcessIdentity } from "../../supervisor/identity.js";
+import { childPids, readStat } from "../../supervisor/procfs.js";
+import { commandLine } from "../local/command-line.js";
+import { localHandleFields, type LocalRoot } from "../local/handle.js";
+import { LocalRunner, type LocalSetup } from "../local/local-runner.js";
+import { statusFromCode } from "../local/signals.js";
+import type { AgentHandle, Placement, ReleaseReport, RunnerCapabilities, RunnerLaunch } from "../runner.js";
+import { ARG_COUNT, ARG_PREFIX, exitOf, KEEPER, PANE_STATUS_MARK, readExitStatus } from "./keeper.js";
+import { TMUX_MISSING, type TmuxTools } from "./tools.js";
 
 const execFileAsync = promisify(execFile);
 /** A tmux client that does not answer within this is given up on, never waited for forever. */
@@ -21,69 +23,21 @@ const CLIENT_TIMEOUT_MS = 5000;
 const START_WAIT_MS = 5000;
 const CLOSE_WAIT_MS = 2000;
 const RECORD_WAIT_MS = 1000;
-const EXIT_POLL_MAX_MS = 50;
 /** sun_path holds 108 bytes with the closing NUL. */
 const MAX_SOCKET_PATH = 107;
 const EXIT_STATUS_FILE = "tmux-exit-status";
 /** Names tmux gives a pane of its own, and that an agent must not take from the launching shell. */
 const TMUX_VARIABLES = ["TMUX", "TMUX_PANE"];
 
-/**
- * The pane's first process, the keeper, runs the agent as its child and writes its exit status
- * to a file. The agent's process starts with the mark in its environment (exported by the
- * keeper, whose own environment in /proc stays unmarked), moves to a session of its own, as
- * under the process runner, and stops itself, so that corral can take its identity before anything runs
- * (an agent that ends at once would leave no /proc entry to read); corral then continues it
- * and it execs the agent: same pid, same start time. Its output goes to the pane's terminal.
- *
- * The agent is the keeper's child, not tmux's, for two reasons: tmux continues any child of
- * its own that stops, which would undo the SIGSTOP that holds a tini root during termination;
- * and tmux records a pane's status only when it gets round to reaping it, which for a fast
- * agent can come long after the pane reads as dead. A shell without job control waits through
- * a child's stops and reports its end at once. The keeper carries no mark and stays out of
- * the agent's session, so no sweep takes it for one of the agent's processes; it outlives
- * a hangup or a Ctrl-C in the pane to record the status; and its own words ("Killed") go to
- * /dev/null, not into the agent's log.
- *
- * The agent's argv arrives in the environment (ARG_PREFIX0, 1, …; ARG_COUNT), which the
- * keeper turns back into its arguments and removes: a tmux command is limited to about 16 KB,
- * an argv is not.
- */
-const ARG_PREFIX = "CORRAL_PANE_ARG_";
-/** What the keeper prints before the agent's exit code when it cannot write the status file. */
-const PANE_STATUS_MARK = "corral-exit-status: ";
-const ARG_COUNT = "CORRAL_PANE_ARGC";
-const KEEPER = [
-  "trap : INT QUIT HUP",
-  "status=$1 input=$2 setsid=$3 mark=$4 cgroup=$5",
-  "set --",
-  "i=0",
-  String.raw`while [ "$i" -lt "$${ARG_COUNT}" ]; do eval "set -- \"\$@\" \"\$${ARG_PREFIX}$i\""; unset "${ARG_PREFIX}$i"; i=$((i + 1)); done`,
-  `unset ${ARG_COUNT}`,
-  "exec 3>&2 2>/dev/null",
-  'export "$mark"',
-  // The terminal's stderr is handed back inside the agent's shell: a redirection on this line
-  // would be where the keeper writes "Killed" too. The agent's shell enters its cgroup (when
-  // it has one) first of all, so that whatever it becomes is inside it.
-  `"$setsid" /bin/sh -c 'exec 2>&3 3>&-; [ -z "$1" ] || echo $$ >"$1/cgroup.procs" || exit 126; shift; kill -STOP $$ && exec "$@"' agent "$cgroup" "$@" <"$input"`,
-  // The status file is corral's, private like every file in the state dir; the agent above
-  // ran with the umask it inherited.
-  // When the file cannot be written (a full disk), the code goes where tmux keeps it in
-  // memory: printed in the pane, after everything the agent wrote, and as the keeper's own
-  // exit status, which tmux records for the dead pane once it has reaped the keeper.
-  `code=$?; umask 077; echo "$code" >"$status" || printf '\n${PANE_STATUS_MARK}%s\n' "$code"; exit "$code"`,
-].join("\n");
-
-/** What the tmux runner needs besides a shell; null when either is missing. */
-export function findTmuxTools(path: string | undefined): { tmux: string; setsid: string } | null {
-  const tmux = findExecutable("tmux", path);
-  const setsid = findExecutable("setsid", path);
-  return tmux === null || setsid === null ? null : { tmux, setsid };
-}
-
-export const TMUX_MISSING = "tmux or setsid is not on PATH (apt-get install tmux util-linux)";
-
-const pause = new Int32Array(new SharedArrayBuffer(4));
+const TmuxHandleSchema = z.object({
+  runner: z.literal("tmux"),
+  /** The agent's id, which is also its session's name. */
+  name: z.string().min(1),
+  ...localHandleFields,
+  /** Where the pane's keeper writes the agent's exit status. */
+  statusFile: z.string().min(1),
+});
+type TmuxHandle = z.infer<typeof TmuxHandleSchema>;
 
 /**
  * Runs each agent in a tmux session a person can attach to, on a tmux server of its own whose
@@ -92,27 +46,48 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  * so each agent's environment (its token, its keys) reaches it the way it reaches a plain
  * child, through exec, never on a command line that `ps` shows. Nothing is typed into a pane:
  * the prompt reaches the agent on stdin from a file, as with the process runner.
+ *
+ * Without tmux on PATH it still stops, verifies and inspects its agents (that is all /proc),
+ * but starts none and cannot close a session.
  */
-export class TmuxRunner implements Runner {
+export class TmuxRunner extends LocalRunner<TmuxHandle> {
   readonly kind = "tmux";
+  readonly unavailable: string | null;
+  protected readonly schema = TmuxHandleSchema;
 
   constructor(
-    private readonly tmuxPath: string,
-    private readonly setsidPath: string,
+    private readonly tools: TmuxTools | null,
     private readonly socketDir: string,
-    private readonly wrapping: Wrapping,
-  ) {}
-
-  socketPath(name: string): string {
-    return join(this.socketDir, `${name}.sock`);
+    setup: LocalSetup,
+  ) {
+    super(setup);
+    this.unavailable = tools === null ? TMUX_MISSING : null;
   }
 
-  start(launch: RunnerLaunch): Result<StartedAgent> {
-    const { plan, name } = launch;
-    const command = commandLine(launch, this.wrapping);
+  override get capabilities(): RunnerCapabilities {
+    return { ...super.capabilities, attach: true, exitStatusAfterAdoption: true };
+  }
+
+  protected placed(placement: Placement, cgroup: string | null): TmuxHandle {
+    return {
+      runner: "tmux",
+      name: placement.name,
+      mark: `${placement.mark.name}=${placement.mark.value}`,
+      cgroup,
+      root: null,
+      statusFile: join(placement.agentDir, EXIT_STATUS_FILE),
+    };
+  }
+
+  protected async launch(handle: TmuxHandle, launch: RunnerLaunch): Promise<Result<{ root: LocalRoot; exited: Promise<ExitStatus | null> }>> {
+    if (this.tools === null) return fail("LAUNCH_FAILED", `cannot start ${handle.name} in tmux: ${TMUX_MISSING}`);
+    const { tmux, setsid } = this.tools;
+    const { plan } = launch;
+    const { name } = handle;
+    const socket = this.socketPath(handle);
+    const command = commandLine(handle.mark, plan, this.setup.wrapping);
     if (!command.ok) return command;
     const { program, argv, env } = command.value;
-    const socket = this.socketPath(name);
     if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
       return fail(
         "LAUNCH_FAILED",
@@ -122,11 +97,10 @@ export class TmuxRunner implements Runner {
     // The mark goes to the agent alone, through the keeper's argv (it names the agent; it is
     // no secret): a server carrying it would be taken for one of the agent's processes.
     const serverEnv: Record<string, string> = { ...env };
-    delete serverEnv[launch.mark.name];
+    delete serverEnv[handle.mark.slice(0, handle.mark.indexOf("="))];
     for (const variable of TMUX_VARIABLES) delete serverEnv[variable];
     argv.forEach((arg, i) => (serverEnv[`${ARG_PREFIX}${i}`] = arg));
     serverEnv[ARG_COUNT] = String(argv.length);
-    const statusFile = join(launch.agentDir, EXIT_STATUS_FILE);
     let keeperPid: number;
     try {
       mkdirSync(this.socketDir, { recursive: true, mode: 0o700 });
@@ -136,25 +110,25 @@ export class TmuxRunner implements Runner {
       // the pane, so the log pipe is in place before the first byte of output. The server reads
       // no configuration (-f /dev/null): a user's could keep it up without sessions, or take
       // away the dead pane that holds the last output.
-      const printed = execFileSync(
-        this.tmuxPath,
+      const { stdout } = await execFileAsync(
+        tmux,
         [
           "-S", socket, "-u", "-f", "/dev/null",
           "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", name, "-x", "200", "-y", "50", "-c", plan.cwd,
           "--",
-          "/bin/sh", "-c", KEEPER, "keeper", statusFile, plan.stdinPath ?? "/dev/null", this.setsidPath, `${launch.mark.name}=${launch.mark.value}`, launch.cgroup ?? "",
+          "/bin/sh", "-c", KEEPER, "keeper", handle.statusFile, plan.stdinPath ?? "/dev/null", setsid, handle.mark, handle.cgroup ?? "",
           ";", "set-option", "-t", name, "remain-on-exit", "on",
           ";", "pipe-pane", "-t", name, "-O", `exec cat >> ${shellQuote(launch.logPath)}`,
         ],
-        { env: serverEnv, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: CLIENT_TIMEOUT_MS },
+        { env: serverEnv, encoding: "utf8", timeout: CLIENT_TIMEOUT_MS },
       );
-      keeperPid = Number(printed.trim());
+      keeperPid = Number(stdout.trim());
     } catch (cause) {
       return fail("LAUNCH_FAILED", `cannot start ${program} in tmux: ${clientError(cause)}`);
     }
     // On a failure from here on the agent's cleanup closes the session, and its sweep finds
     // by the mark whatever of the agent did start.
-    const agent = waitForStoppedChild(keeperPid);
+    const agent = await stoppedChild(keeperPid);
     if (agent === null) return fail("LAUNCH_FAILED", `the pane of tmux session ${name} did not start ${program} within ${START_WAIT_MS} ms`);
     const stat = readStat(agent.pid);
     const keeper = identify(keeperPid);
@@ -163,17 +137,9 @@ export class TmuxRunner implements Runner {
       return fail("LAUNCH_FAILED", `the pane of tmux session ${name} lost ${program} before it started`);
     }
     return ok({
-      pid: agent.pid,
-      startTime: agent.startTime,
-      pgid: stat.pgrp,
-      sid: stat.session,
-      subreaper: this.wrapping.tiniPath !== null,
-      exited: exitOf(keeper, statusFile, () => this.paneStatus(socket, name)),
+      root: { pid: agent.pid, startTime: agent.startTime, sid: stat.session, subreaper: this.setup.wrapping.tiniPath !== null },
+      exited: exitOf(keeper, handle.statusFile, () => this.paneStatus(handle)),
     });
-  }
-
-  terminate(scope: AgentScope, options: TerminateOptions): Promise<TerminationReport> {
-    return terminate(scope, options);
   }
 
   /**
@@ -183,8 +149,11 @@ export class TmuxRunner implements Runner {
    * log pipe has taken every byte, and a session killed sooner loses what is still in flight.
    * A server that stays is killed.
    */
-  async release(name: string): Promise<ReleaseReport> {
-    const socket = this.socketPath(name);
+  async release(stored: AgentHandle): Promise<ReleaseReport> {
+    const handle = this.local(stored);
+    const { name } = handle;
+    const socket = this.socketPath(handle);
+    if (this.tools === null) return { outcome: "failed", detail: { socket }, message: `the tmux runner is not available here: ${TMUX_MISSING}` };
     if (!existsSync(socket)) return { outcome: "closed", detail: { socket, serverWasGone: true } };
     let server: ProcessIdentity | null;
     try {
@@ -196,7 +165,7 @@ export class TmuxRunner implements Runner {
       return { outcome: "closed", detail: { socket, serverWasGone: true, client: clientError(cause) } };
     }
     const owned = server === null ? [] : [server, ...childPids(server.pid).flatMap((pid) => identify(pid) ?? [])];
-    const drained = await this.paneDead(socket, name);
+    const drained = await this.paneDead(handle);
     const killed = await this.client(socket, "kill-session", "-t", name).then(
       () => null,
       (cause: unknown) => clientError(cause),
@@ -218,18 +187,16 @@ export class TmuxRunner implements Runner {
    * The keeper writes the status even when no corral watches; it writes it just after the
    * agent's process is gone, so a moment is allowed for it.
    */
-  async recordedExit(agentDir: string): Promise<ExitStatus | null> {
-    const statusFile = join(agentDir, EXIT_STATUS_FILE);
+  async wait(stored: AgentHandle): Promise<ExitStatus | null> {
+    const handle = this.local(stored);
     const deadline = performance.now() + RECORD_WAIT_MS;
     for (;;) {
-      const status = readExitStatus(statusFile);
+      const status = readExitStatus(handle.statusFile);
       if (status !== null) return status;
       if (performance.now() > deadline) break;
       await sleep(10);
     }
-    // The agent dir is named for the agent, and so is its session.
-    const name = basename(agentDir);
-    return this.paneStatus(this.socketPath(name), name);
+    return this.paneStatus(handle);
   }
 
   /**
@@ -238,9 +205,11 @@ export class TmuxRunner implements Runner {
    * or else the last line the keeper printed in the pane. null when there is no such pane, or
    * neither by RECORD_WAIT_MS.
    */
-  private async paneStatus(socket: string, name: string): Promise<ExitStatus | null> {
+  private async paneStatus(handle: TmuxHandle): Promise<ExitStatus | null> {
+    const { name } = handle;
+    const socket = this.socketPath(handle);
     const deadline = performance.now() + RECORD_WAIT_MS;
-    while (performance.now() < deadline) {
+    while (this.tools !== null && performance.now() < deadline) {
       const dead = await this.client(socket, "display-message", "-p", "-t", name, "#{pane_dead_status}").then(
         ({ stdout }) => stdout.trim(),
         // No server or no session: nothing keeps a status.
@@ -260,8 +229,8 @@ export class TmuxRunner implements Runner {
   }
 
   /** The server above the pane's keeper, which is the root's parent, and the server's children. */
-  companions(root: ProcessIdentity): ProcessIdentity[] {
-    const keeper = statOf(root)?.ppid;
+  protected companions({ root }: TmuxHandle): ProcessIdentity[] {
+    const keeper = root === null ? undefined : statOf(root)?.ppid;
     const server = keeper === undefined ? undefined : readStat(keeper)?.ppid;
     if (server === undefined || readStat(server)?.comm.startsWith("tmux") !== true) return [];
     return [server, ...childPids(server)].flatMap((pid) => identify(pid) ?? []);
@@ -271,12 +240,18 @@ export class TmuxRunner implements Runner {
    * Read-only: the agent reads its prompt from a file, never from the terminal, so keys could
    * only disturb the pane; a person detaches with the prefix key and d.
    */
-  attachCommand(name: string): string[] {
-    return [this.tmuxPath, "-S", this.socketPath(name), "attach-session", "-r", "-t", name];
+  attach(stored: AgentHandle): Result<readonly string[]> {
+    const handle = this.local(stored);
+    const { name } = handle;
+    const socket = this.socketPath(handle);
+    if (this.tools === null) return fail("NOT_ATTACHABLE", `${name} runs in tmux, but ${TMUX_MISSING}`);
+    return ok([this.tools.tmux, "-S", socket, "attach-session", "-r", "-t", name]);
   }
 
   /** Whether the pane read as dead within CLOSE_WAIT_MS. */
-  private async paneDead(socket: string, name: string): Promise<boolean> {
+  private async paneDead(handle: TmuxHandle): Promise<boolean> {
+    const { name } = handle;
+    const socket = this.socketPath(handle);
     const deadline = performance.now() + CLOSE_WAIT_MS;
     while (performance.now() < deadline) {
       const dead = await this.client(socket, "display-message", "-p", "-t", name, "#{pane_dead}").then(
@@ -290,61 +265,34 @@ export class TmuxRunner implements Runner {
     return false;
   }
 
+  /**
+   * The agent's own server's socket, in the state dir's socket dir: named for the agent, so the
+   * handle need not carry a path the state dir already fixes.
+   */
+  private socketPath({ name }: TmuxHandle): string {
+    return join(this.socketDir, `${name}.sock`);
+  }
+
   private client(socket: string, ...args: string[]): Promise<{ stdout: string }> {
-    return execFileAsync(this.tmuxPath, ["-S", socket, ...args], { timeout: CLIENT_TIMEOUT_MS });
+    if (this.tools === null) return Promise.reject(new Error(TMUX_MISSING));
+    return execFileAsync(this.tools.tmux, ["-S", socket, ...args], { timeout: CLIENT_TIMEOUT_MS });
   }
 }
 
 /**
  * The keeper's child once it has stopped itself, ready to be continued (a grandchild, should
- * setsid have had to fork). start() is synchronous, as for every runner, and this takes a few
- * milliseconds: it blocks rather than yields.
+ * setsid have had to fork). It takes a few milliseconds; the event loop runs meanwhile.
  */
-function waitForStoppedChild(keeperPid: number): ProcessIdentity | null {
+async function stoppedChild(keeperPid: number): Promise<ProcessIdentity | null> {
   const deadline = performance.now() + START_WAIT_MS;
   while (performance.now() < deadline) {
     for (const pid of childPids(keeperPid).flatMap((child) => [child, ...childPids(child)])) {
       const stat = readStat(pid);
       if (stat?.state === "T") return { pid, startTime: stat.startTime };
     }
-    Atomics.wait(pause, 0, 0, 1);
+    await sleep(1);
   }
   return null;
-}
-
-/**
- * The agent's end is the keeper's: it exits right after writing the agent's status. Not
- * corral's child, so it is watched through /proc. null when the keeper left no status (it
- * was killed itself).
- */
-function exitOf(keeper: ProcessIdentity, statusFile: string, paneStatus: () => Promise<ExitStatus | null>): Promise<ExitStatus | null> {
-  return new Promise((resolve) => {
-    let delay = 1;
-    const check = (): void => {
-      if (isAlive(keeper)) {
-        delay = Math.min(delay * 2, EXIT_POLL_MAX_MS);
-        setTimeout(check, delay);
-        return;
-      }
-      const written = readExitStatus(statusFile);
-      if (written !== null) resolve(written);
-      else void paneStatus().then(resolve);
-    };
-    check();
-  });
-}
-
-/** null when the keeper wrote none, or when it cannot be read: either way the status is lost. */
-function readExitStatus(statusFile: string): ExitStatus | null {
-  let text: string;
-  try {
-    text = readFileSync(statusFile, "utf8").trim();
-  } catch (cause) {
-    if (cause instanceof Error) return null;
-    throw cause;
-  }
-  // The keeper is a shell: it reports a death by signal N as 128+N, with tini or without.
-  return /^\d+$/.test(text) ? statusFromCode(Number(text), true) : null;
 }
 
 async function gone(processes: readonly ProcessIdentity[], waitMs: number): Promise<boolean> {
