@@ -16,6 +16,8 @@ export interface CommandLine {
   /** limiter, tini, then the resolved program and its arguments. */
   readonly argv: readonly string[];
   readonly env: Readonly<Record<string, string>>;
+  /** The mark's variable, first in `env`. */
+  readonly markName: string;
 }
 
 /**
@@ -39,7 +41,7 @@ export function commandLine(mark: string, plan: LaunchPlan, wrapping: Wrapping):
   const resolved = findExecutable(program, env.PATH, plan.cwd);
   if (resolved === null) return fail("LAUNCH_FAILED", `cannot run ${program}: not found or not executable on PATH`);
   const tini = wrapping.tiniPath === null ? [] : [wrapping.tiniPath, "-s", "-g", "--"];
-  return ok({ program, argv: [...wrapping.limiter, ...tini, resolved, ...args], env });
+  return ok({ program, argv: [...wrapping.limiter, ...tini, resolved, ...args], env, markName });
 }
 
 /**

@@ -87,7 +87,7 @@ export class TmuxRunner extends LocalRunner<TmuxHandle> {
     const socket = this.socketPath(handle);
     const command = commandLine(handle.mark, plan, this.setup.wrapping);
     if (!command.ok) return command;
-    const { program, argv, env } = command.value;
+    const { program, argv, env, markName } = command.value;
     if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
       return fail(
         "LAUNCH_FAILED",
@@ -97,7 +97,7 @@ export class TmuxRunner extends LocalRunner<TmuxHandle> {
     // The mark goes to the agent alone, through the keeper's argv (it names the agent; it is
     // no secret): a server carrying it would be taken for one of the agent's processes.
     const serverEnv: Record<string, string> = { ...env };
-    delete serverEnv[handle.mark.slice(0, handle.mark.indexOf("="))];
+    delete serverEnv[markName];
     for (const variable of TMUX_VARIABLES) delete serverEnv[variable];
     argv.forEach((arg, i) => (serverEnv[`${ARG_PREFIX}${i}`] = arg));
     serverEnv[ARG_COUNT] = String(argv.length);
