@@ -245,7 +245,7 @@ describe.each([
     const child = spawn("sleep", ["300"], { detached: true, stdio: "ignore", env: { ...process.env, CORRAL_MARK: "late" } });
     const exited = new Promise((resolve) => child.once("exit", resolve));
     const stat = readStat(child.pid!)!;
-    withStore(corral.config.home, (store) => store.agents.recordLaunch(id, { pid: child.pid!, startTime: stat.startTime, handle: processHandle(id, "late", { pid: child.pid!, startTime: stat.startTime, sid: stat.session }) }, Date.now()));
+    withStore(corral.config.home, (store) => store.runs.recordLaunch(id, { pid: child.pid!, startTime: stat.startTime, handle: processHandle(id, "late", { pid: child.pid!, startTime: stat.startTime, sid: stat.session }) }, Date.now()));
     const result = unwrap(await killing);
     const outcome = await Promise.race([exited.then(() => "exited"), sleep(5000).then(() => "still running")]);
     if (outcome !== "exited") child.kill("SIGKILL");

@@ -66,7 +66,7 @@ export class AgentCalls {
 
   /** The agent says it is done; it becomes terminal when its process exits. */
   claimDone(id: AgentId): Result<void> {
-    return this.core.store.writeNow(() => this.core.store.agents.claimDone(id));
+    return this.core.store.writeNow(() => this.core.store.flags.claimDone(id));
   }
 
   /** Progress and findings, appended with the agent's and task's counters in one transaction. */

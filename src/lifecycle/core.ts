@@ -1,8 +1,8 @@
-import { randomBytes } from "node:crypto";
 import { chmodSync, renameSync, rmSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import type { Backend } from "../backends/backend.js";
+import { newCleanupClaim, type CleanupClaim } from "../domain/cleanup-state.js";
 import type { Config } from "../domain/config.js";
 import { describeUnknown, ok, unwrap, type CorralError, type Result } from "../domain/errors.js";
 import type { AgentId } from "../domain/ids.js";
@@ -127,8 +127,8 @@ export class Core implements CoreParts {
   }
 
   /** A new cleanup claim, naming this process: a claim whose process died is taken over. */
-  newClaim(): string {
-    return `${this.owner.pid}:${this.owner.startTime}:${randomBytes(4).toString("hex")}`;
+  newClaim(): CleanupClaim {
+    return newCleanupClaim(this.owner);
   }
 
   /**

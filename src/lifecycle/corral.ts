@@ -272,7 +272,7 @@ export class Corral {
     this.recovery.handBack();
     if (core.config.onShutdown === "terminate") {
       core.graceMs = Math.min(core.config.graceMs, Math.floor(core.config.shutdownDeadlineMs / 2));
-      const owned = core.store.agents.liveOwnedBy(core.owner);
+      const owned = core.store.ownership.liveOwnedBy(core.owner);
       for (const agent of owned.filter((a) => lifetimeOf(a) !== null)) {
         core.logger.info({ agent: agent.id, maxRuntimeMs: lifetimeOf(agent) }, "left running: it has a lifetime of its own");
       }

@@ -152,7 +152,7 @@ export class Deployment {
     const launched = plan.ok ? await this.launch(agent, runner, backend, plan.value, relay.ok ? relay.value : null) : plan;
     if (!launched.ok) {
       // The end below says it failed; a refused launch record changes nothing it says.
-      core.store.writeNow(() => core.store.agents.recordLaunch(agentId, null, Date.now()));
+      core.store.writeNow(() => core.store.runs.recordLaunch(agentId, null, Date.now()));
       await this.endings.end(agentId, { status: "failed", reason: launched.error.message, exit: null });
       return fail("LAUNCH_FAILED", `agent ${agentId} failed to launch and was cleaned up: ${launched.error.message}`);
     }
@@ -218,7 +218,7 @@ export class Deployment {
       if (!placed.ok) return placed;
       // Recorded before anything starts: whoever cleans the agent, after any crash, finds
       // through it whatever of the agent did start (by its cgroup, or its mark).
-      const recordedPlace = await core.writeForCall(() => core.store.agents.recordHandle(agent.id, placed.value));
+      const recordedPlace = await core.writeForCall(() => core.store.runs.recordHandle(agent.id, placed.value));
       if (!recordedPlace.ok) return recordedPlace;
       const argv = relay === null || core.bwrap === null ? ok(plan.argv) : this.containedArgv(agent, core.bwrap, plan.argv);
       if (!argv.ok) return argv;
@@ -234,7 +234,7 @@ export class Deployment {
     if (!started.ok) return started;
     const { handle, root, exited } = started.value;
     failpoint("deploy:after-spawn");
-    const recorded = await core.writeForCall(() => core.store.agents.recordLaunch(agent.id, { ...root, handle }, Date.now()));
+    const recorded = await core.writeForCall(() => core.store.runs.recordLaunch(agent.id, { ...root, handle }, Date.now()));
     if (!recorded.ok) {
       // Unrecorded, it could not be found again by its identity: it goes now.
       await runner.stop(handle, { graceMs: core.graceMs });

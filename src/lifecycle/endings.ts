@@ -1,4 +1,5 @@
 import { statusForExit, type ExitStatus } from "../domain/agent-state.js";
+import type { CleanupClaim } from "../domain/cleanup-state.js";
 import { CorralFailure, describeUnknown, type CorralError } from "../domain/errors.js";
 import type { AgentId } from "../domain/ids.js";
 import { isUnwritable } from "../store/database.js";
@@ -53,7 +54,7 @@ export class Endings {
       this.schedulePending();
       return;
     }
-    const recorded = await core.store.writeSoon(() => core.store.agents.recordExit(id, exit), Date.now() + END_WRITE_WAIT_MS);
+    const recorded = await core.store.writeSoon(() => core.store.runs.recordExit(id, exit), Date.now() + END_WRITE_WAIT_MS);
     if (!recorded.ok) {
       await this.defer(id, ending, seenAt, recorded.error);
       return;
@@ -107,7 +108,7 @@ export class Endings {
     const at = Date.now();
     // An end already waiting in the journal came first: this one waits behind it.
     if (core.pending.hasAgent(id)) return this.defer(id, ending, at, core.store.lockedError());
-    const won = await core.store.writeSoon(() => core.store.agents.end(id, { ...ending, at, claim }), Date.now() + END_WRITE_WAIT_MS);
+    const won = await core.store.writeSoon(() => core.store.runs.end(id, { ...ending, at, claim }), Date.now() + END_WRITE_WAIT_MS);
     if (!won.ok) return this.defer(id, ending, at, won.error);
     core.unended.delete(id);
     if (!won.value) return "lost";
@@ -182,8 +183,8 @@ export class Endings {
       const claim = core.newClaim();
       let won: boolean;
       try {
-        if (record.exit !== null) core.store.agents.recordExit(id, record.exit);
-        won = core.store.agents.end(id, { ...ending, at: record.at, claim });
+        if (record.exit !== null) core.store.runs.recordExit(id, record.exit);
+        won = core.store.runs.end(id, { ...ending, at: record.at, claim });
       } catch (cause) {
         if (!isUnwritable(cause)) throw cause;
         break;
@@ -210,9 +211,9 @@ export class Endings {
     const { core } = this;
     if (core.closed || !core.store.writableNow()) return 0;
     let taken = 0;
-    for (const agent of core.store.agents.cleanupPartial()) {
+    for (const agent of core.store.cleanups.partial()) {
       const claim = core.newClaim();
-      if (!core.store.agents.claimRetry(agent.id, claim)) continue;
+      if (!core.store.cleanups.retry(agent.id, claim)) continue;
       taken += 1;
       const last = core.store.cleanupSteps.forAgent(agent.id).filter((s) => s.attempt === agent.cleanupAttempts);
       const failedSteps = new Set(last.filter((s) => s.outcome === "failed").map((s) => s.step));
@@ -222,12 +223,12 @@ export class Endings {
   }
 
   /** Runs the cleanup claimed by `claim` (whole, or the steps a partial one failed). */
-  async cleanup(id: AgentId, claim: string, steps: readonly CleanupStep[], stoppedEarlier: Deferred["stopped"] | null = null): Promise<void> {
+  async cleanup(id: AgentId, claim: CleanupClaim, steps: readonly CleanupStep[], stoppedEarlier: Deferred["stopped"] | null = null): Promise<void> {
     const { core } = this;
     const agent = core.store.agents.get(id);
     if (agent === null) return;
     const outcome = await runCleanup(this.cleanupContext(), agent, agent.cleanupAttempts, steps, stoppedEarlier);
-    await core.persist(() => core.store.agents.finishCleanup(id, claim, outcome, Date.now()));
+    await core.persist(() => core.store.cleanups.finish(id, claim, outcome, Date.now()));
     core.logger.info({ agent: id, status: agent.status, cleanup: outcome }, "agent cleaned");
   }
 

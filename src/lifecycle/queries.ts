@@ -66,7 +66,7 @@ export class Queries {
 
   /** Every agent of every task, or only the ones not yet ended. */
   agents(all: boolean): AgentView[] {
-    return this.core.store.agents.summaries(!all).map(agentView);
+    return this.core.store.summaries.all(!all).map(agentView);
   }
 
   listTasks(): TaskSummaryView[] {
@@ -124,7 +124,7 @@ export class Queries {
     }
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const agents = ids.map((id) => store.agents.summary(id as AgentId) as AgentSummary);
+      const agents = ids.map((id) => store.summaries.get(id as AgentId) as AgentSummary);
       const ended = agents.filter((a) => isTerminal(a.status)).length;
       await onTick(ended, agents.length);
       const satisfied = mode === "any" ? ended > 0 || agents.length === 0 : ended === agents.length;

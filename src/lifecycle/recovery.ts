@@ -81,7 +81,7 @@ export class Recovery {
         endings.push(ending.then((won) => won && report.failed.push(orphan.id)));
         continue;
       }
-      if (!store.agents.adopt(orphan.id, orphan.owner, core.owner)) continue;
+      if (!store.ownership.adopt(orphan.id, orphan.owner, core.owner)) continue;
       const agent = store.agents.get(orphan.id) as AgentRecord;
       const { runner, handle } = core.handleOf(agent);
       const recovered = runner.recover(handle, this.watching.signal);
@@ -102,11 +102,11 @@ export class Recovery {
         if (agent.spec.containment === "bwrap") await this.relisten(agent.id);
       }
     }
-    for (const agent of store.agents.cleanupRunning()) {
-      const claimer = claimerOf(agent.cleanupClaim);
+    for (const agent of store.cleanups.running()) {
+      const claimer = agent.cleanupClaim?.claimer ?? null;
       if (claimer !== null && stillRunning(claimer)) continue;
       const claim = core.newClaim();
-      if (!store.agents.takeOverCleanup(agent.id, agent.cleanupClaim, claim)) continue;
+      if (!store.cleanups.takeOver(agent.id, agent.cleanupClaim, claim)) continue;
       report.cleanupsTakenOver.push(agent.id);
       endings.push(this.endings.track(agent.id, this.endings.cleanup(agent.id, claim, CLEANUP_STEPS)));
     }
@@ -126,7 +126,7 @@ export class Recovery {
   handBack(): void {
     const { core } = this;
     for (const [id, from] of this.adoptedFrom) {
-      if (core.store.agents.adopt(id, core.owner, from)) core.logger.info({ agent: id }, "released an adopted agent for the next corral");
+      if (core.store.ownership.adopt(id, core.owner, from)) core.logger.info({ agent: id }, "released an adopted agent for the next corral");
     }
   }
 
@@ -160,11 +160,4 @@ export class Recovery {
     if (recorded !== null) return this.endings.onExit(id, recorded);
     return this.endings.onLostExit(id, "it ended while no corral was its parent");
   }
-}
-
-/** The process that made a cleanup claim (`pid:starttime:nonce`), or null for no claim. */
-function claimerOf(claim: string | null): ProcessIdentity | null {
-  const [pid, startTime] = claim?.split(":") ?? [];
-  if (pid === undefined || startTime === undefined) return null;
-  return { pid: Number(pid), startTime };
 }

@@ -45,7 +45,7 @@ export class Termination {
     if (!killedNow) await this.whenCleaned(id);
     return ok({
       agent: store.agents.get(id) as AgentRecord,
-      view: agentView(store.agents.summary(id) as AgentSummary),
+      view: agentView(store.summaries.get(id) as AgentSummary),
       killedNow,
       cleanup: this.cleanupRecord(id),
     });

@@ -74,7 +74,7 @@ export class Upkeep {
       },
     };
     const endings: Promise<unknown>[] = [];
-    for (const action of planReap(store.agents.liveOwnedBy(core.owner), core.config, now, probe)) {
+    for (const action of planReap(store.ownership.liveOwnedBy(core.owner), core.config, now, probe)) {
       switch (action.kind) {
         case "end":
           if (action.why === "time") acted.timedOut.push(action.id);
@@ -85,14 +85,14 @@ export class Upkeep {
           break;
         case "mark_stuck":
           acted.stuck.push(action.id);
-          if (store.agents.markStuck(action.id, action.since)) core.logger.warn({ agent: action.id }, action.reason);
+          if (store.flags.markStuck(action.id, action.since)) core.logger.warn({ agent: action.id }, action.reason);
           break;
         case "clear_stuck":
-          store.agents.clearStuck(action.id);
+          store.flags.clearStuck(action.id);
           break;
         case "limit_warnings":
           if (action.warnings.length > 0) acted.warned.push(action.id);
-          store.agents.setLimitWarnings(action.id, action.warnings);
+          store.flags.setLimitWarnings(action.id, action.warnings);
           for (const warning of action.warnings) core.logger.warn({ agent: action.id }, warning);
           break;
       }
@@ -127,7 +127,7 @@ export class Upkeep {
       this.logSizes.clear();
       return null;
     }
-    const running = core.store.agents.liveOwnedBy(core.owner).filter((agent) => agent.status === "running");
+    const running = core.store.ownership.liveOwnedBy(core.owner).filter((agent) => agent.status === "running");
     const logs = running.map((agent) => {
       const bytes = statOrNull(agent.logPath)?.size ?? 0;
       const grew = bytes - (this.logSizes.get(agent.id) ?? 0);
