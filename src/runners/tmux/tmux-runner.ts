@@ -1,11 +1,9 @@
-import { execFile } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { promisify } from "node:util";
 import { z } from "zod";
 import type { ExitStatus } from "../../domain/agent-state.js";
-import { describeUnknown, fail, ok, type Result } from "../../domain/errors.js";
+import { fail, ok, type Result } from "../../domain/errors.js";
 import { identify, isAlive, signalProcess, statOf, type ProcessIdentity } from "../../supervisor/identity.js";
 import { childPids, readStat } from "../../supervisor/procfs.js";
 import { commandLine } from "../local/command-line.js";
@@ -13,12 +11,10 @@ import { localHandleFields, type LocalRoot } from "../local/handle.js";
 import { LocalRunner, type LocalSetup } from "../local/local-runner.js";
 import { statusFromCode } from "../local/signals.js";
 import type { AgentHandle, Placement, ReleaseReport, RunnerCapabilities, RunnerLaunch } from "../runner.js";
+import { clientError, tmuxClient } from "./client.js";
 import { ARG_COUNT, ARG_PREFIX, exitOf, KEEPER, PANE_STATUS_MARK, readExitStatus } from "./keeper.js";
 import { TMUX_MISSING, type TmuxTools } from "./tools.js";
 
-const execFileAsync = promisify(execFile);
-/** A tmux client that does not answer within this is given up on, never waited for forever. */
-const CLIENT_TIMEOUT_MS = 5000;
 /** How long a new pane may take to show its agent process, stopped and ready to go. */
 const START_WAIT_MS = 5000;
 const CLOSE_WAIT_MS = 2000;
@@ -110,17 +106,18 @@ export class TmuxRunner extends LocalRunner<TmuxHandle> {
       // the pane, so the log pipe is in place before the first byte of output. The server reads
       // no configuration (-f /dev/null): a user's could keep it up without sessions, or take
       // away the dead pane that holds the last output.
-      const { stdout } = await execFileAsync(
+      const { stdout } = await tmuxClient(
         tmux,
+        socket,
         [
-          "-S", socket, "-u", "-f", "/dev/null",
+          "-u", "-f", "/dev/null",
           "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", name, "-x", "200", "-y", "50", "-c", plan.cwd,
           "--",
           "/bin/sh", "-c", KEEPER, "keeper", handle.statusFile, plan.stdinPath ?? "/dev/null", setsid, handle.mark, handle.cgroup ?? "",
           ";", "set-option", "-t", name, "remain-on-exit", "on",
           ";", "pipe-pane", "-t", name, "-O", `exec cat >> ${shellQuote(launch.logPath)}`,
         ],
-        { env: serverEnv, encoding: "utf8", timeout: CLIENT_TIMEOUT_MS },
+        serverEnv,
       );
       keeperPid = Number(stdout.trim());
     } catch (cause) {
@@ -275,7 +272,7 @@ export class TmuxRunner extends LocalRunner<TmuxHandle> {
 
   private client(socket: string, ...args: string[]): Promise<{ stdout: string }> {
     if (this.tools === null) return Promise.reject(new Error(TMUX_MISSING));
-    return execFileAsync(this.tools.tmux, ["-S", socket, ...args], { timeout: CLIENT_TIMEOUT_MS });
+    return tmuxClient(this.tools.tmux, socket, args);
   }
 }
 
@@ -306,11 +303,4 @@ async function gone(processes: readonly ProcessIdentity[], waitMs: number): Prom
 
 function shellQuote(text: string): string {
   return `'${text.replaceAll("'", `'\\''`)}'`;
-}
-
-/** tmux's own words on stderr, which say more than the exit code. */
-function clientError(cause: unknown): string {
-  const stderr = (cause as { stderr?: unknown }).stderr;
-  const text = typeof stderr === "string" ? stderr.trim() : Buffer.isBuffer(stderr) ? stderr.toString("utf8").trim() : "";
-  return text === "" ? describeUnknown(cause) : text;
 }
