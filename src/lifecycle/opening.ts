@@ -1,8 +1,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { claudeBackend } from "../backends/claude.js";
-import { commandBackend } from "../backends/command.js";
+import { createBackends } from "../backends/registry.js";
 import type { Config } from "../domain/config.js";
 import { fail, ok, type Result } from "../domain/errors.js";
 import { findBwrap } from "../runners/bwrap.js";
@@ -29,6 +28,8 @@ const STREAM_POLL_MS = 250;
 export function openParts(config: Config, logger: Logger): Result<CoreParts> {
   const owner = thisProcess();
   if (owner === null) return fail("PROC_UNAVAILABLE", "cannot read /proc/self/stat: corral needs Linux with /proc mounted");
+  const backends = createBackends(config.backends, { agentServer: { command: process.execPath, args: [corralEntry(), "serve", "--agent"], home: config.home } });
+  if (!backends.ok) return backends;
   const tools = findRunnerTools(config);
   if (!tools.ok) return tools;
   let bwrap: string | null = null;
@@ -64,13 +65,6 @@ export function openParts(config: Config, logger: Logger): Result<CoreParts> {
     return runners;
   }
   const workspaces = new Workspaces(config.home);
-  const claude = claudeBackend({
-    claudePath: config.claudePath,
-    permissionMode: config.claudePermissionMode,
-    allowedTools: config.claudeAllowedTools,
-    strictMcp: config.claudeStrictMcp,
-    agentServer: { command: process.execPath, args: [corralEntry(), "serve", "--agent"], home: config.home },
-  });
   return ok({
     config,
     store: store.value,
@@ -78,10 +72,7 @@ export function openParts(config: Config, logger: Logger): Result<CoreParts> {
     owner,
     workspaces,
     runners: runners.value,
-    backends: new Map([
-      [claude.name, claude],
-      [commandBackend.name, commandBackend],
-    ]),
+    backends: backends.value,
     streams: new StreamFollower(store.value, logger, STREAM_POLL_MS),
     pending: new PendingRecords(join(config.home, "pending"), logger, spareJournalDir(config.home)),
     relays: new Relays((id) => workspaces.relayDir(id)),
