@@ -20,28 +20,44 @@ const progress = (status: string, message: string, value: number): Step => tool(
 const prompt = (mission: string, steps: Step[]): string => `${mission}\n\n${scriptBlock(steps)}`;
 
 interface AgentView {
-  agentId: string;
+  agent_id: string;
   status: string;
   progress: number | null;
-  latestMessage: string | null;
+  latest_message: string | null;
   events: number;
   pid: number | null;
   cleanup: string;
-  claimedDone: boolean;
-  sessionId: string | null;
-  corralConnected: boolean | null;
-  costUsd: number | null;
-  inputTokens: number;
-  outputTokens: number;
-  toolCalls: number;
+  claimed_done: boolean;
+  session_id: string | null;
+  corral_connected: boolean | null;
+  cost_usd: number | null;
+  input_tokens: number;
+  output_tokens: number;
+  tool_calls: number;
   flags: string[];
   validation: { confidence: string; warnings: string[] } | null;
 }
 interface Status {
   counts: Record<string, number>;
   agents: AgentView[];
-  findings: { agentId: string; data: Record<string, unknown> }[];
-  latestProgress: { agentId: string; data: Record<string, unknown> }[];
+  findings: { agent_id: string; data: Record<string, unknown> }[];
+  latest_progress: { agent_id: string; data: Record<string, unknown> }[];
+}
+interface Summary {
+  status: string;
+  exit: unknown;
+  result: { is_error: boolean; text: string | null } | null;
+  errors: string[];
+  error_count: number;
+  events: number;
+  tool_calls: number;
+  tools_used: Record<string, number>;
+  denials: number;
+  cost_usd: number | null;
+  input_tokens: number;
+  output_tokens: number;
+  num_turns: number | null;
+  last_lines: string[];
 }
 
 let model: ModelServer;
@@ -73,7 +89,7 @@ async function deploy(agentType: string, steps: Step[], runner = "process"): Pro
 }
 
 const status = () => c.call<Status>("get_real_task_status", { task_id: taskId });
-const agentIn = (s: Status, id: string): AgentView => s.agents.find((a) => a.agentId === id) as AgentView;
+const agentIn = (s: Status, id: string): AgentView => s.agents.find((a) => a.agent_id === id) as AgentView;
 
 describe("a coordinator fans out real claude agents through corral serve", () => {
   it("runs three agents that report progress and findings through their own agent server, and finish", async () => {
@@ -103,25 +119,56 @@ describe("a coordinator fans out real claude agents through corral serve", () =>
         s = await status();
         agent = agentIn(s, w.agent_id);
       }
-      expect(agent).toMatchObject({ status: "completed", progress: 100, claimedDone: true, corralConnected: true, cleanup: "done" });
-      expect(agent.latestMessage).toMatch(/worker \d (is done|signing off)/);
-      expect(agent.sessionId).toBeTruthy();
-      expect(agent.costUsd).toBeGreaterThan(0);
-      expect(agent.inputTokens).toBeGreaterThan(0);
-      expect(agent.toolCalls).toBe(3);
+      expect(agent).toMatchObject({ status: "completed", progress: 100, claimed_done: true, corral_connected: true, cleanup: "done" });
+      expect(agent.latest_message).toMatch(/worker \d (is done|signing off)/);
+      expect(agent.session_id).toBeTruthy();
+      expect(agent.cost_usd).toBeGreaterThan(0);
+      expect(agent.input_tokens).toBeGreaterThan(0);
+      expect(agent.tool_calls).toBe(3);
       expect(agent.validation?.confidence).toBe("high");
       expect(isAlive({ pid: w.pid!, startTime: readStat(w.pid!)?.startTime ?? "gone" })).toBe(false);
     }
-    const findings = s.findings.filter((f) => workers.some((w) => w.agent_id === f.agentId));
+    const findings = s.findings.filter((f) => workers.some((w) => w.agent_id === f.agent_id));
     expect(findings.map((f) => f.data.message).sort()).toEqual(["worker 1 found a bug", "worker 2 found a bug", "worker 3 found a bug"]);
+    // A finding's data is the agent's own: published exactly as it was reported.
+    expect(findings.map((f) => f.data.finding_type)).toEqual(["bug", "bug", "bug"]);
+    expect(findings.map((f) => (f.data.data as { n: number }).n).sort()).toEqual([1, 2, 3]);
+  });
 
-    const summary = await c.call<{ source: string; summary: { result: { isError: boolean; text: string } | null; toolCalls: Record<string, number> } }>(
-      "get_agent_output",
-      { task_id: taskId, agent_id: workers[0]!.agent_id, response_format: "summary" },
-    );
-    expect(summary.source).toBe("archive");
-    expect(summary.summary.result).toEqual({ isError: false, text: "worker 1 signing off" });
-    expect(summary.summary.toolCalls).toEqual({ mcp__corral__update_agent_progress: 2, mcp__corral__report_agent_finding: 1 });
+  it("summarises a claude agent's output in a few hundred bytes: result, errors, counts, cost and exit, no raw stream line", async () => {
+    const worker = await deploy("summarised", [
+      progress("working", "started", 10),
+      tool("report_agent_finding", { finding_type: "note", severity: "low", message: "one thing" }),
+      progress("completed", "done", 100),
+      { say: "summarised and signing off" },
+    ]);
+    await c.call("wait_for_agents", { task_id: taskId, agent_ids: [worker.agent_id], timeout_s: 60 });
+    const reply = await c.call<{ source: string; total_bytes: number; summary: Summary }>("get_agent_output", {
+      task_id: taskId,
+      agent_id: worker.agent_id,
+      response_format: "summary",
+    });
+    const bytes = Buffer.byteLength(JSON.stringify(reply));
+    // The log holds claude's stream-json, kilobytes of it (its init line alone lists every tool).
+    expect(reply.total_bytes).toBeGreaterThan(4 * bytes);
+    expect(bytes).toBeLessThan(1000);
+    expect(JSON.stringify(reply)).not.toMatch(/"type":"system"|"subtype":"init"|"tools":\[/);
+    expect(reply.summary).toMatchObject({
+      status: "completed",
+      exit: { kind: "exited", code: 0 },
+      result: { is_error: false, text: "summarised and signing off" },
+      errors: [],
+      error_count: 0,
+      tool_calls: 3,
+      tools_used: { mcp__corral__update_agent_progress: 2, mcp__corral__report_agent_finding: 1 },
+      denials: 0,
+      last_lines: [],
+    });
+    expect(reply.summary.events).toBeGreaterThan(3);
+    expect(reply.summary.cost_usd).toBeGreaterThan(0);
+    expect(reply.summary.input_tokens).toBeGreaterThan(0);
+    expect(reply.summary.output_tokens).toBeGreaterThan(0);
+    expect(reply.summary.num_turns).toBeGreaterThan(0);
   });
 
   it("runs a claude agent in tmux with the same record: stream, reports, cost, validation", async () => {
@@ -132,8 +179,8 @@ describe("a coordinator fans out real claude agents through corral serve", () =>
       await sleep(50);
       agent = agentIn(await status(), watched.agent_id);
     }
-    expect(agent).toMatchObject({ runner: "tmux", status: "completed", progress: 100, claimedDone: true, corralConnected: true, cleanup: "done", toolCalls: 2 });
-    expect(agent.costUsd).toBeGreaterThan(0);
+    expect(agent).toMatchObject({ runner: "tmux", status: "completed", progress: 100, claimed_done: true, corral_connected: true, cleanup: "done", tool_calls: 2 });
+    expect(agent.cost_usd).toBeGreaterThan(0);
     expect(agent.validation?.confidence).toBe("high");
     // claude restores the pane's terminal as it exits: none of that is read as its output.
     expect(agent.flags).toEqual([]);
@@ -200,13 +247,13 @@ describe("a coordinator fans out real claude agents through corral serve", () =>
     const kid = children[0] as AgentView & { depth: number };
     expect(kid.depth).toBe(1);
     expect(kid.status).toBe("completed");
-    expect(s.agents.filter((a) => a.agentId.startsWith("grandchild"))).toEqual([]);
-    const kidOutput = await c.call<{ entries: { kind: string; isError?: boolean; excerpt?: string }[] }>("get_agent_output", {
+    expect(s.agents.filter((a) => a.agent_id.startsWith("grandchild"))).toEqual([]);
+    const kidOutput = await c.call<{ entries: { kind: string; is_error?: boolean; excerpt?: string }[] }>("get_agent_output", {
       task_id: taskId,
-      agent_id: kid.agentId,
+      agent_id: kid.agent_id,
       format: "parsed",
     });
-    const refusal = kidOutput.entries.find((e) => e.kind === "tool_result" && e.isError === true);
+    const refusal = kidOutput.entries.find((e) => e.kind === "tool_result" && e.is_error === true);
     expect(refusal?.excerpt).toMatch(/LIMIT_DEPTH/);
   });
 
@@ -249,16 +296,16 @@ describe("a coordinator fans out real claude agents through corral serve", () =>
       { say: "tried" },
     ]);
     await c.call("wait_for_agents", { task_id: taskId, agent_ids: [impostor.agent_id], timeout_s: 60 });
-    const output = await c.call<{ entries: { kind: string; isError?: boolean; excerpt?: string }[] }>("get_agent_output", {
+    const output = await c.call<{ entries: { kind: string; is_error?: boolean; excerpt?: string }[] }>("get_agent_output", {
       task_id: taskId,
       agent_id: impostor.agent_id,
       format: "parsed",
     });
-    expect(output.entries.find((e) => e.kind === "tool_result")?.excerpt).toMatch(/AUTH_REFUSED: you are agent impostor-.* cannot act for agent victim-/);
+    expect(output.entries.find((e) => e.kind === "tool_result")?.excerpt).toMatch(/"code":"AUTH_REFUSED","message":"you are agent impostor-.* cannot act for agent victim-/);
     const s = await status();
-    const forged = s.latestProgress.filter((p) => p.data.message === "forged");
+    const forged = s.latest_progress.filter((p) => p.data.message === "forged");
     expect(forged).toEqual([]);
-    expect(agentIn(s, victim.agent_id).claimedDone).toBe(false);
+    expect(agentIn(s, victim.agent_id).claimed_done).toBe(false);
     await c.call("kill_real_agent", { task_id: taskId, agent_id: victim.agent_id });
   });
 });

@@ -58,7 +58,7 @@ export function claudeBackend(options: ClaudeOptions): Backend {
     // Agents inherit corral's environment, so the config dir they write to is corral's.
     transcript: (cwd, sessionId) => locateTranscript(claudeConfigDir(process.env), cwd, sessionId),
     check: ({ command }) =>
-      command === null ? ok(undefined) : fail("INVALID_INPUT", "command: the claude backend runs claude and takes no command; use the command backend to run an argv"),
+      command === null ? ok(undefined) : fail("INVALID_INPUT", "the claude backend runs claude and takes no command; use the command backend to run an argv", "command"),
     plan(spec: AgentSpec): Result<BackendPlan> {
       const mcpConfig = {
         mcpServers: {

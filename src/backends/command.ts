@@ -12,9 +12,9 @@ export const commandBackend: Backend = {
   name: "command",
   check({ command }): Result<void> {
     if (command === null || command.length === 0 || command[0] === "") {
-      return fail("INVALID_INPUT", "the command backend needs `command`: the argv to run, e.g. [\"bash\", \"-c\", \"...\"]");
+      return fail("INVALID_INPUT", "the command backend needs `command`: the argv to run, e.g. [\"bash\", \"-c\", \"...\"]", "command");
     }
-    if (command.some((arg) => arg.includes("\0"))) return fail("INVALID_INPUT", "a command argument may not contain a NUL byte");
+    if (command.some((arg) => arg.includes("\0"))) return fail("INVALID_INPUT", "a command argument may not contain a NUL byte", "command");
     return ok(undefined);
   },
   transcript: null,

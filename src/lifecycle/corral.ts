@@ -12,7 +12,7 @@ import type { Config, RunnerKind } from "../domain/config.js";
 import { anyLimit, limitsOf, prlimitOptions } from "../domain/resource-limits.js";
 import { CorralFailure, describeUnknown, fail, ok, unwrap, type CorralError, type Result } from "../domain/errors.js";
 import { MAX_WAIT_IDS } from "../domain/bounds.js";
-import { newAgentId, newTaskId, TaskIdSchema, type AgentId, type TaskId } from "../domain/ids.js";
+import { newAgentId, newTaskId, type AgentId, type TaskId } from "../domain/ids.js";
 import { bwrapArgv, findBwrap } from "../runners/bwrap.js";
 import { findExecutable } from "../runners/executables.js";
 import { ProcessRunner } from "../runners/process-runner.js";
@@ -32,7 +32,9 @@ import {
   CreateTaskInputSchema,
   DeployInputSchema,
   EventInputSchema,
+  parseAgentId,
   parseInput,
+  parseTaskId,
   type CreateTaskInput,
   type DeployInput,
   type EventInput,
@@ -333,7 +335,7 @@ export class Corral {
     if (!usable.ok) return usable;
     const input = parseInput(CreateTaskInputSchema, raw);
     if (!input.ok) return input;
-    const clientCwd = input.value.clientCwd === undefined ? null : workingDirectory(input.value.clientCwd, "clientCwd");
+    const clientCwd = input.value.clientCwd === undefined ? null : workingDirectory(input.value.clientCwd, "client_cwd");
     if (clientCwd !== null && !clientCwd.ok) return clientCwd;
     const id = newTaskId();
     const workspace = this.workspaces.createTask(id);
@@ -364,7 +366,7 @@ export class Corral {
     if (!input.ok) return input;
     const { taskId, agentType, prompt } = input.value;
     const task = this.store.tasks.get(taskId);
-    if (task === null) return fail("UNKNOWN_TASK", `no task ${taskId}`);
+    if (task === null) return fail("UNKNOWN_TASK", `no task ${taskId}`, "task_id");
     const parent = input.value.parentId === undefined ? null : this.store.agents.get(input.value.parentId);
     const chosen = this.chooseLaunch(input.value, parent?.runner ?? null);
     if (!chosen.ok) return chosen;
@@ -463,14 +465,14 @@ export class Corral {
     const command = input.command ?? null;
     const backendName = input.backend ?? (command === null ? "claude" : "command");
     const backend = this.backends.get(backendName);
-    if (backend === undefined) return fail("INVALID_INPUT", `backend: no backend ${backendName}`);
+    if (backend === undefined) return fail("INVALID_INPUT", `no backend ${backendName}`, "backend");
     const checked = backend.check({ command });
     if (!checked.ok) return checked;
     // A child runs where its parent does unless told otherwise: a person watching the parent
     // in tmux can watch its children there too.
     const runnerKind = input.runner ?? (parentRunner === "tmux" ? "tmux" : this.config.runner);
     const runner = this.runners.get(runnerKind);
-    if (runner === undefined) return fail("INVALID_INPUT", `runner: ${runnerKind} is not available: ${TMUX_MISSING}`);
+    if (runner === undefined) return fail("INVALID_INPUT", `${runnerKind} is not available: ${TMUX_MISSING}`, "runner");
     return ok({ backend, runner, command });
   }
 
@@ -780,9 +782,11 @@ export class Corral {
 
   /** Kills the agent and its live descendants (children first, in parallel) and returns the cleanup record. */
   async kill(rawId: string, reason = "killed by request"): Promise<Result<KillResult>> {
-    const id = rawId as AgentId;
+    const parsed = parseAgentId(rawId);
+    if (!parsed.ok) return parsed;
+    const id = parsed.value;
     const agent = this.store.agents.get(id);
-    if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
+    if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`, "agent_id");
     await Promise.all(this.store.agents.liveChildren(id).map((child) => this.kill(child.id, `parent ${id} was killed`)));
     const outcome = await this.endOrDefer(id, { status: "killed", reason, exit: null });
     if (outcome !== "won" && outcome !== "lost" && !outcome.recordedSince) {
@@ -805,8 +809,9 @@ export class Corral {
 
   /** The argv that attaches a terminal to the agent's tmux session, read-only. */
   attachCommand(rawId: string): Result<readonly string[]> {
-    const agent = this.store.agents.get(rawId as AgentId);
-    if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
+    const id = parseAgentId(rawId);
+    const agent = id.ok ? this.store.agents.get(id.value) : null;
+    if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`, "agent_id");
     if (agent.runner !== "tmux") {
       return fail("NOT_ATTACHABLE", `${agent.id} runs as a plain process, not in tmux: follow it with corral logs -f ${agent.id}, or deploy with runner tmux`);
     }
@@ -999,17 +1004,18 @@ export class Corral {
     const task = this.findTask(rawTaskId);
     if (!task.ok) return task;
     if (rawAgentIds !== undefined && rawAgentIds.length > MAX_WAIT_IDS) {
-      return fail("INVALID_INPUT", `agent_ids: ${rawAgentIds.length} ids, over the limit of ${MAX_WAIT_IDS}; wait on fewer, or leave agent_ids out to wait on the whole task`);
+      return fail("INVALID_INPUT", `${rawAgentIds.length} ids, over the limit of ${MAX_WAIT_IDS}; wait on fewer, or leave agent_ids out to wait on the whole task`, "agent_ids");
     }
     // Each id is read on every poll: a list repeating ids would multiply that work for nothing.
-    const ids = [...new Set(rawAgentIds ?? this.store.agents.forTask(task.value.id).map((a) => a.id))];
-    for (const id of ids) {
-      const agent = this.findAgent(rawTaskId, id);
+    const ids: AgentId[] = [];
+    for (const raw of new Set(rawAgentIds ?? this.store.agents.forTask(task.value.id).map((a) => a.id))) {
+      const agent = this.findAgent(rawTaskId, raw, "agent_ids");
       if (!agent.ok) return agent;
+      ids.push(agent.value.id);
     }
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const agents = ids.map((id) => this.store.agents.summary(id as AgentId) as AgentSummary);
+      const agents = ids.map((id) => this.store.agents.summary(id) as AgentSummary);
       const ended = agents.filter((a) => isTerminal(a.status)).length;
       await onTick(ended, agents.length);
       const satisfied = mode === "any" ? ended > 0 || agents.length === 0 : ended === agents.length;
@@ -1064,17 +1070,19 @@ export class Corral {
   }
 
   private findTask(rawTaskId: string): Result<TaskRecord> {
-    const id = parseInput(TaskIdSchema, rawTaskId);
-    if (!id.ok) return fail("INVALID_ID", `task_id: ${id.error.message.replace(/^input: /, "")}`);
+    const id = parseTaskId(rawTaskId);
+    if (!id.ok) return id;
     const task = this.store.tasks.get(id.value);
-    return task === null ? fail("UNKNOWN_TASK", `no task ${rawTaskId}`) : ok(task);
+    return task === null ? fail("UNKNOWN_TASK", `no task ${rawTaskId}`, "task_id") : ok(task);
   }
 
-  private findAgent(rawTaskId: string, rawAgentId: string): Result<AgentRecord> {
+  private findAgent(rawTaskId: string, rawAgentId: string, field = "agent_id"): Result<AgentRecord> {
     const task = this.findTask(rawTaskId);
     if (!task.ok) return task;
-    const agent = this.store.agents.get(rawAgentId as AgentId);
-    if (agent === null || agent.taskId !== task.value.id) return fail("UNKNOWN_AGENT", `no agent ${rawAgentId} in task ${rawTaskId}`);
+    const id = parseAgentId(rawAgentId, field);
+    if (!id.ok) return id;
+    const agent = this.store.agents.get(id.value);
+    if (agent === null || agent.taskId !== task.value.id) return fail("UNKNOWN_AGENT", `no agent ${rawAgentId} in task ${rawTaskId}`, field);
     return ok(agent);
   }
 
@@ -1084,8 +1092,9 @@ export class Corral {
     if (!usable.ok) return usable;
     const input = parseInput(EventInputSchema, raw);
     if (!input.ok) return input;
-    const agent = this.store.agents.get(rawId as AgentId);
-    if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
+    const id = parseAgentId(rawId);
+    const agent = id.ok ? this.store.agents.get(id.value) : null;
+    if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`, "agent_id");
     const event = input.value;
     const appended = await this.writeForCall(() =>
       this.store.events.append({
