@@ -8,7 +8,7 @@ import type { CorralError } from "../domain/errors.js";
  * on stdout; an error as `{"error": {code, message, field?}}`, on stdout too, so a script reads
  * one stream whatever happened.
  */
-export function printJson(schema: z.ZodType, value: unknown): void {
+export function printJson<S extends z.ZodType>(schema: S, value: z.input<S>): void {
   process.stdout.write(`${JSON.stringify(toWire(schema, value), null, 2)}\n`);
 }
 

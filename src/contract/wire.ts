@@ -26,6 +26,7 @@ export const JsonValue: z.ZodType<unknown> = z
 /** A record of JSON values keyed by whoever wrote it: keys and values travel as written. */
 export const JsonRecord = () => z.record(z.string(), JsonValue);
 
+/** The parts of a zod schema this walk reads (zod 4's `_zod.def`): its kind, and the schemas it is made of. */
 interface Def {
   readonly type: string;
   readonly shape?: Record<string, z.ZodType>;

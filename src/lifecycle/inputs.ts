@@ -135,11 +135,8 @@ export function parseInput<S extends z.ZodType>(schema: S, raw: unknown, field?:
   if (parsed.success) return ok(parsed.data);
   // A misspelt field (agentId for agent_id) is named first: it is why the real one is missing.
   const issue = parsed.error.issues.find((i) => i.code === "unrecognized_keys") ?? parsed.error.issues[0];
-  const named =
-    issue?.code === "unrecognized_keys"
-      ? issue.keys[0]
-      : ((key) => (key === undefined ? undefined : snakeCase(key)))(issue?.path.find((part): part is string => typeof part === "string"));
-  const at = named ?? field;
+  const key = issue?.path.find((part): part is string => typeof part === "string");
+  const at = issue?.code === "unrecognized_keys" ? issue.keys[0] : key === undefined ? field : snakeCase(key);
   const message = issue?.code === "unrecognized_keys" ? `not an input here: ${issue.keys.join(", ")}` : (issue?.message ?? "invalid");
   return fail(codeFor(at), message, at);
 }
