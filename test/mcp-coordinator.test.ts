@@ -236,4 +236,14 @@ describe("malformed input gets a clear error naming the argument at fault", () =
     const error = await shared.refusal("spawn_child_agent", { task_id: task, parent_agent_id: agent, child_agent_type: "Bad Type", child_prompt: "p" });
     expect(error).toEqual({ code: "INVALID_AGENT_TYPE", message: expect.stringContaining("1 to 40") as string, field: "child_agent_type" });
   });
+
+  it("names an unknown parent by the argument it came in", async () => {
+    const { task_id } = await shared.call<{ task_id: string }>("create_real_task", { description: "orphaned child" });
+    const launch = { task_id, prompt: "p", backend: "command", command: ["true"] };
+    expect(await shared.refusal("deploy_headless_agent", { ...launch, agent_type: "w", parent: agent })).toMatchObject({ code: "UNKNOWN_AGENT", field: "parent" });
+    expect(await shared.refusal("spawn_child_agent", { task_id, parent_agent_id: agent, child_agent_type: "w", child_prompt: "p", backend: "command", command: ["true"] })).toMatchObject({
+      code: "UNKNOWN_AGENT",
+      field: "parent_agent_id",
+    });
+  });
 });
