@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { EFFORTS } from "../backends/backend.js";
+import { BACKEND_NAMES, describeBackends } from "../backends/registry.js";
 import { RUNNER_KINDS } from "../domain/config.js";
 import { AgentIdSchema, AgentTypeSchema, TaskIdSchema, type AgentId, type TaskId } from "../domain/ids.js";
 import { fail, ok, type ErrorCode, type Result } from "../domain/errors.js";
@@ -11,13 +12,15 @@ import {
   MAX_CONTEXT_BYTES,
   MAX_DESCRIPTION,
   MAX_FINDING_DATA_BYTES,
+  MAX_ID_CHARS,
   MAX_LIFETIME_MS,
   MAX_PROMPT,
 } from "../domain/bounds.js";
 
 const jsonBytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value) ?? "");
 
-export const BACKENDS = ["claude", "command"] as const;
+/** The backends a deploy may name, from the registry. */
+export const BACKENDS = BACKEND_NAMES;
 export const PRIORITIES = ["low", "normal", "high", "critical"] as const;
 export const SEVERITIES = ["low", "medium", "high", "critical"] as const;
 
@@ -34,9 +37,7 @@ export const Field = {
   agentId: AgentIdSchema.describe("an agent id from deploy_headless_agent or get_real_task_status, e.g. worker-120000-0a1b2c"),
   agentType: AgentTypeSchema.describe("what the agent is, 1-40 chars of a-z 0-9 _ -: e.g. 'researcher', 'test_writer'"),
   prompt: z.string().min(1, "an agent needs a prompt").max(MAX_PROMPT).describe("the agent's mission"),
-  backend: z
-    .enum(BACKENDS)
-    .describe("which agent CLI runs it: 'claude' (Claude Code; the default without a command) or 'command' (runs `command` as given)"),
+  backend: z.enum(BACKENDS).describe(`which agent CLI runs it: ${describeBackends()}`),
   command: z
     .array(z.string().max(MAX_ARGV_BYTES))
     .min(1)
@@ -85,8 +86,11 @@ export const DeployInputSchema = z
     agentType: Field.agentType,
     prompt: Field.prompt,
     parentId: Field.agentId.optional(),
-    /** Defaults to `command` when a command is given, else `claude`. */
-    backend: Field.backend.optional(),
+    /**
+     * Checked against the registry when the deploy chooses its backend (an unknown one is
+     * refused naming the known ones); when absent, the registry's default for the input.
+     */
+    backend: z.string().max(MAX_ID_CHARS).optional(),
     command: Field.command.optional(),
     model: Field.model.optional(),
     effort: Field.effort.optional(),

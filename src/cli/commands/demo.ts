@@ -4,6 +4,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { scriptBlock, startModelServer, type Step } from "../../demo/model-server/index.js";
+import { ClaudeSettingsSchema as claudeSettings } from "../../backends/claude/settings.js";
+import { envName } from "../../domain/config.js";
 import { unwrap } from "../../domain/errors.js";
 import { loadConfig } from "../../lifecycle/config-loader.js";
 import { Corral } from "../../lifecycle/corral.js";
@@ -64,7 +66,7 @@ export function registerDemo(program: Command): void {
     .action(async () => {
       const config = loadConfig();
       if (!config.ok) die(config.error);
-      const claude = claudePath(config.value.claudePath);
+      const claude = claudePath(claudeSettings.parse(config.value.backends.claude ?? {}).path);
       if (claude === null) {
         die({ code: "LAUNCH_FAILED", message: "the demo needs the claude CLI: run npm ci in corral's checkout, or npm install -g @anthropic-ai/claude-code" });
       }
@@ -85,8 +87,8 @@ export function registerDemo(program: Command): void {
         CORRAL_HOME: home,
         HOME: userHome,
         CLAUDE_CONFIG_DIR: join(userHome, ".claude"),
-        CORRAL_CLAUDE_PATH: claude,
-        CORRAL_CLAUDE_ALLOWED_TOOLS: "Bash",
+        [envName(["backends", "claude", "path"])]: claude,
+        [envName(["backends", "claude", "allowedTools"])]: "Bash",
         CORRAL_BALLAST_MB: "0",
         CORRAL_MIN_FREE_MB: "0",
         CORRAL_LOG_LEVEL: "warn",
