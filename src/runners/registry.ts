@@ -69,7 +69,7 @@ export class Runners {
   /** The runner that starts a new agent, or why it cannot here. */
   launchable(kind: RunnerKind): Result<Runner> {
     const runner = this.get(kind);
-    if (runner.unavailable !== null) return fail("INVALID_INPUT", `runner: ${kind} is not available: ${runner.unavailable}`);
+    if (runner.unavailable !== null) return fail("INVALID_INPUT", `${kind} is not available: ${runner.unavailable}`, "runner");
     return ok(runner);
   }
 
