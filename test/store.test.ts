@@ -73,8 +73,8 @@ describe("store", () => {
     withFreshStore((store) => {
       const { agentId } = seed(store);
       expect(store.runs.end(agentId, { status: "killed", reason: "early", exit: null, at: 2, claim: cleanupClaim("f") })).toBe(true);
-      store.runs.recordLaunch(agentId, startedProcess(10, "5", { subreaper: true }), 3);
-      store.runs.recordLaunch(agentId, startedProcess(11, "6", { subreaper: true }), 4);
+      store.runs.recordLaunch(agentId, startedProcess(10, "5"), 3);
+      store.runs.recordLaunch(agentId, startedProcess(11, "6"), 4);
       const agent = store.agents.get(agentId)!;
       expect([agent.status, agent.process?.pid, agent.startedAt]).toEqual(["killed", 10, 3]);
     });
@@ -83,7 +83,7 @@ describe("store", () => {
   it("reads the same agent through its summary as through its full row", () => {
     withFreshStore((store) => {
       const { taskId, agentId } = seed(store);
-      store.runs.recordLaunch(agentId, startedProcess(10, "5", { subreaper: true }), 2);
+      store.runs.recordLaunch(agentId, startedProcess(10, "5"), 2);
       store.streams.apply({ id: agentId, taskId }, 0, 100, {
         sessionId: "s",
         model: "m",

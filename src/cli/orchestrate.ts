@@ -56,8 +56,8 @@ export async function orchestrate(
   warn: (text: string) => void = (text) => process.stderr.write(text),
 ): Promise<RunOutcome> {
   for (const agent of plan.agents) {
-    const checked = corral.checkDeploy(agent);
-    if (!checked.ok) die({ code: checked.error.code, message: renameField(checked.error.message, plan.fieldNames ?? {}) }, 1);
+    const checked = renameField(corral.checkDeploy(agent), plan.fieldNames ?? {});
+    if (!checked.ok) die(checked.error, 1);
   }
   const task = corral.createTask({ description: plan.description });
   if (!task.ok) die(task.error, 1);

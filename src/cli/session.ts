@@ -3,20 +3,27 @@ import { loadConfig } from "../lifecycle/config-loader.js";
 import { Corral } from "../lifecycle/corral.js";
 import { createLogger } from "../lifecycle/logger.js";
 import { serveRelayedAgents } from "../mcp/relay.js";
+import { printJsonError } from "./json-output.js";
 import { VERSION } from "./version.js";
 
+export interface Output {
+  /** The command was given --json: errors too are printed as JSON. */
+  readonly json?: boolean | undefined;
+}
+
 /** Exit codes: 0 success; 1 a usage error, or a command that found a problem; 2 corral could not start. */
-export function die(error: CorralError, code = 2): never {
-  process.stderr.write(`corral: ${error.code}: ${error.message}\n`);
+export function die(error: CorralError, code = 2, output: Output = {}): never {
+  if (output.json === true) printJsonError(error);
+  else process.stderr.write(`corral: ${error.code}: ${error.field === undefined ? "" : `${error.field}: `}${error.message}\n`);
   process.exit(code);
 }
 
 /** A corral for one command: no background watching, closed when the command is done. */
-export async function withCorral<T>(work: (corral: Corral) => Promise<T> | T): Promise<T> {
+export async function withCorral<T>(work: (corral: Corral) => Promise<T> | T, output: Output = {}): Promise<T> {
   const config = loadConfig();
-  if (!config.ok) die(config.error);
+  if (!config.ok) die(config.error, 2, output);
   const corral = Corral.open(config.value, createLogger(config.value.logLevel), { watch: false });
-  if (!corral.ok) die(corral.error);
+  if (!corral.ok) die(corral.error, 2, output);
   corral.value.serveAgentsWith(serveRelayedAgents(corral.value, VERSION));
   try {
     return await work(corral.value);

@@ -3,10 +3,9 @@ import { isTerminal } from "../domain/agent-state.js";
 import { fail, ok, type Result } from "../domain/errors.js";
 import type { AgentId } from "../domain/ids.js";
 import type { AgentRecord } from "../store/records.js";
-import { ancestry } from "../supervisor/ancestry.js";
-import { isAlive, sameProcess } from "../supervisor/identity.js";
+import { ancestry, sameProcess, stillRunning } from "../runners/host.js";
 import type { Core } from "./core.js";
-import { EventInputSchema, parseInput, type EventInput } from "./inputs.js";
+import { EventInputSchema, parseAgentId, parseInput, type EventInput } from "./inputs.js";
 import { hashToken } from "./tokens.js";
 
 const LAUNCH_RECORD_WAIT_MS = 5000;
@@ -77,8 +76,9 @@ export class AgentCalls {
     if (!usable.ok) return usable;
     const input = parseInput(EventInputSchema, raw);
     if (!input.ok) return input;
-    const agent = core.store.agents.get(rawId as AgentId);
-    if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
+    const id = parseAgentId(rawId);
+    const agent = id.ok ? core.store.agents.get(id.value) : null;
+    if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`, "agent_id");
     const event = input.value;
     const appended = await core.writeForCall(() =>
       core.store.events.append({
@@ -103,7 +103,7 @@ export class AgentCalls {
   private async launchRecorded(agent: AgentRecord): Promise<AgentRecord> {
     const deadline = performance.now() + LAUNCH_RECORD_WAIT_MS;
     let current = agent;
-    while (current.startedAt === null && !isTerminal(current.status) && isAlive(current.owner) && performance.now() < deadline) {
+    while (current.startedAt === null && !isTerminal(current.status) && stillRunning(current.owner) && performance.now() < deadline) {
       await sleep(LAUNCH_RECORD_POLL_MS);
       current = this.core.store.agents.get(agent.id) ?? current;
     }

@@ -69,14 +69,14 @@ export function cleanupClaim(nonce: string, claimer: { readonly pid: number; rea
   return unwrap(parseCleanupClaim(`${claimer.pid}:${claimer.startTime}:${nonce}`));
 }
 
-/** The identity of a started process, as a launch records it: a session and group of its own. */
-export function startedProcess(pid: number, startTime: string, overrides: Partial<StartedProcess> = {}): StartedProcess {
-  return { pid, startTime, pgid: pid, sid: pid, subreaper: false, ...overrides };
+/** What a launch records of the process it started; a null handle keeps the one already recorded. */
+export function startedProcess(pid: number, startTime: string, handle: unknown = null): StartedProcess {
+  return { pid, startTime, handle };
 }
 
 /** The launch record of a live process read from /proc, for a test that stands in for an agent. */
-export function launchOf(stat: ProcStat): StartedProcess {
-  return startedProcess(stat.pid, stat.startTime, { pgid: stat.pgrp, sid: stat.session });
+export function launchOf(stat: ProcStat, handle: unknown = null): StartedProcess {
+  return startedProcess(stat.pid, stat.startTime, handle);
 }
 
 /**
@@ -85,7 +85,7 @@ export function launchOf(stat: ProcStat): StartedProcess {
  */
 export function agentRecord(overrides: Partial<AgentRecord> = {}): AgentRecord {
   const id = overrides.id ?? AGENT;
-  const process = overrides.process === undefined ? { ...startedProcess(100, "1"), subreaper: true } : overrides.process;
+  const process = overrides.process === undefined ? { pid: 100, startTime: "1" } : overrides.process;
   return {
     id,
     taskId: TASK,
@@ -119,7 +119,7 @@ export function agentRecord(overrides: Partial<AgentRecord> = {}): AgentRecord {
     mark: "m",
     owner: { pid: 1, startTime: "1" },
     process,
-    cgroup: null,
+    handle: null,
     slotHeld: true,
     lastEventAt: null,
     cleanupClaim: null,

@@ -6,7 +6,7 @@ import { withCorral } from "../session.js";
 
 type Backend = (typeof BACKENDS)[number];
 
-const FIELD_NAMES = { agentType: "--type", backend: "--backend", model: "--model", runner: "--runner", command: "ARGV (after --)", prompt: "PROMPT" };
+const FIELD_NAMES = { agent_type: "--type", backend: "--backend", model: "--model", runner: "--runner", command: "ARGV (after --)", prompt: "PROMPT" };
 
 export function registerRun(program: Command): void {
   program
