@@ -17,6 +17,7 @@ import { hashToken, newToken } from "../src/lifecycle/tokens.js";
 import { Cgroups } from "../src/supervisor/cgroup.js";
 import { childPids, readStat } from "../src/supervisor/procfs.js";
 import { round, summarize, type Summary } from "./stats.js";
+import { withStore } from "../test/helpers/store.js";
 
 /**
  * corral's speed and resource figures, printed as a table and written as JSON under
@@ -277,34 +278,36 @@ async function benchLifecycles(): Promise<void> {
 
 /** Agent rows straight into the store, as many as a figure needs, with the given tokens. */
 function insertAgents(corral: Corral, task: { id: TaskId; workspace: string }, count: number, tokens: readonly string[] = []): AgentId[] {
-  const ids: AgentId[] = [];
-  for (let i = 0; i < count; i += 1) {
-    const id = `bench-000000-${i.toString(16).padStart(6, "0")}` as AgentId;
-    unwrap(
-      corral.store.agents.insert(
-        {
-          id,
-          taskId: task.id,
-          type: "bench" as AgentType,
-          parentId: null,
-          backend: "command",
-          runner: "process",
-          prompt: "p",
-          spec: {},
-          cwd: "/",
-          agentDir: join(task.workspace, "agents", id),
-          logPath: join(task.workspace, "logs", `${id}.log`),
-          mark: "none",
-          tokenHash: tokens[i] === undefined ? null : hashToken(tokens[i] as string),
-          owner: corral.owner,
-          createdAt: Date.now(),
-        },
-        corral.config,
-      ),
-    );
-    ids.push(id);
-  }
-  return ids;
+  return withStore(corral.config.home, (store) => {
+    const ids: AgentId[] = [];
+    for (let i = 0; i < count; i += 1) {
+      const id = `bench-000000-${i.toString(16).padStart(6, "0")}` as AgentId;
+      unwrap(
+        store.agents.insert(
+          {
+            id,
+            taskId: task.id,
+            type: "bench" as AgentType,
+            parentId: null,
+            backend: "command",
+            runner: "process",
+            prompt: "p",
+            spec: {},
+            cwd: "/",
+            agentDir: join(task.workspace, "agents", id),
+            logPath: join(task.workspace, "logs", `${id}.log`),
+            mark: "none",
+            tokenHash: tokens[i] === undefined ? null : hashToken(tokens[i] as string),
+            owner: corral.owner,
+            createdAt: Date.now(),
+          },
+          corral.config,
+        ),
+      );
+      ids.push(id);
+    }
+    return ids;
+  });
 }
 
 const MANY = { maxAgentsPerTask: 100_000, maxConcurrentAgents: 100_000 };
@@ -395,9 +398,10 @@ async function benchAgentServers(): Promise<void> {
     // is what an agent server requires to find among its ancestors.
     const self = readStat(process.pid);
     if (self === null) throw new Error("cannot read /proc/self/stat");
-    for (const id of insertAgents(corral, task, servers, tokens)) {
-      corral.store.agents.recordLaunch(id, { pid: process.pid, startTime: self.startTime, pgid: self.pgrp, sid: self.session, subreaper: false }, Date.now());
-    }
+    const ids = insertAgents(corral, task, servers, tokens);
+    withStore(corral.config.home, (store) => {
+      for (const id of ids) store.runs.recordLaunch(id, { pid: process.pid, startTime: self.startTime, pgid: self.pgrp, sid: self.session, subreaper: false }, Date.now());
+    });
     const clients = await Promise.all(
       tokens.map(async (token) => {
         const client = new Client({ name: "corral-bench-agent", version: "1" });
@@ -426,7 +430,7 @@ async function benchAgentServers(): Promise<void> {
       await Promise.all(clients.map((client) => client.close()));
     }
     const seconds = (performance.now() - t0) / 1000;
-    const stored = corral.store.events.forTask(task.id, 0, 1_000_000).length;
+    const stored = withStore(corral.config.home, (store) => store.events.forTask(task.id, 0, 1_000_000).length);
     return { servers, each, seconds, perSecond: (servers * each) / seconds, stored, lost: servers * each - stored, refused };
   });
   record(
@@ -463,7 +467,7 @@ async function benchWriters(): Promise<void> {
     for (const p of procs) p.stdin.end("go\n");
     const results = await Promise.all(outputs);
     const seconds = (Math.max(...results.map((r) => r.end)) - Math.min(...results.map((r) => r.start))) / 1000;
-    const stored = corral.store.events.forTask(task.id, 0, 1_000_000).length;
+    const stored = withStore(corral.config.home, (store) => store.events.forTask(task.id, 0, 1_000_000).length);
     for (const id of ids) unwrap(await corral.kill(id));
     const failures = results.reduce((n, r) => n + r.failures, 0);
     return { writers, each, seconds, perSecond: (writers * each) / seconds, stored, lost: writers * each - stored, failures };

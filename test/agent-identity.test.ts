@@ -11,7 +11,8 @@ import type { Corral } from "../src/lifecycle/corral.js";
 import { scriptedClaudeEnv } from "./helpers/claude-env.js";
 import { startCoordinator } from "./helpers/mcp-client.js";
 import { agentScript, openCorral } from "./helpers/sandbox.js";
-import { agentRow } from "./helpers/builders.js";
+import { agentRow, cleanupClaim } from "./helpers/builders.js";
+import { withStore } from "./helpers/store.js";
 
 const IMPOSTOR = join(import.meta.dirname, "..", "dist", "test", "fixtures", "workers", "impostor.js");
 const TOOLS = [
@@ -56,7 +57,7 @@ describe("an agent speaks only for itself", () => {
     } finally {
       await server.close();
     }
-    expect(corral.store.events.forTask(task.id).filter((e) => e.kind !== "stream")).toEqual([]);
+    expect(withStore(corral.config.home, (store) => store.events.forTask(task.id)).filter((e) => e.kind !== "stream")).toEqual([]);
   });
 
   it("the agent's token is not written to its MCP config", async () => {
@@ -82,7 +83,7 @@ describe("an agent speaks only for itself", () => {
     } finally {
       await server.close();
     }
-    expect(corral.store.events.forTask(task.id)).toEqual([]);
+    expect(withStore(corral.config.home, (store) => store.events.forTask(task.id))).toEqual([]);
   });
 
   it("a sibling that steals another agent's token and starts corral serve --agent with it is refused, and nothing is recorded in the victim's name", async () => {
@@ -113,7 +114,7 @@ describe("an agent speaks only for itself", () => {
     expect(after.agents.map((a) => a.agentId).sort()).toEqual([impostor.id, victim.id].sort());
     const victimView = after.agents.find((a) => a.agentId === victim.id);
     expect(victimView).toMatchObject({ status: "running", claimedDone: false, events: 0 });
-    expect(corral.store.events.forTask(task.id)).toEqual([]);
+    expect(withStore(corral.config.home, (store) => store.events.forTask(task.id))).toEqual([]);
   });
 
   it("an agent server that starts before its agent's process is recorded waits for the record, acts for it, and refuses it once it has ended", async () => {
@@ -122,7 +123,7 @@ describe("an agent speaks only for itself", () => {
     const token = newToken();
     const id = "early-000000-000001" as AgentId;
     unwrap(
-      corral.store.agents.insert(agentRow(task, corral.owner, { id, tokenHash: hashToken(token) }), corral.config),
+      withStore(corral.config.home, (store) => store.agents.insert(agentRow(task, corral.owner, { id, tokenHash: hashToken(token) }), corral.config)),
     );
     const server = await startCoordinator({ CORRAL_HOME: corral.config.home, CORRAL_AGENT_TOKEN: token }, ["--agent"]);
     try {
@@ -133,17 +134,17 @@ describe("an agent speaks only for itself", () => {
       // This test process stands as the agent's root: the server is its child.
       const self = readStat(process.pid);
       if (self === null) throw new Error("cannot read /proc/self/stat");
-      corral.store.agents.recordLaunch(id, { pid: process.pid, startTime: self.startTime, pgid: self.pgrp, sid: self.session, subreaper: false }, Date.now());
+      withStore(corral.config.home, (store) => store.runs.recordLaunch(id, { pid: process.pid, startTime: self.startTime, pgid: self.pgrp, sid: self.session, subreaper: false }, Date.now()));
       expect(await call).toMatchObject({ recorded: true });
       // Its root is this process: the row is ended by hand, not by a kill.
-      corral.store.agents.end(id, { status: "completed", reason: null, exit: null, at: Date.now(), claim: "test" });
+      withStore(corral.config.home, (store) => store.runs.end(id, { status: "completed", reason: null, exit: null, at: Date.now(), claim: cleanupClaim("e") }));
       for (const [tool, args] of TOOLS) {
         expect(await server.refused(tool, args)).toBe(`AUTH_REFUSED: agent ${id} has ended (completed): nothing more is accepted in its name`);
       }
     } finally {
       await server.close();
     }
-    expect(corral.store.events.forTask(task.id).map((e) => (e.data as { message?: unknown }).message)).toEqual(["early"]);
+    expect(withStore(corral.config.home, (store) => store.events.forTask(task.id)).map((e) => (e.data as { message?: unknown }).message)).toEqual(["early"]);
   });
 });
 
@@ -186,6 +187,6 @@ describe("a real claude agent and its child", () => {
       });
     }
     expect(agents.map((a) => a.agentId).sort()).toEqual([parent.id, spawned.agentId].sort());
-    expect(corral.store.events.forTask(task.id).filter((e) => e.kind !== "stream")).toEqual([]);
+    expect(withStore(corral.config.home, (store) => store.events.forTask(task.id)).filter((e) => e.kind !== "stream")).toEqual([]);
   });
 });

@@ -12,6 +12,7 @@ import { isAlive } from "../src/supervisor/identity.js";
 import { Corral } from "../src/lifecycle/corral.js";
 import { CORRAL_BIN, startCoordinator } from "./helpers/mcp-client.js";
 import { openCorral } from "./helpers/sandbox.js";
+import { withStore } from "./helpers/store.js";
 
 const exec = promisify(execFile);
 
@@ -38,10 +39,13 @@ function expectError(result: Result<unknown>, code: ErrorCode, text: string): vo
 
 /** What a failed call must leave exactly as it was. */
 function snapshot(c: Corral) {
-  const tasks = c.store.tasks.list();
+  const [tasks, agents] = withStore(c.config.home, (store) => {
+    const all = store.tasks.list();
+    return [all, all.flatMap((t) => store.agents.forTask(t.id).map((a) => [a.id, a.status, a.eventCount]))] as const;
+  });
   return {
     tasks: tasks.map((t) => [t.id, t.agentCount, t.activeCount, t.eventCount]),
-    agents: tasks.flatMap((t) => c.store.agents.forTask(t.id).map((a) => [a.id, a.status, a.eventCount])),
+    agents,
     workspaces: existsSync(c.workspaces.root) ? readdirSync(c.workspaces.root) : [],
   };
 }

@@ -18,6 +18,7 @@ import { isAlive } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
 import { CORRAL_BIN, startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 import { openCorral } from "./helpers/sandbox.js";
+import { withStore } from "./helpers/store.js";
 
 let coordinator: Coordinator | null = null;
 let corral: Corral | null = null;
@@ -29,10 +30,6 @@ afterEach(async () => {
 });
 
 /** A second corral on the coordinator's state dir, as another process would open it. */
-function beside(c: Coordinator): Corral {
-  return unwrap(Corral.open(unwrap(loadConfig({ ...process.env, CORRAL_HOME: c.home })), createLogger("silent"), { watch: false }));
-}
-
 interface Deployed {
   agent_id: string;
   pid: number | null;
@@ -82,18 +79,15 @@ describe("one oversized message never costs the user their agents", () => {
     const agent = await c.call<Deployed>("deploy_headless_agent", { task_id, agent_type: "sleeper", prompt: "p", command: ["sleep", "300"] });
     // Data no tool accepts any more, written as an older corral could have: the replies must
     // still fit, or every status call would cost the connection again.
-    const other = beside(c);
-    try {
-      other.store.events.append({
+    withStore(c.home, (store) =>
+      store.events.append({
         taskId: task_id as TaskId,
         agentId: agent.agent_id as never,
         kind: "finding",
         at: Date.now(),
         data: { kind: "finding", findingType: "dump", severity: "low", message: "m", data: { blob: "\u0001".repeat(3 * 1024 * 1024) } },
-      });
-    } finally {
-      await other.close();
-    }
+      }),
+    );
     const { result, bytes } = await rawCall(c, "get_real_task_status", { task_id });
     expect(result.isError).toBeFalsy();
     expect(bytes).toBeLessThan(2 * REPLY_BUDGET_BYTES + 64 * 1024);

@@ -11,6 +11,7 @@ import { loadConfig } from "../src/lifecycle/config-loader.js";
 import { Corral } from "../src/lifecycle/corral.js";
 import { createLogger } from "../src/lifecycle/logger.js";
 import { CORRAL_BIN } from "./helpers/mcp-client.js";
+import { withStore } from "./helpers/store.js";
 
 const exec = promisify(execFile);
 const home = (): string => mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "run-"));
@@ -68,7 +69,7 @@ describe("corral run", () => {
     expect(failure.stderr).toMatch(/^corral: LIMIT_GLOBAL_AGENTS: .*maxConcurrentAgents=2/m);
     expect(failure.stdout).toContain("stopped 2 agents already started");
     const corral = await storeAt(dir);
-    const agents = corral.store.agents.forTask(corral.listTasks()[0]!.taskId as TaskId);
+    const agents = withStore(corral.config.home, (store) => store.agents.forTask(corral.listTasks()[0]!.taskId as TaskId));
     expect(agents.map((a) => [a.status, a.cleanupStatus])).toEqual([
       ["killed", "done"],
       ["killed", "done"],

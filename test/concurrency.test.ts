@@ -4,6 +4,7 @@ import type { AgentId } from "../src/domain/ids.js";
 import type { Corral } from "../src/lifecycle/corral.js";
 import { openCorral } from "./helpers/sandbox.js";
 import { runWorker } from "./helpers/workers.js";
+import { withStore } from "./helpers/store.js";
 
 let corral: Corral;
 afterEach(async () => {
@@ -44,7 +45,7 @@ describe("several OS processes on one store", () => {
     }
     const after = corral.task(task.id)!;
     expect([after.agentCount, after.activeCount]).toEqual([20, 0]);
-    expect(corral.store.agents.countHoldingSlots()).toBe(0);
+    expect(withStore(corral.config.home, (store) => store.agents.countHoldingSlots())).toBe(0);
   });
 
   it("8 processes × 500 progress events: every event present, every counter exact", async () => {
@@ -58,7 +59,7 @@ describe("several OS processes on one store", () => {
     );
     expect(results.flatMap((r) => r.failures)).toEqual([]);
 
-    const events = corral.store.events.forTask(task.id, 0, 100_000);
+    const events = withStore(corral.config.home, (store) => store.events.forTask(task.id, 0, 100_000));
     expect(events).toHaveLength(4000);
     const seen = new Set(events.map((e) => String(e.data.message)));
     for (let worker = 0; worker < 8; worker += 1) {
@@ -67,7 +68,7 @@ describe("several OS processes on one store", () => {
     let total = 0;
     for (const id of ids) {
       const agent = corral.agent(id)!;
-      expect(agent.eventCount).toBe(corral.store.events.forAgent(id, 0, 100_000).length);
+      expect(agent.eventCount).toBe(withStore(corral.config.home, (store) => store.events.forAgent(id, 0, 100_000).length));
       total += agent.eventCount;
     }
     expect(total).toBe(4000);

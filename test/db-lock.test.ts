@@ -17,6 +17,7 @@ import { readStat } from "../src/supervisor/procfs.js";
 import { holdWriteLock, type HeldLock } from "./helpers/lock-holder.js";
 import { CORRAL_BIN, startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 import { openCorral } from "./helpers/sandbox.js";
+import { withStore } from "./helpers/store.js";
 
 const run = promisify(execFile);
 
@@ -104,7 +105,7 @@ describe.each(RUNNER_KINDS)("with another process holding the database's write l
       const after = await corral.whenCleaned(agent.id);
       expect([after.status, after.exit, after.cleanupStatus, after.slotHeld]).toEqual(["failed", { kind: "exited", code: 7 }, "done", false]);
       expect(corral.task(task.id)?.activeCount).toBe(0);
-      expect(corral.store.agents.countHoldingSlots()).toBe(0);
+      expect(withStore(corral.config.home, (store) => store.agents.countHoldingSlots())).toBe(0);
     });
 
     it("a shutdown stops every agent though nothing can be written, and the next corral records the kills", async () => {
@@ -177,7 +178,7 @@ describe("with another process holding the database's write lock", () => {
         command: ["bash", "-c", `sleep 300 | ${process.execPath} ${worker} ${join(corral.config.home, "corral.db")}`],
       }),
     );
-    await until(() => !corral.store.writableNow());
+    await until(() => !corral.database().writable);
 
     const killed = unwrap(await corral.kill(agent.id));
     expect(killed.killedNow).toBe(true);

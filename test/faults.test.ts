@@ -13,6 +13,7 @@ import { FOLLOW_FAILURES_ALLOWED } from "../src/lifecycle/stream-follower.js";
 import { readStat } from "../src/supervisor/procfs.js";
 import { taggedProcesses } from "./helpers/leak-guard.js";
 import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
+import { withStore } from "./helpers/store.js";
 
 // Corrals are shut down (their agents killed) even when a test fails half-way.
 const opened: (Corral | Coordinator)[] = [];
@@ -114,7 +115,7 @@ describe("hard agents", () => {
     expect(ended.every((a) => a.status === "completed" && a.cleanupStatus === "done" && a.cleanupAttempts === 1)).toBe(true);
     for (const id of ids) expect(corral.cleanupRecord(id).steps.filter((s) => s.step === "release_slot")).toHaveLength(1);
     expect(corral.task(task.id)).toMatchObject({ agentCount: 50, activeCount: 0 });
-    expect(corral.store.agents.countHoldingSlots()).toBe(0);
+    expect(withStore(corral.config.home, (store) => store.agents.countHoldingSlots())).toBe(0);
   });
 
   it("an agent that floods 100 MB of output and one that exits in 10 ms are both recorded in full", async () => {

@@ -12,6 +12,7 @@ import { childPids, readStat } from "../src/supervisor/procfs.js";
 import type { Config } from "../src/domain/config.js";
 import { agentScript, openCorral as openSandboxCorral } from "./helpers/sandbox.js";
 import { agentRow } from "./helpers/builders.js";
+import { withStore } from "./helpers/store.js";
 
 let corral: Corral;
 afterEach(async () => {
@@ -236,14 +237,14 @@ describe.each([
     // A pending row owned by a live process (this one) that has not recorded its process yet.
     const id = "late-000000-000001" as AgentId;
     unwrap(
-      corral.store.agents.insert(agentRow(task, corral.owner, { id, mark: "late" }), corral.config),
+      withStore(corral.config.home, (store) => store.agents.insert(agentRow(task, corral.owner, { id, mark: "late" }), corral.config)),
     );
     const killing = corral.kill(id, "killed while launching");
     await sleep(100);
     const child = spawn("sleep", ["300"], { detached: true, stdio: "ignore", env: { ...process.env, CORRAL_MARK: "late" } });
     const exited = new Promise((resolve) => child.once("exit", resolve));
     const stat = readStat(child.pid!)!;
-    corral.store.agents.recordLaunch(id, { pid: child.pid!, startTime: stat.startTime, pgid: stat.pgrp, sid: stat.session, subreaper: false }, Date.now());
+    withStore(corral.config.home, (store) => store.runs.recordLaunch(id, { pid: child.pid!, startTime: stat.startTime, pgid: stat.pgrp, sid: stat.session, subreaper: false }, Date.now()));
     const result = unwrap(await killing);
     const outcome = await Promise.race([exited.then(() => "exited"), sleep(5000).then(() => "still running")]);
     if (outcome !== "exited") child.kill("SIGKILL");
@@ -284,7 +285,7 @@ describe.each([
     if (result.ok) return;
     expect(result.error.code).toBe("LAUNCH_FAILED");
     expect(result.error.message).toContain("no-such-program-corral");
-    const [agent] = corral.store.agents.forTask(task.id);
+    const [agent] = withStore(corral.config.home, (store) => store.agents.forTask(task.id));
     expect(agent?.status).toBe("failed");
     expect(agent?.reason).toContain("not found");
     expect(agent?.cleanupStatus).toBe("done");

@@ -6,7 +6,7 @@ import { unwrap } from "../src/domain/errors.js";
 import type { AgentId, TaskId } from "../src/domain/ids.js";
 import { SCHEMA_VERSION } from "../src/store/migrations.js";
 import { Store } from "../src/store/store.js";
-import { agentRow } from "./helpers/builders.js";
+import { agentRow, cleanupClaim } from "./helpers/builders.js";
 
 const limits = { maxConcurrentAgents: 10, maxAgentsPerTask: 10, maxDepth: 2, maxChildrenPerParent: 2 };
 const dir = () => mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "store-"));
@@ -65,17 +65,18 @@ describe("store", () => {
   it("lets exactly one caller win a terminal transition, which also claims the cleanup", () => {
     withStore((store) => {
       const { agentId } = seed(store);
-      store.agents.recordLaunch(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: false }, 2);
+      store.runs.recordLaunch(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: false }, 2);
       expect(store.agents.get(agentId)?.status).toBe("running");
-      const end = (status: "killed" | "completed", claim: string) =>
-        store.agents.end(agentId, { status, reason: null, exit: null, at: 3, claim });
+      const end = (status: "killed" | "completed", nonce: string) =>
+        store.runs.end(agentId, { status, reason: null, exit: null, at: 3, claim: cleanupClaim(nonce) });
       expect(end("killed", "a")).toBe(true);
       expect(end("completed", "b")).toBe(false);
       expect(end("killed", "c")).toBe(false);
       const agent = store.agents.get(agentId)!;
       expect([agent.status, agent.cleanupStatus, agent.cleanupAttempts]).toEqual(["killed", "running", 1]);
-      expect(store.agents.finishCleanup(agentId, "b", "done", 4)).toBe(false);
-      expect(store.agents.finishCleanup(agentId, "a", "done", 4)).toBe(true);
+      expect(agent.cleanupClaim).toEqual(cleanupClaim("a"));
+      expect(store.cleanups.finish(agentId, cleanupClaim("b"), "done", 4)).toBe(false);
+      expect(store.cleanups.finish(agentId, cleanupClaim("a"), "done", 4)).toBe(true);
       expect(store.agents.get(agentId)?.cleanupStatus).toBe("done");
     });
   });
@@ -83,9 +84,9 @@ describe("store", () => {
   it("records the process of an agent ended while it launched, without reviving it", () => {
     withStore((store) => {
       const { agentId } = seed(store);
-      expect(store.agents.end(agentId, { status: "killed", reason: "early", exit: null, at: 2, claim: "k" })).toBe(true);
-      store.agents.recordLaunch(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: true }, 3);
-      store.agents.recordLaunch(agentId, { pid: 11, startTime: "6", pgid: 11, sid: 11, subreaper: true }, 4);
+      expect(store.runs.end(agentId, { status: "killed", reason: "early", exit: null, at: 2, claim: cleanupClaim("f") })).toBe(true);
+      store.runs.recordLaunch(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: true }, 3);
+      store.runs.recordLaunch(agentId, { pid: 11, startTime: "6", pgid: 11, sid: 11, subreaper: true }, 4);
       const agent = store.agents.get(agentId)!;
       expect([agent.status, agent.process?.pid, agent.startedAt]).toEqual(["killed", 10, 3]);
     });
@@ -94,8 +95,8 @@ describe("store", () => {
   it("reads the same agent through its summary as through its full row", () => {
     withStore((store) => {
       const { taskId, agentId } = seed(store);
-      store.agents.recordLaunch(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: true }, 2);
-      store.agents.applyStream({ id: agentId, taskId }, 0, 100, {
+      store.runs.recordLaunch(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: true }, 2);
+      store.streams.apply({ id: agentId, taskId }, 0, 100, {
         sessionId: "s",
         model: "m",
         corralConnected: true,
@@ -109,10 +110,10 @@ describe("store", () => {
         lastText: "hi",
         result: { text: "r", isError: false },
       }, [], 3);
-      store.agents.end(agentId, { status: "failed", reason: "why", exit: { kind: "exited", code: 2 }, at: 4, claim: "c" });
-      store.agents.setValidation(agentId, { confidence: "low", score: 10, warnings: ["w"] });
+      store.runs.end(agentId, { status: "failed", reason: "why", exit: { kind: "exited", code: 2 }, at: 4, claim: cleanupClaim("c") });
+      store.outcomes.setValidation(agentId, { confidence: "low", score: 10, warnings: ["w"] });
       const full = store.agents.get(agentId)!;
-      const summary = store.agents.summary(agentId)!;
+      const summary = store.summaries.get(agentId)!;
       expect(summary).toEqual({
         id: full.id,
         type: full.type,
@@ -149,7 +150,7 @@ describe("store", () => {
         limitWarnings: [],
         taskId,
       });
-      expect(store.agents.summariesForTask(taskId)).toEqual([summary]);
+      expect(store.summaries.forTask(taskId)).toEqual([summary]);
     });
   });
 
@@ -166,8 +167,8 @@ describe("store", () => {
   it("keeps the first exit status recorded", () => {
     withStore((store) => {
       const { agentId } = seed(store);
-      store.agents.recordExit(agentId, { kind: "signalled", signal: "SIGTERM" });
-      store.agents.recordExit(agentId, { kind: "exited", code: 0 });
+      store.runs.recordExit(agentId, { kind: "signalled", signal: "SIGTERM" });
+      store.runs.recordExit(agentId, { kind: "exited", code: 0 });
       expect(store.agents.get(agentId)?.exit).toEqual({ kind: "signalled", signal: "SIGTERM" });
     });
   });

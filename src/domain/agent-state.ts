@@ -31,13 +31,6 @@ export function isTerminal(status: AgentStatus): status is TerminalStatus {
   return (TERMINAL_STATUSES as readonly string[]).includes(status);
 }
 
-/**
- * Cleanup runs once per agent after its terminal transition: pending until claimed, running
- * while one process holds it, then done, or partial when a step failed and must be retried.
- */
-export const CLEANUP_STATUSES = ["pending", "running", "done", "partial"] as const;
-export type CleanupStatus = (typeof CLEANUP_STATUSES)[number];
-
 export type ExitStatus =
   | { readonly kind: "exited"; readonly code: number }
   | { readonly kind: "signalled"; readonly signal: string };

@@ -11,7 +11,7 @@ const percentile = (sorted: readonly number[], q: number): number | null =>
 
 /** Cleanup telemetry: success rate, duration percentiles, and steps that keep failing. */
 export function cleanupHealth(store: Store): CleanupHealthView {
-  const counts = store.agents.cleanupCounts();
+  const counts = store.cleanups.counts();
   const done = counts.done ?? 0;
   const partial = counts.partial ?? 0;
   const durations = store.cleanupSteps.recentDurations(RECENT_STEPS);

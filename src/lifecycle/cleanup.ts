@@ -146,8 +146,8 @@ export async function runCleanup(
       // and goes with it: gc removes what is recorded here.
       const sessionId = current.stream.sessionId;
       const transcript = sessionId === null ? null : (backend?.transcript?.(current.cwd, sessionId) ?? null);
-      if (transcript !== null) ctx.store.agents.setTranscript(agent.id, transcript);
-      const counts = ctx.store.agents.eventCounts(agent.id);
+      if (transcript !== null) ctx.store.outcomes.setTranscript(agent.id, transcript);
+      const counts = ctx.store.events.countsFor(agent.id);
       const validation = validateCompletion({
         status: current.status,
         exit: current.exit,
@@ -163,7 +163,7 @@ export async function runCleanup(
       const stats = statfsSync(ctx.workspaces.root);
       const full = ctx.diskRanFull() || stats.bavail * stats.bsize < DISK_FULL_BYTES;
       const marked = full ? { ...validation, warnings: [...validation.warnings, "the disk under the state dir was full when it ended: its log may be cut short"] } : validation;
-      ctx.store.agents.setValidation(agent.id, marked);
+      ctx.store.outcomes.setValidation(agent.id, marked);
       return { outcome: "ok", detail: { confidence: marked.confidence, warnings: marked.warnings, transcript }, error: null };
     },
     archive_log: async () => {
@@ -175,7 +175,7 @@ export async function runCleanup(
       const paths = ctx.workspaces.agentPaths(agent.taskId, agent.id);
       if (!paths.ok) return failed({}, paths.error.message);
       const result = await archiveLog(paths.value.log, paths.value.archive);
-      ctx.store.agents.setArchive(agent.id, paths.value.archive);
+      ctx.store.outcomes.setArchive(agent.id, paths.value.archive);
       return { outcome: "ok", detail: { archive: paths.value.archive, ...result }, error: null };
     },
     delete_temp_files: async () => {

@@ -4,7 +4,7 @@ import { transcriptFiles } from "../backends/claude-transcript.js";
 import type { Config } from "../domain/config.js";
 import type { AgentId, TaskId } from "../domain/ids.js";
 import { resolveInside } from "../domain/paths.js";
-import type { ArchivedAgent } from "../store/agents.js";
+import type { ArchivedAgent } from "../store/outcomes.js";
 import type { Store } from "../store/store.js";
 import { removeEmptyDirs } from "./empty-dirs.js";
 import { statOrNull } from "./file-stat.js";
@@ -62,12 +62,12 @@ export function collectGarbage(store: Store, workspaces: Workspaces, config: Con
     for (const file of files) rmSync(file, { recursive: true, force: true });
     // A project dir of transcripts goes when its last transcript has.
     removeEmptyDirs(dirname(agent.transcriptPath));
-    store.agents.setTranscript(agent.id, null);
+    store.outcomes.setTranscript(agent.id, null);
   };
-  const archives = store.agents.archived().flatMap((a) => {
+  const archives = store.outcomes.archived().flatMap((a) => {
     const stat = statOrNull(a.path);
     if (stat === null) {
-      if (!dryRun) store.agents.setArchive(a.id, null);
+      if (!dryRun) store.outcomes.setArchive(a.id, null);
       removeTranscript(a);
       return [];
     }
@@ -82,7 +82,7 @@ export function collectGarbage(store: Store, workspaces: Workspaces, config: Con
     const inside = resolveInside(workspaces.root, archive.path);
     if (!inside.ok) return;
     rmSync(inside.value, { force: true });
-    store.agents.setArchive(archive.id, null);
+    store.outcomes.setArchive(archive.id, null);
   };
   const removeWithTranscript = (archive: (typeof archives)[number], reason: ArchiveDeletion): void => {
     remove(archive, reason);

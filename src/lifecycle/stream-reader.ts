@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync } from "node:fs";
 import type { StreamEvent } from "../domain/stream-events.js";
 import { logLines } from "../runners/log-lines.js";
-import type { StreamDelta } from "../store/agents.js";
+import type { StreamDelta } from "../store/streams.js";
 import type { AgentRecord } from "../store/records.js";
 import type { Store } from "../store/store.js";
 
@@ -70,7 +70,7 @@ export function readStream(
   let stored = false;
   const apply = (bytes: Buffer): boolean => {
     const events = logLines(bytes.toString("utf8"), agent.runner).flatMap((line) => parseLine(line));
-    if (!store.agents.applyStream(agent, offset, offset + bytes.length, foldEvents(events, countedMessages), events, Date.now())) return false;
+    if (!store.streams.apply(agent, offset, offset + bytes.length, foldEvents(events, countedMessages), events, Date.now())) return false;
     offset += bytes.length;
     stored = true;
     return true;

@@ -123,7 +123,7 @@ function hierarchy(agents: readonly AgentSummary[]): HierarchyNode[] {
  * counts cover every agent; the agents and their hierarchy, one page of them in creation order.
  */
 export function taskStatus(store: Store, config: Config, task: TaskRecord, page: Page = WHOLE): Omit<TaskStatusView, "database"> {
-  const all = store.agents.summariesForTask(task.id);
+  const all = store.summaries.forTask(task.id);
   const counts: Record<string, number> = Object.fromEntries(AGENT_STATUSES.map((s) => [s, 0]));
   for (const agent of all) counts[agent.status] = (counts[agent.status] ?? 0) + 1;
   const agents = all.slice(page.offset, page.offset + page.limit);

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { RUNNER_KINDS } from "../domain/config.js";
-import { AGENT_STATUSES, CLEANUP_STATUSES } from "../domain/agent-state.js";
+import { AGENT_STATUSES } from "../domain/agent-state.js";
+import { CLEANUP_STATUSES } from "../domain/cleanup-state.js";
 import { DISCOVERY_METHODS } from "../supervisor/discover.js";
 
 /**

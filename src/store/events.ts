@@ -19,6 +19,7 @@ export class EventTable {
   private readonly byAgentStmt;
   private readonly byTaskStmt;
   private readonly latestStmt;
+  private readonly countsStmt;
 
   constructor(db: Db, guard: WriteGuard) {
     const insert = db.prepare(
@@ -42,6 +43,7 @@ export class EventTable {
     this.byAgentStmt = db.prepare(`SELECT * FROM events WHERE agent_id = ? AND id > ? ORDER BY id LIMIT ?`);
     this.byTaskStmt = db.prepare(`SELECT * FROM events WHERE task_id = ? AND id > ? ORDER BY id LIMIT ?`);
     this.latestStmt = db.prepare(`SELECT * FROM events WHERE task_id = ? AND kind = ? ORDER BY id DESC LIMIT ?`);
+    this.countsStmt = db.prepare(`SELECT kind, COUNT(*) AS n FROM events WHERE agent_id = ? GROUP BY kind`);
   }
 
   /** The new event's id, or null when no such agent exists in that task. */
@@ -60,5 +62,11 @@ export class EventTable {
   /** The task's newest events of one kind, newest first. */
   latest(taskId: TaskId, kind: EventKind, limit: number): EventRecord[] {
     return this.latestStmt.all(taskId, kind, limit).map((row) => EventRowSchema.parse(row));
+  }
+
+  /** How many events of each kind the agent has. */
+  countsFor(agentId: AgentId): Partial<Record<EventKind, number>> {
+    const rows = this.countsStmt.all(agentId) as { kind: EventKind; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.kind, r.n]));
   }
 }

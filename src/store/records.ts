@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { AGENT_STATUSES, CLEANUP_STATUSES, type ExitStatus } from "../domain/agent-state.js";
+import { AGENT_STATUSES, type ExitStatus } from "../domain/agent-state.js";
+import { CLEANUP_STATUSES, parseCleanupClaim } from "../domain/cleanup-state.js";
 import { RUNNER_KINDS } from "../domain/config.js";
 import type { AgentId, AgentType, TaskId } from "../domain/ids.js";
 import type { Validation } from "../domain/validation.js";
@@ -14,6 +15,12 @@ const json = z.string().transform((text, ctx) => {
   }
 });
 const nullableInt = z.number().int().nullable();
+const cleanupClaim = z.string().transform((text, ctx) => {
+  const claim = parseCleanupClaim(text);
+  if (claim.ok) return claim.value;
+  ctx.addIssue({ code: "custom", message: claim.error.message });
+  return z.NEVER;
+});
 
 export const TaskRowSchema = z
   .object({
@@ -71,7 +78,7 @@ const AgentColumns = z.object({
   progress: nullableInt,
   last_message: z.string().nullable(),
   cleanup_status: z.enum(CLEANUP_STATUSES),
-  cleanup_claim: z.string().nullable(),
+  cleanup_claim: cleanupClaim.nullable(),
   cleanup_attempts: z.number().int(),
   created_at: z.number().int(),
   started_at: nullableInt,

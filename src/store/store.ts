@@ -3,10 +3,17 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { describeUnknown, fail, ok, type CorralError, type Result } from "../domain/errors.js";
 import { AgentTable } from "./agents.js";
 import { CleanupStepTable } from "./cleanup-steps.js";
+import { CleanupClaims } from "./cleanups.js";
 import { BUSY_TIMEOUT_MS, isUnwritable, openDatabase, type Db } from "./database.js";
 import { EventTable } from "./events.js";
+import { AgentFlags } from "./flags.js";
 import { unguarded, type WriteGuard } from "./guard.js";
 import { describeHolders, writeLockHolders, type LockHolder } from "./lock-holder.js";
+import { AgentOutcomes } from "./outcomes.js";
+import { Ownership } from "./ownership.js";
+import { AgentRuns } from "./runs.js";
+import { StreamTotals } from "./streams.js";
+import { AgentSummaries } from "./summaries.js";
 import { TaskTable } from "./tasks.js";
 
 interface FileIdentity {
@@ -32,10 +39,28 @@ const RETRY_MS = 25;
  */
 const REFUSED_RECENTLY_MS = 1000;
 
-/** The single source of truth. Nothing outside store/ touches the database. */
+/**
+ * The single source of truth. Nothing outside store/ touches the database. The agent row has
+ * many concerns; each has a module of its own, all over the same table.
+ */
 export class Store {
   readonly tasks: TaskTable;
+  /** Rows inserted under the limits, slots, and full rows by id, task, parent or token. */
   readonly agents: AgentTable;
+  /** What status views read: the summary columns. */
+  readonly summaries: AgentSummaries;
+  /** Launch, process identity, cgroup, exit and the terminal transition. */
+  readonly runs: AgentRuns;
+  /** Who owns each live agent, and adoption. */
+  readonly ownership: Ownership;
+  /** Stream offsets and running totals. */
+  readonly streams: StreamTotals;
+  /** Cleanup claims, takeovers, retries and outcomes. */
+  readonly cleanups: CleanupClaims;
+  /** Claimed done, stuck, near a limit. */
+  readonly flags: AgentFlags;
+  /** Validation, archive and transcript of an ended agent. */
+  readonly outcomes: AgentOutcomes;
   readonly events: EventTable;
   readonly cleanupSteps: CleanupStepTable;
   readonly path: string;
@@ -50,6 +75,13 @@ export class Store {
     this.file = fileIdentity(path);
     this.tasks = new TaskTable(db);
     this.agents = new AgentTable(db, guard);
+    this.summaries = new AgentSummaries(db);
+    this.runs = new AgentRuns(db, guard);
+    this.ownership = new Ownership(db);
+    this.streams = new StreamTotals(db, guard);
+    this.cleanups = new CleanupClaims(db, guard);
+    this.flags = new AgentFlags(db);
+    this.outcomes = new AgentOutcomes(db, guard);
     this.events = new EventTable(db, guard);
     this.cleanupSteps = new CleanupStepTable(db, guard);
   }

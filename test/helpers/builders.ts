@@ -1,4 +1,6 @@
 import { join } from "node:path";
+import { parseCleanupClaim, type CleanupClaim } from "../../src/domain/cleanup-state.js";
+import { unwrap } from "../../src/domain/errors.js";
 import type { AgentId, AgentType, TaskId } from "../../src/domain/ids.js";
 import type { NewAgent } from "../../src/store/agents.js";
 
@@ -29,4 +31,9 @@ export function agentRow(
     owner,
     ...overrides,
   };
+}
+
+/** A cleanup claim of `claimer` with a nonce (hex) the test names, so it can name it again. */
+export function cleanupClaim(nonce: string, claimer: { readonly pid: number; readonly startTime: string } = { pid: 1, startTime: "1" }): CleanupClaim {
+  return unwrap(parseCleanupClaim(`${claimer.pid}:${claimer.startTime}:${nonce}`));
 }

@@ -1,0 +1,194 @@
+import { chmodSync, renameSync, rmSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "pino";
+import type { Backend } from "../backends/backend.js";
+import { newCleanupClaim, type CleanupClaim } from "../domain/cleanup-state.js";
+import type { Config, RunnerKind } from "../domain/config.js";
+import { describeUnknown, ok, unwrap, type CorralError, type Result } from "../domain/errors.js";
+import type { AgentId } from "../domain/ids.js";
+import type { StreamEvent } from "../domain/stream-events.js";
+import type { Runner } from "../runners/runner.js";
+import type { AgentRecord } from "../store/records.js";
+import { isUnwritable } from "../store/database.js";
+import type { Store } from "../store/store.js";
+import type { Cgroups, CgroupCaps } from "../supervisor/cgroup.js";
+import type { ProcessIdentity } from "../supervisor/identity.js";
+import type { Ballast } from "./ballast.js";
+import type { PendingRecords } from "./pending-records.js";
+import type { Relays } from "./relays.js";
+import type { StreamFollower } from "./stream-follower.js";
+import type { Workspaces } from "./workspace.js";
+
+/** How long a call waits (with the event loop free) for a database another process has locked. */
+const CALL_WRITE_WAIT_MS = 1000;
+/** How often a write that must happen asks again whether the database takes writes. */
+export const WRITABLE_POLL_MS = 200;
+
+/** The parts and tools of one corral process, as opened (see opening.ts). */
+export interface CoreParts {
+  readonly config: Config;
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly owner: ProcessIdentity;
+  readonly workspaces: Workspaces;
+  readonly runners: ReadonlyMap<RunnerKind, Runner>;
+  readonly backends: ReadonlyMap<string, Backend>;
+  readonly streams: StreamFollower;
+  readonly pending: PendingRecords;
+  readonly relays: Relays;
+  readonly ballast: Ballast;
+  readonly cgroups: Cgroups | null;
+  readonly caps: CgroupCaps;
+  readonly bwrap: string | null;
+  readonly usesSubreaper: boolean;
+}
+
+/**
+ * What every part of the service (deployment, termination, recovery, queries, upkeep) shares:
+ * the opened parts, whether this corral has closed, and the ways it writes to a database that
+ * another process may hold locked. One per corral process.
+ */
+export class Core implements CoreParts {
+  readonly config: Config;
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly owner: ProcessIdentity;
+  readonly workspaces: Workspaces;
+  readonly runners: ReadonlyMap<RunnerKind, Runner>;
+  readonly backends: ReadonlyMap<string, Backend>;
+  readonly streams: StreamFollower;
+  readonly pending: PendingRecords;
+  readonly relays: Relays;
+  readonly ballast: Ballast;
+  readonly cgroups: Cgroups | null;
+  readonly caps: CgroupCaps;
+  readonly bwrap: string | null;
+  readonly usesSubreaper: boolean;
+  closed = false;
+  /** SIGTERM to SIGKILL; shorter during a shutdown, which has a deadline. */
+  graceMs: number;
+  /** Cleanups under way in this process, by agent. */
+  readonly inFlight = new Map<AgentId, Promise<void>>();
+  /**
+   * Agents this process launched whose end it has not yet seen on record: only their exits,
+   * seen after close, go to the journal. (Kept for live agents only, so it never grows.)
+   */
+  readonly unended = new Set<AgentId>();
+  /** Set once the database file was deleted or replaced underneath: no more work is taken. */
+  lostStore: { readonly error: CorralError; readonly rescue: string | null } | null = null;
+
+  constructor(parts: CoreParts) {
+    this.config = parts.config;
+    this.store = parts.store;
+    this.logger = parts.logger;
+    this.owner = parts.owner;
+    this.workspaces = parts.workspaces;
+    this.runners = parts.runners;
+    this.backends = parts.backends;
+    this.streams = parts.streams;
+    this.pending = parts.pending;
+    this.relays = parts.relays;
+    this.ballast = parts.ballast;
+    this.cgroups = parts.cgroups;
+    this.caps = parts.caps;
+    this.bwrap = parts.bwrap;
+    this.usesSubreaper = parts.usesSubreaper;
+    this.graceMs = parts.config.graceMs;
+  }
+
+  /**
+   * Runs a background round, which runs again later: a failure (a write the database refused
+   * in the middle of it, when another process took the lock) is logged, never left unhandled,
+   * which would end the process.
+   */
+  inBackground(what: string, round: () => Promise<unknown>): void {
+    round().catch((cause: unknown) => {
+      const level = isUnwritable(cause) ? "warn" : "error";
+      this.logger[level]({ err: describeUnknown(cause) }, `${what} failed; it runs again later`);
+    });
+  }
+
+  /**
+   * A write that must happen, whatever it waits for: retried with the event loop free while
+   * the database refuses it. Given up only when this corral closes; the claim it held is then
+   * taken over by the next corral (see reconcile).
+   */
+  async persist<T>(write: () => T): Promise<T> {
+    return unwrap(await this.store.writeSoon(write, Number.POSITIVE_INFINITY, () => this.closed));
+  }
+
+  /** A write a caller waits for: at most CALL_WRITE_WAIT_MS, then DB_BUSY. */
+  writeForCall<T>(write: () => T): Promise<Result<T>> {
+    return this.store.writeSoon(write, Date.now() + CALL_WRITE_WAIT_MS, () => this.closed);
+  }
+
+  /** Resolves true once the database takes writes, false when this corral closes first. */
+  async whenWritable(): Promise<boolean> {
+    while (!this.closed) {
+      if (this.store.writableNow()) return true;
+      await sleep(WRITABLE_POLL_MS);
+    }
+    return false;
+  }
+
+  /** A new cleanup claim, naming this process: a claim whose process died is taken over. */
+  newClaim(): CleanupClaim {
+    return newCleanupClaim(this.owner);
+  }
+
+  /**
+   * Removes this state dir's empty cgroups whose agent has ended (or never got a row). The
+   * rows are read after the cgroups are listed: a deploy inserts its row before it makes the
+   * cgroup, so a cgroup just made always finds its agent live.
+   */
+  removeStaleCgroups(): string[] {
+    if (this.cgroups === null) return [];
+    return this.cgroups.removeStale(() => this.store.agents.liveIds());
+  }
+
+  /** The runner an agent was started by (a runner this process lacks stops it as a process). */
+  runnerOf(agent: AgentRecord): Runner {
+    return this.runners.get(agent.runner) ?? (this.runners.get("process") as Runner);
+  }
+
+  /** The line parser of the agent's backend, when its CLI has a structured stream. */
+  parserOf(agent: AgentRecord): ((line: string) => StreamEvent[]) | null {
+    return this.backends.get(agent.backend)?.parseLine ?? null;
+  }
+
+  /**
+   * Whether the database file is still the one this process writes. Once it was deleted or
+   * replaced, every write would go where nobody can see it: this corral stops taking work,
+   * saves a copy of what it holds, and says how to put it back. Kills still stop processes.
+   */
+  usable(): Result<void> {
+    if (this.lostStore === null && !this.closed) {
+      const why = this.store.lost();
+      if (why !== null) {
+        const rescue = `${this.store.path}.rescued-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+        const saved = this.rescueStore(rescue);
+        const message =
+          `the database ${why} while this corral was running, so it takes no more work (nothing is written where nobody can see it)` +
+          (saved ? `; what it held is saved in ${rescue}: stop corral, move that file to ${this.store.path}, and start it again` : "; its records could not be saved");
+        this.lostStore = { error: { code: "STORE_LOST", message }, rescue: saved ? rescue : null };
+        this.logger.error({ why, rescue: saved ? rescue : null }, "the database file is gone: no more work is taken");
+      }
+    }
+    return this.lostStore === null ? ok(undefined) : { ok: false, error: this.lostStore.error };
+  }
+
+  /** A copy of the open database at `path` (replacing an earlier copy); false when it could not be made. */
+  rescueStore(path: string): boolean {
+    const partial = `${path}.partial`;
+    try {
+      rmSync(partial, { force: true });
+      this.store.copyTo(partial);
+      chmodSync(partial, 0o600);
+      renameSync(partial, path);
+      return true;
+    } catch (cause) {
+      this.logger.error({ err: describeUnknown(cause), path }, "could not save a copy of the database");
+      return false;
+    }
+  }
+}

@@ -1,0 +1,175 @@
+import { describeUnknown } from "../domain/errors.js";
+import type { AgentId } from "../domain/ids.js";
+import type { AgentRecord } from "../store/records.js";
+import { isAlive, sameProcess, type ProcessIdentity } from "../supervisor/identity.js";
+import { CLEANUP_STEPS } from "./cleanup.js";
+import type { Core } from "./core.js";
+import type { Endings } from "./endings.js";
+
+const WATCH_POLL_MS = 200;
+
+export interface ReconcileReport {
+  readonly adopted: AgentId[];
+  readonly terminated: AgentId[];
+  readonly failed: AgentId[];
+  /** Orphans whose process had already exited when found: recorded as they ended, not killed. */
+  readonly foundEnded: AgentId[];
+  readonly cleanupsTakenOver: AgentId[];
+  /** Empty cgroups of this state dir that no live agent holds (left by a crash), removed. */
+  readonly cgroupsRemoved: string[];
+}
+
+/**
+ * What dead corral processes left: their agents adopted (or terminated, per `orphans`), their
+ * unfinished cleanups taken over, and, at this corral's own shutdown, adopted agents handed
+ * back for the next corral.
+ */
+export class Recovery {
+  /** Agents this process adopted: not its children, so their end is seen through /proc. */
+  private readonly adopted = new Map<AgentId, ProcessIdentity>();
+  /** The dead corral each adopted agent came from: shutdown hands the agent back, never kills it. */
+  private readonly adoptedFrom = new Map<AgentId, ProcessIdentity>();
+  private watchTimer: NodeJS.Timeout | null = null;
+  private reconciling: Promise<ReconcileReport> | null = null;
+
+  constructor(
+    private readonly core: Core,
+    private readonly endings: Endings,
+  ) {}
+
+  /**
+   * Looks after what dead corral processes left: live agents whose owner is gone are adopted
+   * (watched through /proc to their end) or terminated, per `orphans`; an agent caught
+   * mid-launch is ended failed; a cleanup whose claimer died is run again; partial cleanups
+   * are retried. Only what the store says a dead owner held is touched, never an agent of a
+   * live corral. Concurrent calls share one pass.
+   */
+  reconcile(): Promise<ReconcileReport> {
+    this.reconciling ??= this.reconcileOnce().finally(() => {
+      this.reconciling = null;
+    });
+    return this.reconciling;
+  }
+
+  /** Settles once a reconcile under way has finished. */
+  async settled(): Promise<void> {
+    await this.reconciling;
+  }
+
+  private async reconcileOnce(): Promise<ReconcileReport> {
+    const { core } = this;
+    const { store } = core;
+    const report = {
+      adopted: [] as AgentId[],
+      terminated: [] as AgentId[],
+      failed: [] as AgentId[],
+      foundEnded: [] as AgentId[],
+      cleanupsTakenOver: [] as AgentId[],
+      cgroupsRemoved: [] as string[],
+    };
+    if (core.closed) return report;
+    // Ends a dead corral kept in the journal go first: they say how its agents ended, which
+    // an adoption would otherwise have to guess.
+    await this.endings.recordPending();
+    if (core.pending.list().length > 0 || !store.writableNow()) {
+      core.logger.warn("the database cannot be written now: reconciling waits for the next round");
+      return report;
+    }
+    const endings: Promise<unknown>[] = [];
+    for (const orphan of store.agents.live()) {
+      if (sameProcess(orphan.owner, core.owner) || isAlive(orphan.owner)) continue;
+      if (orphan.process === null) {
+        // Caught mid-launch: whatever it may have started is found by its mark at cleanup.
+        const ending = this.endings.end(orphan.id, { status: "failed", reason: "its corral died while launching it", exit: null });
+        endings.push(ending.then((won) => won && report.failed.push(orphan.id)));
+        continue;
+      }
+      if (!store.ownership.adopt(orphan.id, orphan.owner, core.owner)) continue;
+      const agent = store.agents.get(orphan.id) as AgentRecord;
+      if (!isAlive(orphan.process)) {
+        // It ended while no corral watched: there is nothing to kill, only its end to record,
+        // from the runner's record of its exit status when it kept one.
+        report.foundEnded.push(agent.id);
+        endings.push(this.onAdoptedExit(agent.id));
+        continue;
+      }
+      if (core.config.orphans === "terminate") {
+        report.terminated.push(agent.id);
+        endings.push(this.endings.end(agent.id, { status: "killed", reason: "its corral died (orphans=terminate)", exit: null }));
+      } else {
+        report.adopted.push(agent.id);
+        this.adoptedFrom.set(agent.id, orphan.owner);
+        this.watch(agent);
+        if (agent.spec.containment === "bwrap") await this.relisten(agent.id);
+      }
+    }
+    for (const agent of store.cleanups.running()) {
+      const claimer = agent.cleanupClaim?.claimer ?? null;
+      if (claimer !== null && isAlive(claimer)) continue;
+      const claim = core.newClaim();
+      if (!store.cleanups.takeOver(agent.id, agent.cleanupClaim, claim)) continue;
+      report.cleanupsTakenOver.push(agent.id);
+      endings.push(this.endings.track(agent.id, this.endings.cleanup(agent.id, claim, CLEANUP_STEPS)));
+    }
+    await Promise.all(endings);
+    await this.endings.retryCleanups();
+    report.cgroupsRemoved.push(...core.removeStaleCgroups());
+    const changed = Object.values(report).some((ids) => ids.length > 0);
+    if (changed) core.logger.info(report, "reconciled what a dead corral left");
+    return report;
+  }
+
+  /**
+   * Adopted agents go back to the corral they came from, which is dead, so the next corral
+   * adopts them again: a coordinator that lives a moment (a health check, a one-shot client)
+   * must not turn its adoption into a kill nobody asked for.
+   */
+  handBack(): void {
+    const { core } = this;
+    for (const [id, from] of this.adoptedFrom) {
+      if (core.store.ownership.adopt(id, core.owner, from)) core.logger.info({ agent: id }, "released an adopted agent for the next corral");
+    }
+  }
+
+  /** Stops watching adopted agents (this corral closes). */
+  stopWatching(): void {
+    if (this.watchTimer !== null) clearInterval(this.watchTimer);
+    this.watchTimer = null;
+  }
+
+  /** An adopted contained agent is served again on a new socket in its relay dir. */
+  private async relisten(id: AgentId): Promise<void> {
+    const listening = await this.core.relays.listen(id);
+    if (!listening.ok) this.core.logger.warn({ agent: id, err: listening.error.message }, "an adopted contained agent cannot reach its tools");
+  }
+
+  /** Follows an adopted agent: its stream, and its end, which only /proc can show. */
+  private watch(agent: AgentRecord): void {
+    if (agent.process === null) return;
+    this.adopted.set(agent.id, { pid: agent.process.pid, startTime: agent.process.startTime });
+    const parseLine = this.core.parserOf(agent);
+    if (parseLine !== null) this.core.streams.follow(agent.id, parseLine);
+    if (this.watchTimer !== null) return;
+    this.watchTimer = setInterval(() => {
+      for (const [id, root] of this.adopted) {
+        if (isAlive(root)) continue;
+        this.adopted.delete(id);
+        void this.onAdoptedExit(id).catch((cause: unknown) =>
+          this.core.logger.error({ agent: id, err: describeUnknown(cause) }, "recording an adopted agent's end failed"),
+        );
+      }
+      if (this.adopted.size === 0) this.stopWatching();
+    }, WATCH_POLL_MS);
+    this.watchTimer.unref();
+  }
+
+  /** An adopted agent ended: its status is known when its runner kept it, else it is lost. */
+  private async onAdoptedExit(id: AgentId): Promise<void> {
+    this.adoptedFrom.delete(id);
+    const agent = this.core.store.agents.get(id);
+    if (agent === null) return;
+    const recorded = (await this.core.runners.get(agent.runner)?.recordedExit(agent.agentDir)) ?? null;
+    if (recorded !== null) return this.endings.onExit(id, recorded);
+    return this.endings.onLostExit(id, "it ended while no corral was its parent");
+  }
+}

@@ -1,0 +1,38 @@
+import type { AgentId } from "../domain/ids.js";
+import type { Db } from "./database.js";
+import { AgentRowSchema, type AgentRecord } from "./records.js";
+import { LIVE } from "./sql.js";
+
+/** A corral process, as an agent row names its owner. */
+export interface Owner {
+  readonly pid: number;
+  readonly startTime: string;
+}
+
+/**
+ * Which corral process owns each live agent, and adoption: the owner changed by a conditional
+ * UPDATE, so of two corrals adopting the same orphan exactly one wins.
+ */
+export class Ownership {
+  private readonly liveOwnedStmt;
+  private readonly adoptStmt;
+
+  constructor(db: Db) {
+    this.liveOwnedStmt = db.prepare(`SELECT * FROM agents WHERE owner_pid = ? AND owner_start = ? AND status IN ${LIVE}`);
+    this.adoptStmt = db.prepare(
+      `UPDATE agents SET owner_pid = @toPid, owner_start = @toStart
+       WHERE id = @id AND owner_pid = @fromPid AND owner_start = @fromStart AND status IN ${LIVE}`,
+    );
+  }
+
+  liveOwnedBy(owner: Owner): AgentRecord[] {
+    return this.liveOwnedStmt.all(owner.pid, owner.startTime).map((row) => AgentRowSchema.parse(row));
+  }
+
+  /** Makes `to` the owner of a live agent still owned by `from`; true for exactly one caller. */
+  adopt(id: AgentId, from: Owner, to: Owner): boolean {
+    return (
+      this.adoptStmt.run({ id, fromPid: from.pid, fromStart: from.startTime, toPid: to.pid, toStart: to.startTime }).changes === 1
+    );
+  }
+}
