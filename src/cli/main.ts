@@ -29,7 +29,7 @@ const program = new Command()
   .version(VERSION, "-V, --version", "print the version")
   .helpOption("-h, --help", "show this help")
   .addOption(
-    new Option("--log-level <level>", "log JSON lines to stderr from this level on (default: none on a terminal, warnings as sentences; serve: info)").choices(LOG_LEVELS),
+    new Option("--log-level <level>", "log JSON lines to stderr from this level on (default: none, warnings as plain sentences; serve: info)").choices(LOG_LEVELS),
   )
   .showHelpAfterError()
   // Set as the variable, so that the configuration, and the agents' own servers, see it too.
