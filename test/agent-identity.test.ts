@@ -44,7 +44,7 @@ function tokenOf(pid: number): string {
 
 describe("an agent speaks only for itself", () => {
   it("an ended agent's token is refused by every agent tool", async () => {
-    corral = openCorral({ claudePath: agentScript("idle-claude.sh") });
+    corral = openCorral({ backends: { claude: { path: agentScript("idle-claude.sh") } } });
     const task = unwrap(corral.createTask({ description: "ended token" }));
     const { agent, root } = await idleClaudeAgent(corral, task.id);
     const token = tokenOf(root);
@@ -61,7 +61,7 @@ describe("an agent speaks only for itself", () => {
   });
 
   it("the agent's token is not written to its MCP config", async () => {
-    corral = openCorral({ claudePath: agentScript("idle-claude.sh") });
+    corral = openCorral({ backends: { claude: { path: agentScript("idle-claude.sh") } } });
     const task = unwrap(corral.createTask({ description: "config without token" }));
     const { agent, root } = await idleClaudeAgent(corral, task.id);
     const config = readFileSync(join(agent.agentDir, "mcp.json"), "utf8");
@@ -70,7 +70,7 @@ describe("an agent speaks only for itself", () => {
   });
 
   it("a token used from outside its agent's processes is refused", async () => {
-    corral = openCorral({ claudePath: agentScript("idle-claude.sh") });
+    corral = openCorral({ backends: { claude: { path: agentScript("idle-claude.sh") } } });
     const task = unwrap(corral.createTask({ description: "token outside" }));
     const { agent, root } = await idleClaudeAgent(corral, task.id);
     const server = await startCoordinator({ CORRAL_HOME: corral.config.home, CORRAL_AGENT_TOKEN: tokenOf(root) }, ["--agent"]);
@@ -87,7 +87,7 @@ describe("an agent speaks only for itself", () => {
   });
 
   it("a sibling that steals another agent's token and starts corral serve --agent with it is refused, and nothing is recorded in the victim's name", async () => {
-    corral = openCorral({ claudePath: agentScript("idle-claude.sh") });
+    corral = openCorral({ backends: { claude: { path: agentScript("idle-claude.sh") } } });
     const task = unwrap(corral.createTask({ description: "stolen token" }));
     const { agent: victim, root } = await idleClaudeAgent(corral, task.id);
     const report = join(corral.config.home, "impostor.json");
@@ -154,7 +154,7 @@ describe("a real claude agent and its child", () => {
     model = await startModelServer();
     // The agents, and the agent servers they start, read their configuration from here.
     Object.assign(process.env, scriptedClaudeEnv(model.url, {
-      CORRAL_CLAUDE_ALLOWED_TOOLS: "Bash",
+      CORRAL_BACKENDS_CLAUDE_ALLOWED_TOOLS: "Bash",
     }));
   });
   afterAll(async () => {

@@ -183,7 +183,7 @@ describe("a contained agent whose corral died", () => {
 
   it("reports through the corral that adopts it, which listens on its relay socket again", async () => {
     const env = scriptedClaudeEnv(model.url, {
-      CORRAL_CLAUDE_ALLOWED_TOOLS: "Bash",
+      CORRAL_BACKENDS_CLAUDE_ALLOWED_TOOLS: "Bash",
       CORRAL_CONTAINMENT: "bwrap",
     });
     const first = await startCoordinator(env);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AGENT_STATUSES, canTransition, isTerminal, sourcesOf, statusForExit } from "../src/domain/agent-state.js";
 import { resolveConfig } from "../src/domain/config.js";
+import { BACKEND_SECTIONS } from "../src/backends/registry.js";
 import { AgentIdSchema, AgentTypeSchema, newAgentId, newTaskId, TaskIdSchema, type AgentId } from "../src/domain/ids.js";
 import { planDiskFloor } from "../src/lifecycle/disk-floor.js";
 import { checkDeploy } from "../src/domain/limits.js";
@@ -63,14 +64,14 @@ describe("limits", () => {
 
 describe("configuration", () => {
   it("takes defaults, then the file, then the environment", () => {
-    const config = resolveConfig({ CORRAL_GRACE_MS: "250" }, { graceMs: 100, maxDepth: 1 }, "/home/u");
+    const config = resolveConfig({ CORRAL_GRACE_MS: "250" }, { graceMs: 100, maxDepth: 1 }, "/home/u", BACKEND_SECTIONS);
     expect(config).toMatchObject({ ok: true, value: { home: "/home/u/.corral", graceMs: 250, maxDepth: 1, maxConcurrentAgents: 20 } });
   });
 
   it("names the variable or key that is wrong", () => {
-    const fromEnv = resolveConfig({ CORRAL_MAX_DEPTH: "deep" }, null, "/h");
+    const fromEnv = resolveConfig({ CORRAL_MAX_DEPTH: "deep" }, null, "/h", BACKEND_SECTIONS);
     expect(fromEnv.ok ? "" : fromEnv.error.message).toContain("CORRAL_MAX_DEPTH");
-    const fromFile = resolveConfig({}, { graceMs: -1, colour: "red" }, "/h");
+    const fromFile = resolveConfig({}, { graceMs: -1, colour: "red" }, "/h", BACKEND_SECTIONS);
     expect(fromFile.ok ? "" : fromFile.error.code).toBe("CONFIG_INVALID");
     expect(fromFile.ok ? "" : fromFile.error.message).toMatch(/graceMs|colour/);
   });

@@ -141,7 +141,7 @@ describe("errors that will not go away", () => {
     writeFileSync(fake, `#!/bin/bash\ncat > /dev/null\necho '${init}'\nwhile [ ! -e ${gate} ]; do sleep 0.02; done\n`, { mode: 0o755 });
     const logged: { msg: string }[] = [];
     const logger = pino({ level: "warn" }, { write: (line: string) => logged.push(JSON.parse(line) as { msg: string }) });
-    const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), claudePath: fake };
+    const config = { ...unwrap(loadConfig({ ...process.env, CORRAL_HOME: home })), backends: { claude: { path: fake } } };
     const corral = unwrap(Corral.open(config, logger, { watch: false }));
     opened.push(corral);
     const task = unwrap(corral.createTask({ description: "unreadable log" }));

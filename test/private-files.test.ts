@@ -42,7 +42,7 @@ describe.each([
 ] as const)("with the %s runner and containment %s", (runner, containment) => {
   it("no file or dir corral writes is readable by group or others, while agents run and after they are cleaned", async () => {
     const home = join(process.env.CORRAL_TEST_ROOT as string, `fresh-${runner}-${containment}`, "state");
-    corral = openCorral({ home, runner, containment, ballastMb: 1, claudePath: agentScript("idle-claude.sh") });
+    corral = openCorral({ home, runner, containment, ballastMb: 1, backends: { claude: { path: agentScript("idle-claude.sh") } } });
     corral.serveAgentsWith(serveRelayedAgents(corral, "test"));
     const task = unwrap(corral.createTask({ description: "private files" }));
     const worker = unwrap(

@@ -213,7 +213,7 @@ describe("the tmux runner", () => {
       `#!/bin/bash\ncat > /dev/null\nprintf '\\033[?25l\\033]0;claude\\007'\necho '${init}'\nprintf '\\033[1m\\033[0m'\necho '${result}'\nprintf '\\033[?25h\\033[?1004l\\033[?2004l\\033[<u\\033]0;\\007'\n`,
       { mode: 0o755 },
     );
-    const corral = openCorral({ runner: "tmux", claudePath: fake });
+    const corral = openCorral({ runner: "tmux", backends: { claude: { path: fake } } });
     opened.push(corral);
     const task = unwrap(corral.createTask({ description: "escapes" }));
     const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "worker", prompt: "p" }));

@@ -28,8 +28,11 @@ const pathList = z
   .preprocess((v) => (typeof v === "string" ? v.split(":").map((p) => p.trim()).filter(Boolean) : v), z.array(z.string().startsWith("/", "a path here must be absolute")))
   .default([]);
 
-/** Every value corral reads, with its default; the README's configuration table mirrors this. */
-export const ConfigSchema = z
+/**
+ * Every general value corral reads, with its default. Each backend adds its own section under
+ * `backends` (see configSchema); the README's configuration table is checked against both.
+ */
+export const GeneralConfigSchema = z
   .object({
     home: z
       .string()
@@ -94,65 +97,8 @@ export const ConfigSchema = z
       .default("adopt")
       .describe("what to do with an agent whose corral died: watch it to its end, or kill it"),
     logLevel: z.enum(LOG_LEVELS).default("info"),
-    claudePath: z.string().min(1).default("claude").describe("the claude executable: a path, or a name on PATH"),
-    claudePermissionMode: z
-      .enum(["acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan"])
-      .default("acceptEdits")
-      .describe("--permission-mode for claude agents"),
-    claudeAllowedTools: z
-      .preprocess((v) => (typeof v === "string" ? v.split(",").map((t) => t.trim()).filter(Boolean) : v), z.array(z.string().min(1)))
-      .default([])
-      .describe("tools claude agents may use without asking, besides corral's"),
-    claudeStrictMcp: z
-      .preprocess((v) => (v === "1" || v === "true" ? true : v === "0" || v === "false" ? false : v), z.boolean())
-      .default(false)
-      .describe("give claude agents only corral's MCP server, not the project's"),
   })
   .strict();
-
-export type Config = z.infer<typeof ConfigSchema>;
-export type ConfigKey = keyof Config;
-
-export const CONFIG_ENV: Readonly<Record<ConfigKey, string>> = {
-  home: "CORRAL_HOME",
-  maxConcurrentAgents: "CORRAL_MAX_CONCURRENT_AGENTS",
-  maxAgentsPerTask: "CORRAL_MAX_AGENTS_PER_TASK",
-  maxDepth: "CORRAL_MAX_DEPTH",
-  maxChildrenPerParent: "CORRAL_MAX_CHILDREN_PER_PARENT",
-  graceMs: "CORRAL_GRACE_MS",
-  runner: "CORRAL_RUNNER",
-  subreaper: "CORRAL_SUBREAPER",
-  cgroups: "CORRAL_CGROUPS",
-  agentMemoryMb: "CORRAL_AGENT_MEMORY_MB",
-  agentPids: "CORRAL_AGENT_PIDS",
-  containment: "CORRAL_CONTAINMENT",
-  containmentReadOnly: "CORRAL_CONTAINMENT_READ_ONLY",
-  containmentWritable: "CORRAL_CONTAINMENT_WRITABLE",
-  cleanupRetryMs: "CORRAL_CLEANUP_RETRY_MS",
-  shutdownDeadlineMs: "CORRAL_SHUTDOWN_DEADLINE_MS",
-  onShutdown: "CORRAL_ON_SHUTDOWN",
-  reapMs: "CORRAL_REAP_MS",
-  stuckMs: "CORRAL_STUCK_MS",
-  onStuck: "CORRAL_ON_STUCK",
-  maxRuntimeMs: "CORRAL_MAX_RUNTIME_MS",
-  retentionDays: "CORRAL_RETENTION_DAYS",
-  taskDiskBudgetMb: "CORRAL_TASK_DISK_BUDGET_MB",
-  diskBudgetMb: "CORRAL_DISK_BUDGET_MB",
-  gcMs: "CORRAL_GC_MS",
-  agentOpenFiles: "CORRAL_AGENT_OPEN_FILES",
-  agentAddressSpaceMb: "CORRAL_AGENT_ADDRESS_SPACE_MB",
-  agentCpuSeconds: "CORRAL_AGENT_CPU_SECONDS",
-  ballastMb: "CORRAL_BALLAST_MB",
-  minFreeMb: "CORRAL_MIN_FREE_MB",
-  diskReserveMb: "CORRAL_DISK_RESERVE_MB",
-  reconcileMs: "CORRAL_RECONCILE_MS",
-  orphans: "CORRAL_ORPHANS",
-  logLevel: "CORRAL_LOG_LEVEL",
-  claudePath: "CORRAL_CLAUDE_PATH",
-  claudePermissionMode: "CORRAL_CLAUDE_PERMISSION_MODE",
-  claudeAllowedTools: "CORRAL_CLAUDE_ALLOWED_TOOLS",
-  claudeStrictMcp: "CORRAL_CLAUDE_STRICT_MCP",
-};
 
 /** The config file's path: CORRAL_CONFIG, else config.json in the state dir. */
 export function configFilePath(env: NodeJS.ProcessEnv, userHome: string): string {
@@ -164,6 +110,95 @@ function defaultHome(env: NodeJS.ProcessEnv, userHome: string): string {
 }
 
 /**
+ * The sections backends add under `backends`, by backend name, and the keys of each that were
+ * flat keys (`claudePath`) before sections existed. Passed in from the backend registry: the
+ * domain knows no backend.
+ */
+export interface BackendSections {
+  readonly schemas: Readonly<Record<string, z.ZodObject>>;
+  readonly formerFlatKeys: Readonly<Record<string, readonly string[]>>;
+}
+
+/** The configuration: general values, and each backend's section as its own schema parses it. */
+export type Config = z.infer<typeof GeneralConfigSchema> & { readonly backends: Readonly<Record<string, Readonly<Record<string, unknown>>>> };
+
+/** The whole schema: the general values and one section per backend, each with every default. */
+export function configSchema(sections: BackendSections): z.ZodType<Config> {
+  const backends = Object.fromEntries(Object.entries(sections.schemas).map(([name, schema]) => [name, schema.prefault({})]));
+  return GeneralConfigSchema.extend({ backends: z.object(backends).strict().prefault({}) });
+}
+
+/** One value a user can set: where it sits in the config file, and its environment variable. */
+export interface Setting {
+  readonly path: readonly string[];
+  readonly env: string;
+  /** Variables read when `env` is not set: the names the value had before it moved. */
+  readonly aliases: readonly string[];
+}
+
+const SCREAMING = (key: string): string => key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase();
+
+/**
+ * The variable of a setting, derived from its path: `CORRAL_`, then each key in upper snake
+ * case, joined by `_` (`maxDepth` → CORRAL_MAX_DEPTH, `backends.claude.path` →
+ * CORRAL_BACKENDS_CLAUDE_PATH).
+ */
+export function envName(path: readonly string[]): string {
+  return `CORRAL_${path.map(SCREAMING).join("_")}`;
+}
+
+/** `claude` + `path` → `claudePath`: a backend's key as a flat key, as it was before sections. */
+const flatKey = (backend: string, key: string): string => `${backend}${key.charAt(0).toUpperCase()}${key.slice(1)}`;
+
+/** Every setting, general ones first, then each backend's section in the registry's order. */
+export function settings(sections: BackendSections): Setting[] {
+  const general = Object.keys(GeneralConfigSchema.shape).map((key): Setting => ({ path: [key], env: envName([key]), aliases: [] }));
+  const backends = Object.entries(sections.schemas).flatMap(([name, section]) =>
+    Object.keys(section.shape).map((key): Setting => {
+      const former = (sections.formerFlatKeys[name] ?? []).includes(key);
+      return { path: ["backends", name, key], env: envName(["backends", name, key]), aliases: former ? [envName([flatKey(name, key)])] : [] };
+    }),
+  );
+  return [...general, ...backends];
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+
+/**
+ * What a config file holds that corral no longer reads, each with what to write instead: a
+ * key silently ignored would leave a user wondering why a setting has no effect.
+ */
+function fileProblems(file: Record<string, unknown>, sections: BackendSections): string[] {
+  const problems: string[] = [];
+  for (const [name, keys] of Object.entries(sections.formerFlatKeys)) {
+    for (const key of keys) {
+      if (flatKey(name, key) in file) {
+        problems.push(`${flatKey(name, key)}: the ${name} backend's settings moved into a section: write {"backends": {"${name}": {"${key}": ${JSON.stringify(file[flatKey(name, key)])}}}} instead`);
+      }
+    }
+  }
+  if (isObject(file.backends)) {
+    const known = Object.keys(sections.schemas);
+    for (const name of Object.keys(file.backends)) {
+      if (!known.includes(name)) problems.push(`backends.${name}: no backend ${JSON.stringify(name)}; the known backends are ${known.join(", ")}`);
+    }
+  }
+  return problems;
+}
+
+/** Sets `value` at `path` inside `target`, making the objects on the way; leaves a non-object alone for the schema to refuse. */
+function setAt(target: Record<string, unknown>, path: readonly string[], value: string): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key] ?? {};
+    if (!isObject(next)) return;
+    node[key] = { ...next };
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1] as string] = value;
+}
+
+/**
  * Defaults, then the config file, then the environment: the later source wins, so one run can
  * override a file without editing it.
  */
@@ -171,20 +206,26 @@ export function resolveConfig(
   env: NodeJS.ProcessEnv,
   file: Record<string, unknown> | null,
   userHome: string,
+  sections: BackendSections,
 ): Result<Config> {
+  const problems = file === null ? [] : fileProblems(file, sections);
   const merged: Record<string, unknown> = { home: join(userHome, ".corral"), ...(file ?? {}) };
-  for (const [key, name] of Object.entries(CONFIG_ENV)) {
-    const value = env[name];
-    if (value !== undefined && value !== "") merged[key] = value;
+  /** The variable each value set from the environment came from, by dotted path. */
+  const fromEnv = new Map<string, string>();
+  for (const setting of settings(sections)) {
+    // The variable's own name wins over a former one, so a caller can override an inherited alias.
+    const name = [setting.env, ...setting.aliases].find((candidate) => env[candidate] !== undefined && env[candidate] !== "");
+    if (name === undefined) continue;
+    setAt(merged, setting.path, env[name] as string);
+    fromEnv.set(setting.path.join("."), name);
   }
-  const parsed = ConfigSchema.safeParse(merged);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const key = String(issue.path[0] ?? "");
-      const from = key in CONFIG_ENV && env[CONFIG_ENV[key as ConfigKey]] !== undefined ? CONFIG_ENV[key as ConfigKey] : key;
-      return `${from || "config"}: ${issue.message}`;
-    });
-    return fail("CONFIG_INVALID", `invalid configuration: ${problems.join("; ")}`);
+  if (problems.length === 0) {
+    const parsed = configSchema(sections).safeParse(merged);
+    if (parsed.success) return ok(parsed.data);
+    for (const issue of parsed.error.issues) {
+      const key = issue.path.join(".");
+      problems.push(`${fromEnv.get(key) ?? (key || "config")}: ${issue.message}`);
+    }
   }
-  return ok(parsed.data);
+  return fail("CONFIG_INVALID", `invalid configuration: ${problems.join("; ")}`);
 }

@@ -2,7 +2,7 @@ import { statfsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { describeUnknown } from "../domain/errors.js";
-import type { Backend } from "../backends/backend.js";
+import { lineParser, type Backend } from "../backends/backend.js";
 import { isTerminal } from "../domain/agent-state.js";
 import { validateCompletion } from "../domain/validation.js";
 import type { RunnerKind } from "../domain/config.js";
@@ -138,14 +138,14 @@ export async function runCleanup(
       // The log is complete once the processes are gone: read the rest of its stream, then
       // weigh the evidence that the agent did its work.
       const backend = ctx.backends.get(agent.backend);
-      const parseLine = backend?.parseLine ?? null;
+      const parseLine = lineParser(backend);
       if (parseLine !== null) ctx.streams.drain(agent.id, parseLine);
       const current = ctx.store.agents.get(agent.id) ?? agent;
       if (!isTerminal(current.status)) return failed({}, `the agent is ${current.status}, not ended`);
       // The CLI's own transcript stays as long as the archive (resuming the session needs it)
       // and goes with it: gc removes what is recorded here.
       const sessionId = current.stream.sessionId;
-      const transcript = sessionId === null ? null : (backend?.transcript?.(current.cwd, sessionId) ?? null);
+      const transcript = sessionId === null || backend?.transcripts.kept !== true ? null : backend.transcripts.locate(current.cwd, sessionId);
       if (transcript !== null) ctx.store.outcomes.setTranscript(agent.id, transcript);
       const counts = ctx.store.events.countsFor(agent.id);
       const validation = validateCompletion({

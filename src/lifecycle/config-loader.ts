@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
+import { BACKEND_SECTIONS } from "../backends/registry.js";
 import { configFilePath, resolveConfig, type Config } from "../domain/config.js";
 import { describeUnknown, fail, type Result } from "../domain/errors.js";
 import { stateDirProblem } from "./directories.js";
@@ -22,7 +23,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Result<Config>
   } else if (env.CORRAL_CONFIG !== undefined) {
     return fail("CONFIG_INVALID", `CORRAL_CONFIG names ${path}, which does not exist`);
   }
-  const config = resolveConfig(env, file, userHome);
+  const config = resolveConfig(env, file, userHome, BACKEND_SECTIONS);
   if (!config.ok) return config;
   const problem = stateDirProblem(config.value.home);
   if (problem === null) return config;

@@ -1,7 +1,7 @@
 import { chmodSync, renameSync, rmSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
-import type { Backend } from "../backends/backend.js";
+import { lineParser, type Backend } from "../backends/backend.js";
 import { newCleanupClaim, type CleanupClaim } from "../domain/cleanup-state.js";
 import type { Config, RunnerKind } from "../domain/config.js";
 import { describeUnknown, ok, unwrap, type CorralError, type Result } from "../domain/errors.js";
@@ -153,7 +153,7 @@ export class Core implements CoreParts {
 
   /** The line parser of the agent's backend, when its CLI has a structured stream. */
   parserOf(agent: AgentRecord): ((line: string) => StreamEvent[]) | null {
-    return this.backends.get(agent.backend)?.parseLine ?? null;
+    return lineParser(this.backends.get(agent.backend));
   }
 
   /**

@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { realpathSync, statfsSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { AGENT_TOKEN_VARIABLE } from "../backends/claude.js";
-import { RELAY_VARIABLE, type Backend, type BackendPlan } from "../backends/backend.js";
+import { AGENT_TOKEN_VARIABLE, RELAY_VARIABLE, type Backend, type BackendPlan } from "../backends/backend.js";
+import { defaultBackend, findBackend } from "../backends/registry.js";
 import type { RunnerKind } from "../domain/config.js";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import { newAgentId, newTaskId } from "../domain/ids.js";
@@ -184,9 +184,10 @@ export class Deployment {
     parentRunner: RunnerKind | null,
   ): Result<{ backend: Backend; runner: Runner; command: string[] | null }> {
     const command = input.command ?? null;
-    const backendName = input.backend ?? (command === null ? "claude" : "command");
-    const backend = this.core.backends.get(backendName);
-    if (backend === undefined) return fail("INVALID_INPUT", `backend: no backend ${backendName}`);
+    const known = findBackend(input.backend ?? defaultBackend(command));
+    if (!known.ok) return known;
+    const backend = this.core.backends.get(known.value.name);
+    if (backend === undefined) return fail("INVALID_INPUT", `backend: ${known.value.name} is not configured here`, "backend");
     const checked = backend.check({ command });
     if (!checked.ok) return checked;
     // A child runs where its parent does unless told otherwise: a person watching the parent
@@ -254,7 +255,7 @@ export class Deployment {
     }
     core.unended.add(agent.id);
     this.launched();
-    if (backend.parseLine !== null) core.streams.follow(agent.id, backend.parseLine);
+    if (backend.stream.structured) core.streams.follow(agent.id, backend.stream.parseLine);
     const handled = proc.exited
       .then((exit) => (exit === null ? this.endings.onLostExit(agent.id, `the ${runner.kind} runner could not read it`) : this.endings.onExit(agent.id, exit)))
       .catch((cause: unknown) => core.logger.error({ agent: agent.id, err: describeUnknown(cause) }, "recording an exit failed"));

@@ -1,6 +1,5 @@
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { transcriptFiles } from "../backends/claude-transcript.js";
 import type { Config } from "../domain/config.js";
 import type { AgentId, TaskId } from "../domain/ids.js";
 import { resolveInside } from "../domain/paths.js";
@@ -42,7 +41,14 @@ const list = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir) : []
  * diskBudgetMb; and removes temp files (agent dirs, half-written archives) older than a day
  * that belong to no live agent. Live logs are never touched. With dryRun nothing is deleted.
  */
-export function collectGarbage(store: Store, workspaces: Workspaces, config: Config, dryRun: boolean, now = Date.now()): GcReport {
+export function collectGarbage(
+  store: Store,
+  workspaces: Workspaces,
+  config: Config,
+  dryRun: boolean,
+  transcriptFiles: (path: string) => readonly string[],
+  now = Date.now(),
+): GcReport {
   const archivesDeleted: GcReport["archivesDeleted"] = [];
   const tempRemoved: GcReport["tempRemoved"] = [];
   const tasks: Record<string, number> = {};

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { EFFORTS } from "../backends/backend.js";
+import { BACKEND_NAMES } from "../backends/registry.js";
 import { RUNNER_KINDS } from "../domain/config.js";
 import { AgentIdSchema, AgentTypeSchema, TaskIdSchema } from "../domain/ids.js";
 import { fail, ok, type ErrorCode, type Result } from "../domain/errors.js";
@@ -9,6 +10,7 @@ import {
   MAX_CONTEXT_BYTES,
   MAX_DESCRIPTION,
   MAX_FINDING_DATA_BYTES,
+  MAX_ID_CHARS,
   MAX_LIFETIME_MS,
   MAX_PROMPT,
 } from "../domain/bounds.js";
@@ -31,7 +33,8 @@ export const CreateTaskInputSchema = z
   .strict();
 export type CreateTaskInput = z.input<typeof CreateTaskInputSchema>;
 
-export const BACKENDS = ["claude", "command"] as const;
+/** The backends a deploy may name, from the registry. */
+export const BACKENDS = BACKEND_NAMES;
 
 export const DeployInputSchema = z
   .object({
@@ -39,8 +42,11 @@ export const DeployInputSchema = z
     agentType: AgentTypeSchema,
     prompt: z.string().min(1, "an agent needs a prompt").max(MAX_PROMPT),
     parentId: AgentIdSchema.optional(),
-    /** Defaults to `command` when a command is given, else `claude`. */
-    backend: z.enum(BACKENDS).optional(),
+    /**
+     * Checked against the registry when the deploy chooses its backend (an unknown one is
+     * refused naming the known ones); when absent, the registry's default for the input.
+     */
+    backend: z.string().max(MAX_ID_CHARS).optional(),
     command: z
       .array(z.string())
       .min(1)

@@ -1,8 +1,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { claudeBackend } from "../backends/claude.js";
-import { commandBackend } from "../backends/command.js";
+import { createBackends } from "../backends/registry.js";
 import type { Config } from "../domain/config.js";
 import { fail, ok, type Result } from "../domain/errors.js";
 import { anyLimit, limitsOf, prlimitOptions } from "../domain/resource-limits.js";
@@ -34,6 +33,8 @@ const STREAM_POLL_MS = 250;
 export function openParts(config: Config, logger: Logger): Result<CoreParts> {
   const owner = identify(process.pid);
   if (owner === null) return fail("PROC_UNAVAILABLE", "cannot read /proc/self/stat: corral needs Linux with /proc mounted");
+  const backends = createBackends(config.backends, { agentServer: { command: process.execPath, args: [corralEntry(), "serve", "--agent"], home: config.home } });
+  if (!backends.ok) return backends;
   const tini = config.subreaper === "none" ? null : findExecutable("tini", process.env.PATH);
   if (config.subreaper === "tini" && tini === null) {
     return fail("CONFIG_INVALID", "subreaper is tini but tini is not on PATH; install it (apt-get install tini) or set CORRAL_SUBREAPER=auto");
@@ -82,13 +83,6 @@ export function openParts(config: Config, logger: Logger): Result<CoreParts> {
   const wrapping = { tiniPath: tini, limiter: prlimit === null ? [] : [prlimit, ...prlimitOptions(limitsOf(config)), "--"] };
   const runners: Runner[] = [new ProcessRunner(wrapping)];
   if (tmux !== null) runners.push(new TmuxRunner(tmux.tmux, tmux.setsid, join(config.home, "tmux"), wrapping));
-  const claude = claudeBackend({
-    claudePath: config.claudePath,
-    permissionMode: config.claudePermissionMode,
-    allowedTools: config.claudeAllowedTools,
-    strictMcp: config.claudeStrictMcp,
-    agentServer: { command: process.execPath, args: [corralEntry(), "serve", "--agent"], home: config.home },
-  });
   return ok({
     config,
     store: store.value,
@@ -96,10 +90,7 @@ export function openParts(config: Config, logger: Logger): Result<CoreParts> {
     owner,
     workspaces,
     runners: new Map(runners.map((runner) => [runner.kind, runner])),
-    backends: new Map([
-      [claude.name, claude],
-      [commandBackend.name, commandBackend],
-    ]),
+    backends: backends.value,
     streams: new StreamFollower(store.value, logger, STREAM_POLL_MS),
     pending: new PendingRecords(join(config.home, "pending"), logger, spareJournalDir(config.home)),
     relays: new Relays((id) => workspaces.relayDir(id)),

@@ -1,4 +1,5 @@
 import { statfsSync } from "node:fs";
+import { transcriptFilesOf } from "../backends/backend.js";
 import type { RunnerKind } from "../domain/config.js";
 import { describeUnknown } from "../domain/errors.js";
 import type { AgentId, TaskId } from "../domain/ids.js";
@@ -164,7 +165,7 @@ export class Upkeep {
   /** Retention, disk budgets and stale temp files; see collectGarbage. */
   gc(dryRun = false): GcReport {
     const { core } = this;
-    const report = collectGarbage(core.store, core.workspaces, core.config, dryRun);
+    const report = collectGarbage(core.store, core.workspaces, core.config, dryRun, (path) => transcriptFilesOf(core.backends.values(), path));
     const cgroups = dryRun ? [] : core.removeStaleCgroups();
     if (cgroups.length > 0) core.logger.info({ cgroups }, "gc removed stale cgroups");
     if (!dryRun && (report.archivesDeleted.length > 0 || report.tempRemoved.length > 0 || report.transcriptsDeleted.length > 0)) {

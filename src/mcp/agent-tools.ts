@@ -118,9 +118,10 @@ export function registerAgentTools(server: McpServer, corral: Corral, identity: 
         agentType: child_agent_type,
         prompt: child_prompt,
         parentId: agent.value.id,
-        backend: agent.value.backend === "command" ? "command" : "claude",
+        backend: agent.value.backend,
         cwd: agent.value.cwd,
-        ...(Array.isArray(spec.command) && agent.value.backend === "command" ? { command: spec.command as string[] } : {}),
+        // A backend that runs an argv gave its agent one: the child runs the same.
+        ...(Array.isArray(spec.command) ? { command: spec.command as string[] } : {}),
         ...(model === undefined ? (typeof spec.model === "string" ? { model: spec.model } : {}) : { model }),
         ...(effort === undefined ? {} : { effort }),
       });

@@ -5,6 +5,7 @@ import { fail, ok } from "../domain/errors.js";
 import type { Corral } from "../lifecycle/corral.js";
 import { AgentOutputView } from "../lifecycle/agent-output.js";
 import { EFFORTS, type Effort } from "../backends/backend.js";
+import { describeBackends } from "../backends/registry.js";
 import { BACKENDS, renameField } from "../lifecycle/inputs.js";
 import { AgentView, CleanupRecordView, PageView, TaskStatusView, TaskSummaryView } from "../lifecycle/views.js";
 import {
@@ -34,7 +35,7 @@ const launchOptions = {
   backend: z
     .enum(BACKENDS)
     .optional()
-    .describe("which agent CLI runs it: 'claude' (Claude Code, the default) or 'command' (runs `command` as given)"),
+    .describe(`which agent CLI runs it: ${describeBackends()}`),
   command: z
     .array(z.string().max(MAX_ARGV_BYTES))
     .min(1)

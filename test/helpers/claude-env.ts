@@ -14,7 +14,7 @@ export function scriptedClaudeEnv(modelUrl: string, extra: Record<string, string
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
     DISABLE_AUTOUPDATER: "1",
     DISABLE_TELEMETRY: "1",
-    CORRAL_CLAUDE_PATH: CLAUDE,
+    CORRAL_BACKENDS_CLAUDE_PATH: CLAUDE,
     ...extra,
   };
 }

@@ -4,6 +4,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { scriptBlock, startModelServer, type Step } from "../../demo/model-server/index.js";
+import { ClaudeSettingsSchema as claudeSettings } from "../../backends/claude/settings.js";
+import { envName } from "../../domain/config.js";
 import { unwrap } from "../../domain/errors.js";
 import { loadConfig } from "../../lifecycle/config-loader.js";
 import { Corral } from "../../lifecycle/corral.js";
@@ -67,12 +69,13 @@ export function registerDemo(program: Command): void {
     .action(async () => {
       const config = loadConfig();
       if (!config.ok) die(config.error);
-      const claude = claudePath(config.value.claudePath);
+      const configured = claudeSettings.parse(config.value.backends.claude ?? {}).path;
+      const claude = claudePath(configured);
       if (claude === null) {
         die({
           code: "LAUNCH_FAILED",
           message:
-            `the demo runs the real claude CLI, and ${config.value.claudePath} is not on PATH: install it (npm install -g @anthropic-ai/claude-code), ` +
+            `the demo runs the real claude CLI, and ${configured} is not on PATH: install it (npm install -g @anthropic-ai/claude-code), ` +
             "or set CORRAL_CLAUDE_PATH to its path; in corral's checkout, npm ci installs it",
         });
       }
@@ -97,8 +100,8 @@ export function registerDemo(program: Command): void {
         CORRAL_HOME: home,
         HOME: userHome,
         CLAUDE_CONFIG_DIR: join(userHome, ".claude"),
-        CORRAL_CLAUDE_PATH: claude,
-        CORRAL_CLAUDE_ALLOWED_TOOLS: "Bash",
+        [envName(["backends", "claude", "path"])]: claude,
+        [envName(["backends", "claude", "allowedTools"])]: "Bash",
         CORRAL_BALLAST_MB: "0",
         CORRAL_MIN_FREE_MB: "0",
         CORRAL_LOG_LEVEL: "warn",

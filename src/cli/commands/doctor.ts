@@ -7,7 +7,10 @@ import type { Command } from "commander";
 import { describeUnknown } from "../../domain/errors.js";
 import { anyLimit, limitsOf } from "../../domain/resource-limits.js";
 import { loadConfig } from "../../lifecycle/config-loader.js";
-import type { Config, Containment, RunnerKind } from "../../domain/config.js";
+import type { Backend } from "../../backends/backend.js";
+import { createBackends, DEFAULT_BACKEND } from "../../backends/registry.js";
+import { envName, type Config, type Containment, type RunnerKind } from "../../domain/config.js";
+import { corralEntry } from "../../lifecycle/self.js";
 import { findBwrap } from "../../runners/bwrap.js";
 import { findExecutable } from "../../runners/executables.js";
 import { findTmuxTools, TMUX_MISSING } from "../../runners/tmux-runner.js";
@@ -39,16 +42,34 @@ function checkNode(): Check {
     : bad("node", `${process.version}: corral needs Node.js 20.19 or later`);
 }
 
-async function checkClaude(path: string): Promise<Check> {
-  const found = findExecutable(path, process.env.PATH);
+/**
+ * Whether each backend can run here: the program it would start (resolved on PATH) and its
+ * version. The default backend missing is a failure, since a deploy that names no backend
+ * needs it; another one missing is a warning.
+ */
+async function checkBackends(c: Config): Promise<Check[]> {
+  const backends = createBackends(c.backends, { agentServer: { command: process.execPath, args: [corralEntry(), "serve", "--agent"], home: c.home } });
+  if (!backends.ok) return [bad("backends", backends.error.message)];
+  return Promise.all([...backends.value.values()].map((backend) => checkBackend(backend, backend.name === DEFAULT_BACKEND)));
+}
+
+async function checkBackend(backend: Backend, isDefault: boolean): Promise<Check> {
+  const name = `backend ${backend.name}`;
+  const role = isDefault ? " (the default)" : "";
+  const { executable } = backend;
+  if (executable.kind === "per-deploy") return ok(name, `runs the argv each deploy gives${role}`);
+  const found = findExecutable(executable.program, process.env.PATH);
+  const setting = `${envName(executable.setting)} (${executable.setting.join(".")} in the config file)`;
   if (found === null) {
-    return warn("claude", `${path} not found: the claude backend cannot run; npm install -g @anthropic-ai/claude-code, or set CORRAL_CLAUDE_PATH (the command backend works without it)`);
+    const where = executable.program.includes("/") ? executable.program : `${executable.program} on PATH`;
+    const impact = isDefault ? "it is the default backend, so a deploy that names no backend and gives no argv fails" : "deploys with this backend fail";
+    return (isDefault ? bad : warn)(name, `would run ${where}, which is not found: ${impact}; ${executable.install}, or set ${setting} to its path`);
   }
   try {
-    const { stdout } = await run(found, ["--version"], { timeout: 15_000 });
-    return ok("claude", `${found}: ${stdout.trim()}`);
+    const { stdout } = await run(found, [...executable.versionArgs], { timeout: 15_000 });
+    return ok(name, `${found}: ${stdout.trim()}${role}`);
   } catch (cause) {
-    return bad("claude", `${found} --version failed: ${describeUnknown(cause)}`);
+    return bad(name, `${found} ${executable.versionArgs.join(" ")} failed: ${describeUnknown(cause)}; reinstall it (${executable.install}), or set ${setting} to a working one`);
   }
 }
 
@@ -139,7 +160,7 @@ async function checkDatabase(home: string): Promise<Check[]> {
 export function registerDoctor(program: Command): void {
   program
     .command("doctor")
-    .description("check what corral needs (node, /proc, tini, cgroups, prlimit, tmux, bubblewrap, claude, the state dir, the database) and say what to do about each problem")
+    .description("check what corral needs (node, /proc, tini, cgroups, prlimit, tmux, bubblewrap, each backend's CLI and its version, the state dir, the database) and say what to do about each problem")
     .action(async () => {
       const checks: Check[] = [checkNode()];
       checks.push(identify(process.pid) === null ? bad("/proc", "cannot read /proc: corral needs Linux with /proc mounted") : ok("/proc", "readable"));
@@ -162,7 +183,7 @@ export function registerDoctor(program: Command): void {
         if (anyLimit(limitsOf(c))) checks.push(prlimit !== null ? ok("prlimit", prlimit) : bad("prlimit", "agent limits are set but prlimit is not on PATH: install util-linux"));
         checks.push(await checkTmux(c.runner));
         checks.push(checkContainment(c.containment));
-        checks.push(await checkClaude(c.claudePath));
+        checks.push(...(await checkBackends(c)));
         const dir = checkStateDir(c.home, c.minFreeMb);
         checks.push(dir);
         if (dir.level !== "fail") checks.push(...(await checkDatabase(c.home)));

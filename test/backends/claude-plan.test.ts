@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { claudeBackend, PARENT_SESSION_VARIABLES } from "../src/backends/claude.js";
-import { projectDirName, transcriptFiles } from "../src/backends/claude-transcript.js";
-import type { AgentSpec } from "../src/backends/backend.js";
-import { unwrap } from "../src/domain/errors.js";
-import type { AgentId, AgentType, TaskId } from "../src/domain/ids.js";
+import { PARENT_SESSION_VARIABLES } from "../../src/backends/claude/plan.js";
+import { projectDirName, transcriptFiles } from "../../src/backends/claude/transcript.js";
+import type { AgentSpec } from "../../src/backends/backend.js";
+import { createBackend, findBackend } from "../../src/backends/registry.js";
+import { unwrap } from "../../src/domain/errors.js";
+import type { AgentId, AgentType, TaskId } from "../../src/domain/ids.js";
 
 const spec: AgentSpec = {
   agentId: "writer-120000-abcdef" as AgentId,
@@ -22,13 +23,13 @@ const spec: AgentSpec = {
   relay: null,
 };
 
-const backend = claudeBackend({
-  claudePath: "/bin/claude",
-  permissionMode: "acceptEdits",
-  allowedTools: ["Bash"],
-  strictMcp: true,
-  agentServer: { command: "/usr/bin/node", args: ["/corral/main.js", "serve", "--agent"], home: "/state" },
-});
+const backend = unwrap(
+  createBackend(
+    unwrap(findBackend("claude")),
+    { path: "/bin/claude", permissionMode: "acceptEdits", allowedTools: ["Bash"], strictMcp: true },
+    { agentServer: { command: "/usr/bin/node", args: ["/corral/main.js", "serve", "--agent"], home: "/state" } },
+  ),
+);
 
 describe("the claude backend's plan", () => {
   const plan = unwrap(backend.plan(spec));

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { StreamEvent } from "../domain/stream-events.js";
+import type { StreamEvent } from "../../domain/stream-events.js";
 
 /**
  * Claude Code's `--output-format stream-json` lines. Only the fields corral uses are named;

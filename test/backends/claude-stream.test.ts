@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { parseClaudeLine } from "../src/backends/claude-stream.js";
-import { validateCompletion } from "../src/domain/validation.js";
-import { foldEvents } from "../src/lifecycle/stream-reader.js";
+import { parseClaudeLine } from "../../src/backends/claude/stream.js";
+import { validateCompletion } from "../../src/domain/validation.js";
+import { foldEvents } from "../../src/lifecycle/stream-reader.js";
 
 const line = (value: unknown): string => JSON.stringify(value);
 const init = (status: string | null) =>

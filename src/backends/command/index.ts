@@ -1,0 +1,62 @@
+import { join } from "node:path";
+import { z } from "zod";
+import { fail, ok, type Result } from "../../domain/errors.js";
+import type { BackendDefinition, BackendPlan } from "../backend.js";
+
+const PROMPT_FILE = "prompt.txt";
+
+/** The `backends.command` section: nothing to set yet, since each deploy gives its own argv. */
+export const CommandSettingsSchema = z.object({}).strict();
+
+function checkCommand(command: readonly string[] | null): Result<readonly string[]> {
+  if (command === null || command.length === 0 || command[0] === "") {
+    return fail("INVALID_INPUT", "the command backend needs `command`: the argv to run, e.g. [\"bash\", \"-c\", \"...\"]", "command");
+  }
+  if (command.some((arg) => arg.includes("\0"))) return fail("INVALID_INPUT", "a command argument may not contain a NUL byte", "command");
+  return ok(command);
+}
+
+/**
+ * Runs any argv. The prompt reaches the program on stdin and as a file named by
+ * CORRAL_PROMPT_FILE, never on the command line: no ARG_MAX limit and nothing visible in ps.
+ */
+export const command: BackendDefinition<typeof CommandSettingsSchema, "command"> = {
+  name: "command",
+  summary: "runs `command`, the argv given, without a shell, with the prompt on stdin",
+  settings: CommandSettingsSchema,
+  formerFlatKeys: [],
+  capabilities: {
+    input: "argv",
+    resume: { cli: false, corral: false },
+    costReporting: "none",
+    // corral writes it no MCP config and gives it no token (a contained one gets its relay
+    // socket, and may start `corral serve --agent` itself): its exit and output are the record.
+    mcpTransport: "none",
+    permissionModel: "none",
+  },
+  create: () => ({
+    stream: { structured: false },
+    transcripts: { kept: false },
+    executable: { kind: "per-deploy" },
+    check: ({ command }) => {
+      const checked = checkCommand(command);
+      return checked.ok ? ok(undefined) : checked;
+    },
+    plan(spec): Result<BackendPlan> {
+      const argv = checkCommand(spec.command);
+      if (!argv.ok) return argv;
+      return ok({
+        dirs: [],
+        files: { [PROMPT_FILE]: spec.prompt },
+        argv: argv.value,
+        env: {
+          CORRAL_AGENT_ID: spec.agentId,
+          CORRAL_TASK_ID: spec.taskId,
+          CORRAL_AGENT_TYPE: spec.agentType,
+          CORRAL_PROMPT_FILE: join(spec.dir, PROMPT_FILE),
+        },
+        stdin: PROMPT_FILE,
+      });
+    },
+  }),
+};
