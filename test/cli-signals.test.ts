@@ -1,6 +1,5 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -126,14 +125,15 @@ describe("a signal ends a foreground command with 128 + its number", () => {
   });
 
   it("corral demo on SIGTERM stops its agents, removes its dir and exits 143", async () => {
-    const demos = (): string[] => readdirSync(tmpdir()).filter((name) => name.startsWith("corral-demo-"));
-    const before = demos();
-    const demo = start(["demo"], { CORRAL_HOME: home() });
+    // A temp dir of its own for the demo's dir: other files run demos in the shared one.
+    const temp = home();
+    const demo = start(["demo"], { CORRAL_HOME: home(), TMPDIR: temp });
     await waitFor(() => / running$/m.test(demo.output()), "a running agent", 60_000);
+    expect(readdirSync(temp).filter((name) => name.startsWith("corral-demo-"))).toHaveLength(1);
     demo.child.kill("SIGTERM");
     expect(await demo.exited).toBe(143);
     expect(demo.output()).toContain("stopping every agent…");
-    expect(demos()).toEqual(before);
+    expect(readdirSync(temp)).toEqual([]);
   });
 });
 
