@@ -107,7 +107,7 @@ describe("an agent speaks only for itself", () => {
     for (const [tool] of TOOLS) {
       expect(seen.answers[tool]).toEqual({
         isError: true,
-        text: expect.stringMatching(new RegExp(`^AUTH_REFUSED: this server (does not run inside agent ${victim.id}'s processes|runs inside agent ${impostor.id})`)),
+        text: expect.stringMatching(new RegExp(`^\\{"error":\\{"code":"AUTH_REFUSED","message":"this server (does not run inside agent ${victim.id}'s processes|runs inside agent ${impostor.id})`)),
       });
     }
     const after = unwrap(corral.status(task.id));
@@ -183,7 +183,12 @@ describe("a real claude agent and its child", () => {
     for (const [tool] of TOOLS) {
       expect(seen.answers[tool]).toEqual({
         isError: true,
-        text: `AUTH_REFUSED: this server runs inside agent ${spawned.agentId}, not agent ${parent.id}: an agent can act only for itself, whatever token it holds`,
+        text: JSON.stringify({
+          error: {
+            code: "AUTH_REFUSED",
+            message: `this server runs inside agent ${spawned.agentId}, not agent ${parent.id}: an agent can act only for itself, whatever token it holds`,
+          },
+        }),
       });
     }
     expect(agents.map((a) => a.agentId).sort()).toEqual([parent.id, spawned.agentId].sort());

@@ -30,11 +30,12 @@ afterEach(async () => {
   await corral.shutdown("test over");
 });
 
+/** `text` is looked for in `field: message`: the field at fault is named in snake_case, apart from the message. */
 function expectError(result: Result<unknown>, code: ErrorCode, text: string): void {
   expect(result.ok).toBe(false);
   if (result.ok) return;
   expect(result.error.code).toBe(code);
-  expect(result.error.message).toContain(text);
+  expect(result.error.field === undefined ? result.error.message : `${result.error.field}: ${result.error.message}`).toContain(text);
 }
 
 /** What a failed call must leave exactly as it was. */
@@ -53,22 +54,22 @@ function snapshot(c: Corral) {
 describe("bad input gets a specific error and changes nothing", () => {
   const deployCases: [string, Record<string, unknown>, ErrorCode, string][] = [
     ["an unknown task", { taskId: "TASK-20260101-000000-00000000" }, "UNKNOWN_TASK", "no task TASK-20260101-000000-00000000"],
-    ["a malformed task id", { taskId: "../../etc" }, "INVALID_ID", "taskId"],
+    ["a malformed task id", { taskId: "../../etc" }, "INVALID_ID", "task_id: a task id looks like"],
     ["an agent type with capitals", { agentType: "Worker" }, "INVALID_AGENT_TYPE", "a-z, 0-9"],
-    ["an agent type with a slash", { agentType: "../x" }, "INVALID_AGENT_TYPE", "agentType"],
+    ["an agent type with a slash", { agentType: "../x" }, "INVALID_AGENT_TYPE", "agent_type: "],
     ["an agent type of 41 characters", { agentType: "a".repeat(41) }, "INVALID_AGENT_TYPE", "1 to 40"],
-    ["an empty agent type", { agentType: "" }, "INVALID_AGENT_TYPE", "agentType"],
+    ["an empty agent type", { agentType: "" }, "INVALID_AGENT_TYPE", "agent_type: "],
     ["an empty prompt", { prompt: "" }, "INVALID_INPUT", "prompt"],
     ["no command for the command backend", { backend: "command", command: undefined }, "INVALID_INPUT", "needs `command`"],
-    ["an unknown backend", { backend: "nope" }, "INVALID_INPUT", "backend"],
-    ["an unknown field", { colour: "red" }, "INVALID_INPUT", "colour"],
+    ["an unknown backend", { backend: "nope" }, "INVALID_INPUT", "backend: "],
+    ["an unknown field", { colour: "red" }, "INVALID_INPUT", "colour: not an input here"],
     ["a cwd that does not exist", { cwd: "/nonexistent/dir" }, "INVALID_INPUT", "cwd: /nonexistent/dir does not exist"],
     ["a relative cwd", { cwd: "project" }, "INVALID_INPUT", 'cwd: must be an absolute path, not "project"'],
     ["a NUL byte in the cwd", { cwd: "/tmp/a\0b" }, "INVALID_INPUT", "cwd: may not contain a NUL byte"],
     ["a cwd that is a file", { cwd: "/etc/hostname" }, "INVALID_INPUT", "cwd: /etc/hostname is not a directory"],
     ["a command for the claude backend", { backend: "claude" }, "INVALID_INPUT", "command: the claude backend runs claude and takes no command"],
-    ["an unknown parent", { parentId: "lead-120000-abcdef" }, "UNKNOWN_AGENT", "no agent lead-120000-abcdef"],
-    ["a malformed parent id", { parentId: "x" }, "INVALID_ID", "parentId"],
+    ["an unknown parent", { parentId: "lead-120000-abcdef" }, "UNKNOWN_AGENT", "parent_id: no agent lead-120000-abcdef"],
+    ["a malformed parent id", { parentId: "x" }, "INVALID_ID", "parent_id: an agent id looks like"],
     ["a NUL byte in the command", { command: ["echo", "a\0b"] }, "INVALID_INPUT", "NUL"],
   ];
 
@@ -91,10 +92,10 @@ describe("bad input gets a specific error and changes nothing", () => {
   });
 
   it.each([
-    ["a relative path", () => "project", 'clientCwd: must be an absolute path, not "project"'],
-    ["a path that does not exist", () => "/nonexistent/project", "clientCwd: /nonexistent/project does not exist"],
-    ["a NUL byte", () => "/tmp/a\0b", "clientCwd: may not contain a NUL byte"],
-    ["a file", () => "/etc/hostname", "clientCwd: /etc/hostname is not a directory"],
+    ["a relative path", () => "project", 'client_cwd: must be an absolute path, not "project"'],
+    ["a path that does not exist", () => "/nonexistent/project", "client_cwd: /nonexistent/project does not exist"],
+    ["a NUL byte", () => "/tmp/a\0b", "client_cwd: may not contain a NUL byte"],
+    ["a file", () => "/etc/hostname", "client_cwd: /etc/hostname is not a directory"],
     ["a loop of symbolic links", () => symlinkLoop("create"), "goes through a loop of symbolic links"],
   ])("create a task whose client cwd is %s", (_name, path, text) => {
     corral = openCorral();

@@ -102,11 +102,11 @@ describe("one oversized message never costs the user their agents", () => {
     const task = unwrap(corral.createTask({ description: "bounds" }));
     const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "w", prompt: "p", command: ["sleep", "300"] }));
     const finding = await corral.report(agent.id, { kind: "finding", findingType: "t", severity: "low", message: "m", data: tooWide });
-    expect(finding).toMatchObject({ ok: false, error: { code: "INVALID_INPUT", message: expect.stringMatching(/^data: over 65536 bytes as JSON/) } });
+    expect(finding).toMatchObject({ ok: false, error: { code: "INVALID_INPUT", field: "data", message: expect.stringMatching(/^over 65536 bytes as JSON/) } });
     expect(corral.agent(agent.id)?.eventCount ?? 0).toBe(0);
     const before = corral.listTasks().length;
     const created = corral.createTask({ description: "d", context: { background_context: "z".repeat(600 * 1024) } });
-    expect(created).toMatchObject({ ok: false, error: { code: "INVALID_INPUT", message: expect.stringMatching(/^context: the task's context is over/) } });
+    expect(created).toMatchObject({ ok: false, error: { code: "INVALID_INPUT", field: "context", message: expect.stringMatching(/^the task's context is over/) } });
     expect(corral.listTasks().length).toBe(before);
   });
 
@@ -124,9 +124,9 @@ describe("one oversized message never costs the user their agents", () => {
     await c.call("wait_for_agents", { task_id, agent_ids: [agent.agent_id], timeout_s: 30 });
     const { result, bytes } = await rawCall(c, "get_agent_output", { task_id, agent_id: agent.agent_id, max_bytes: 512 * 1024 });
     expect(result.isError).toBeFalsy();
-    const output = result.structuredContent as { text: string; truncated: boolean; returnedLines: number };
+    const output = result.structuredContent as { text: string; truncated: boolean; returned_lines: number };
     expect(output.truncated).toBe(true);
-    expect(output.returnedLines).toBeGreaterThan(0);
+    expect(output.returned_lines).toBeGreaterThan(0);
     expect(jsonBytes(output.text)).toBeLessThanOrEqual(512 * 1024 + 2);
     expect(bytes).toBeLessThan(2 * REPLY_BUDGET_BYTES);
   });
@@ -149,8 +149,8 @@ describe("lists come in pages", () => {
       cursor = status.page.next;
     }
     expect(seen).toEqual(ids);
-    expect(corral.status(task.id, { cursor: "../x" })).toMatchObject({ ok: false, error: { code: "INVALID_INPUT", message: expect.stringMatching(/^cursor: /) } });
-    expect(corral.status(task.id, { limit: 100_000 })).toMatchObject({ ok: false, error: { code: "INVALID_INPUT", message: expect.stringMatching(/^limit: /) } });
+    expect(corral.status(task.id, { cursor: "../x" })).toMatchObject({ ok: false, error: { code: "INVALID_INPUT", field: "cursor" } });
+    expect(corral.status(task.id, { limit: 100_000 })).toMatchObject({ ok: false, error: { code: "INVALID_INPUT", field: "limit" } });
   });
 
   it("waits on a bounded number of agents and shows the ended ones first", async () => {
@@ -159,7 +159,7 @@ describe("lists come in pages", () => {
     const tooMany = Array.from({ length: MAX_WAIT_IDS + 1 }, () => "w-000000-000000");
     expect(await corral.waitForAgents(task.id, tooMany, "all", 1000)).toMatchObject({
       ok: false,
-      error: { code: "INVALID_INPUT", message: expect.stringMatching(/^agent_ids: 1001 ids, over the limit of 1000/) },
+      error: { code: "INVALID_INPUT", field: "agent_ids", message: expect.stringMatching(/^1001 ids, over the limit of 1000/) },
     });
     const sleeper = unwrap(await corral.deploy({ taskId: task.id, agentType: "w", prompt: "p", command: ["sleep", "300"] }));
     const quick = unwrap(await corral.deploy({ taskId: task.id, agentType: "w", prompt: "p", command: ["true"] }));
@@ -220,7 +220,9 @@ describe("reply budget and request ids (pure)", () => {
     const answer = toolResult(ok(wide), 100);
     expect(answer.isError).toBe(true);
     expect(answer.structuredContent).toBeUndefined();
-    expect(answer.content).toEqual([{ type: "text", text: expect.stringMatching(/^REPLY_TOO_LARGE: the answer would be \d+ bytes, over the 100-byte reply budget/) }]);
+    expect(JSON.parse((answer.content[0] as { text: string }).text)).toEqual({
+      error: { code: "REPLY_TOO_LARGE", message: expect.stringMatching(/^the answer would be \d+ bytes, over the 100-byte reply budget/) as string },
+    });
     expect(toolResult(ok({ a: "b".repeat(5000) }), 1000).structuredContent).toMatchObject({ truncated: true });
   });
 

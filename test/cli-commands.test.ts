@@ -49,11 +49,24 @@ describe("the corral command line", () => {
     expect(ps.stdout).not.toContain("\u001b[");
 
     expect((await cli("ps", "-a")).stdout).toContain(`${done.id}`);
-    const json = JSON.parse((await cli("ps", "-a", "--json")).stdout) as { agentId: string; status: string }[];
-    expect(json.map((a) => [a.agentId, a.status])).toEqual([
+    const json = JSON.parse((await cli("ps", "-a", "--json")).stdout) as { agent_id: string; status: string; latest_message: string | null }[];
+    expect(json.map((a) => [a.agent_id, a.status])).toEqual([
       [running.id, "running"],
       [done.id, "completed"],
     ]);
+    expect(json[0]?.latest_message).toBe("halfway there");
+  });
+
+  it("--json prints an error as JSON too, on stdout", async () => {
+    corral = openCorral();
+    const failure = await exec(process.execPath, [CORRAL_BIN, "ps", "--json"], {
+      env: { ...process.env, CORRAL_HOME: corral.config.home, CORRAL_GRACE_MS: "soon" },
+    }).then(
+      (r) => ({ ...r, code: 0 }),
+      (e: { stdout: string; stderr: string; code: number }) => e,
+    );
+    expect(failure.code).toBe(2);
+    expect(JSON.parse(failure.stdout)).toEqual({ error: { code: "CONFIG_INVALID", message: expect.stringContaining("CORRAL_GRACE_MS") as string } });
   });
 
   it("logs prints an agent's output, live or archived, and follows it to its end with -f", async () => {
@@ -72,7 +85,7 @@ describe("the corral command line", () => {
     await corral.whenCleaned(agent.id);
     expect((await cli("logs", "--raw", agent.id)).stdout).toBe("one\ntwo\n");
     const missing = await cli("logs", "ghost-000000-000000");
-    expect([missing.code, missing.stderr]).toEqual([1, "corral: UNKNOWN_AGENT: no agent ghost-000000-000000 (corral ps -a lists them)\n"]);
+    expect([missing.code, missing.stderr]).toEqual([1, "corral: UNKNOWN_AGENT: AGENT: no agent ghost-000000-000000 (corral ps -a lists them)\n"]);
   });
 
   it("kill stops an agent, or every live agent of a task, and says what was cleaned", async () => {
@@ -92,7 +105,7 @@ describe("the corral command line", () => {
     expect(corral.agent(b.id)?.reason).toBe("done for today");
     for (const agent of [a, b]) expect(isAlive({ pid: agent.process!.pid, startTime: agent.process!.startTime })).toBe(false);
     const unknown = await cli("kill", "TASK-20260101-000000-00000000");
-    expect([unknown.code, unknown.stderr]).toEqual([1, "corral: UNKNOWN_TASK: no task TASK-20260101-000000-00000000\n"]);
+    expect([unknown.code, unknown.stderr]).toEqual([1, "corral: UNKNOWN_TASK: TASK: no task TASK-20260101-000000-00000000\n"]);
   });
 
   it("stats shows each running agent's processes, memory, CPU, descriptors and log, and the disk per task", async () => {
@@ -101,17 +114,17 @@ describe("the corral command line", () => {
     const agent = await sleeper(corral, task.id);
     await new Promise((r) => setTimeout(r, 100));
     const stats = JSON.parse((await cli("stats", "--json")).stdout) as {
-      agents: { agentId: string; processes: number; residentMb: number; openFiles: number; logBytes: number }[];
+      agents: { agent_id: string; processes: number; resident_mb: number; open_files: number; log_bytes: number }[];
       disk: { tasks: Record<string, number> };
     };
     expect(stats.agents).toHaveLength(1);
     expect(stats.agents[0]).toMatchObject({
-      agentId: agent.id,
-      logBytes: "hello from the agent\n".length,
-      runner: { kind: "process", processes: 0, residentMb: 0 },
+      agent_id: agent.id,
+      log_bytes: "hello from the agent\n".length,
+      runner: { kind: "process", processes: 0, resident_mb: 0 },
     });
     expect(stats.agents[0]!.processes).toBeGreaterThanOrEqual(1);
-    expect(stats.agents[0]!.residentMb).toBeGreaterThan(0);
+    expect(stats.agents[0]!.resident_mb).toBeGreaterThan(0);
     expect(stats.disk.tasks[task.id]).toBe("hello from the agent\n".length);
     const text = (await cli("stats")).stdout;
     expect(text).toMatch(new RegExp(`^AGENT\\s+PROCESSES\\s+RSS\\s+CPU\\s+FDS\\s+LOG\\n${agent.id}\\s+\\d+\\s+[\\d.]+ MiB`));

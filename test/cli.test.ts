@@ -47,7 +47,8 @@ describe("errors speak the command line's words", () => {
       [["run", "p", "-b", "claude", "--", "true"], "corral: INVALID_INPUT: -- ARGV: the claude backend"],
       [["run", "p", "-b", "command"], "corral: INVALID_INPUT: -- ARGV: the command backend needs -- ARGV"],
       [["run", "p", "-m", "", "--", "true"], "corral: INVALID_INPUT: --model: "],
-      [["kill", "TASK-1"], "corral: UNKNOWN_AGENT: no agent TASK-1"],
+      [["kill", "TASK-1"], "corral: INVALID_ID: AGENT: "],
+      [["logs", "worker-000000-000000"], "corral: UNKNOWN_AGENT: AGENT: no agent worker-000000-000000"],
     ];
     for (const [args, expected] of cases) {
       const refused = await corral(args);
@@ -61,8 +62,8 @@ describe("errors speak the command line's words", () => {
     expect(cliMessage({ code: "INVALID_INPUT", message: "maxRuntimeMs: at most a week", field: "max_runtime_s" })).toBe("max_runtime_s: at most a week");
     expect(cliMessage({ code: "INVALID_ID", message: "task_id: not a task id" })).toBe("TASK: not a task id");
     expect(cliMessage({ code: "INVALID_INPUT", message: "no backend x", field: "backend" })).toBe("--backend: no backend x");
-    // A missing thing is not a value to fix: its message is left as it is.
-    expect(cliMessage({ code: "UNKNOWN_AGENT", message: "no agent w-1", field: "agent_id" })).toBe("no agent w-1");
+    expect(cliMessage({ code: "UNKNOWN_AGENT", message: "no agent w-1", field: "agent_id" })).toBe("AGENT: no agent w-1");
+    expect(cliMessage({ code: "INVALID_INPUT", message: "the command backend needs `command`", field: "command" })).toBe("-- ARGV: the command backend needs -- ARGV");
   });
 });
 

@@ -133,17 +133,17 @@ describe("a contained claude agent", () => {
       runner,
     });
     await c.call("wait_for_agents", { task_id: taskId, agent_ids: [agent.agent_id], timeout_s: 60 });
-    type View = { agentId: string; status: string; progress: number | null; claimedDone: boolean; corralConnected: boolean | null; cleanup: string };
+    type View = { agent_id: string; status: string; progress: number | null; claimed_done: boolean; corral_connected: boolean | null; cleanup: string };
     const find = async (): Promise<View> =>
-      (await c.call<{ agents: View[] }>("get_real_task_status", { task_id: taskId })).agents.find((a) => a.agentId === agent.agent_id) as View;
+      (await c.call<{ agents: View[] }>("get_real_task_status", { task_id: taskId })).agents.find((a) => a.agent_id === agent.agent_id) as View;
     let view = await find();
     for (let i = 0; i < 100 && view.cleanup !== "done"; i += 1) {
       await sleep(50);
       view = await find();
     }
-    expect(view).toMatchObject({ status: "completed", progress: 100, claimedDone: true, corralConnected: true, cleanup: "done" });
-    const status = await c.call<{ findings: { agentId: string; data: { message: string } }[] }>("get_real_task_status", { task_id: taskId });
-    expect(status.findings.filter((f) => f.agentId === agent.agent_id).map((f) => f.data.message)).toEqual(["contained and heard"]);
+    expect(view).toMatchObject({ status: "completed", progress: 100, claimed_done: true, corral_connected: true, cleanup: "done" });
+    const status = await c.call<{ findings: { agent_id: string; data: { message: string } }[] }>("get_real_task_status", { task_id: taskId });
+    expect(status.findings.filter((f) => f.agent_id === agent.agent_id).map((f) => f.data.message)).toEqual(["contained and heard"]);
   });
 
   it("spawns a child through its relay, which runs contained too and reports through its own", async () => {
@@ -155,7 +155,7 @@ describe("a contained claude agent", () => {
       prompt: `You are the parent.\n\n${scriptBlock([tool("spawn_child_agent", { child_agent_type: "child", child_prompt: `You are the child.\n\n${child}` }), { say: "parent done" }])}`,
       model: "sonnet",
     });
-    type View = { agentId: string; parent: string | null; status: string; progress: number | null; claimedDone: boolean; cleanup: string };
+    type View = { agent_id: string; parent: string | null; status: string; progress: number | null; claimed_done: boolean; cleanup: string };
     const agents = async (): Promise<View[]> => (await c.call<{ agents: View[] }>("get_real_task_status", { task_id })).agents;
     for (let i = 0; i < 600 && (await agents()).length < 2; i += 1) await sleep(50);
     await c.call("wait_for_agents", { task_id, timeout_s: 60 });
@@ -164,9 +164,9 @@ describe("a contained claude agent", () => {
       await sleep(50);
       all = await agents();
     }
-    const spawned = all.find((a) => a.agentId !== parent.agent_id);
-    expect(spawned).toMatchObject({ parent: parent.agent_id, status: "completed", progress: 100, claimedDone: true, cleanup: "done" });
-    expect(all.find((a) => a.agentId === parent.agent_id)).toMatchObject({ status: "completed", cleanup: "done" });
+    const spawned = all.find((a) => a.agent_id !== parent.agent_id);
+    expect(spawned).toMatchObject({ parent: parent.agent_id, status: "completed", progress: 100, claimed_done: true, cleanup: "done" });
+    expect(all.find((a) => a.agent_id === parent.agent_id)).toMatchObject({ status: "completed", cleanup: "done" });
   });
 });
 
@@ -203,11 +203,11 @@ describe("a contained agent whose corral died", () => {
       prompt: `You are contained.\n\n${scriptBlock(steps)}`,
       model: "sonnet",
     });
-    type View = { agentId: string; status: string; progress: number | null; latestMessage: string | null; claimedDone: boolean; cleanup: string };
+    type View = { agent_id: string; status: string; progress: number | null; latest_message: string | null; claimed_done: boolean; cleanup: string };
     const viewIn = async (server: Coordinator): Promise<View> =>
-      (await server.call<{ agents: View[] }>("get_real_task_status", { task_id })).agents.find((a) => a.agentId === agent.agent_id) as View;
+      (await server.call<{ agents: View[] }>("get_real_task_status", { task_id })).agents.find((a) => a.agent_id === agent.agent_id) as View;
     for (let i = 0; i < 600 && (await viewIn(first)).progress !== 10; i += 1) await sleep(50);
-    expect((await viewIn(first)).latestMessage).toBe("before its corral died");
+    expect((await viewIn(first)).latest_message).toBe("before its corral died");
 
     process.kill(first.transport.pid as number, "SIGKILL");
     const second = await startCoordinator({ ...env, CORRAL_HOME: first.home });
@@ -219,6 +219,6 @@ describe("a contained agent whose corral died", () => {
       await sleep(50);
       view = await viewIn(second);
     }
-    expect(view).toMatchObject({ status: "completed", progress: 100, claimedDone: true, cleanup: "done" });
+    expect(view).toMatchObject({ status: "completed", progress: 100, claimed_done: true, cleanup: "done" });
   });
 });

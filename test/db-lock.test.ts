@@ -160,9 +160,9 @@ describe("with another process holding the database's write lock", () => {
     locks.push(held);
     const refused = await server.refused("deploy_headless_agent", { task_id, agent_type: "late", prompt: "p", command: ["sleep", "300"] });
     expect(refused).toMatch(new RegExp(`^DB_BUSY: .*pid ${held.pid} \\(node\\) holds its write lock`));
-    const status = await server.call<{ database: { writable: boolean; lockedBy: { pid: number }[] } }>("get_real_task_status", { task_id });
+    const status = await server.call<{ database: { writable: boolean; locked_by: { pid: number }[] } }>("get_real_task_status", { task_id });
     expect(status.database.writable).toBe(false);
-    expect(status.database.lockedBy.map((h) => h.pid)).toEqual([held.pid]);
+    expect(status.database.locked_by.map((h) => h.pid)).toEqual([held.pid]);
   });
 
   it("killing the agent that holds the lock stops it and records the kill at once", async () => {

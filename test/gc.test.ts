@@ -85,11 +85,11 @@ describe("gc", () => {
     expect(existsSync(stale)).toBe(true);
 
     const real = JSON.parse((await run(process.execPath, [CORRAL_BIN, "gc", "--json"], { env })).stdout) as {
-      tempRemoved: { path: string }[];
-      cleanupHealth: { done: number };
+      temp_removed: { path: string }[];
+      cleanup_health: { done: number };
     };
-    expect(real.cleanupHealth.done).toBe(0);
-    expect(real.tempRemoved.map((t) => t.path)).toEqual([stale]);
+    expect(real.cleanup_health.done).toBe(0);
+    expect(real.temp_removed.map((t) => t.path)).toEqual([stale]);
     expect(existsSync(stale)).toBe(false);
     expect(existsSync(live.agentDir)).toBe(true);
   });

@@ -17,9 +17,9 @@ interface Deployed {
 }
 interface Status {
   counts: Record<string, number>;
-  agents: { agentId: string; status: string; cleanup: string; parent: string | null; depth: number }[];
-  hierarchy: { agentId: string; children: unknown[] }[];
-  limits: { concurrentAgents: { limit: number; used: number } };
+  agents: { agent_id: string; status: string; cleanup: string; parent: string | null; depth: number }[];
+  hierarchy: { agent_id: string; children: unknown[] }[];
+  limits: { concurrent_agents: { limit: number; used: number } };
 }
 
 describe("corral serve, driven by an MCP client over stdio", () => {
@@ -123,19 +123,19 @@ describe("corral serve, driven by an MCP client over stdio", () => {
     const status = await c.call<Status>("get_real_task_status", { task_id });
     expect(status.counts).toMatchObject({ completed: 3, killed: 1, running: 0 });
     expect(status.agents.every((a) => a.cleanup === "done")).toBe(true);
-    expect(status.limits.concurrentAgents.used).toBe(0);
+    expect(status.limits.concurrent_agents.used).toBe(0);
     const again = await c.call<Status>("get_real_task_status", { task_id });
     expect(again).toEqual(status);
 
-    const { tasks } = await c.call<{ tasks: { taskId: string; agents: number }[] }>("list_real_tasks");
-    expect(tasks).toEqual([expect.objectContaining({ taskId: task_id, agents: 4 })]);
+    const { tasks } = await c.call<{ tasks: { task_id: string; agents: number }[] }>("list_real_tasks");
+    expect(tasks).toEqual([expect.objectContaining({ task_id, agents: 4 })]);
     const text = async (uri: string): Promise<string> => {
       const content = (await c.client.readResource({ uri })).contents[0];
       return content !== undefined && "text" in content ? content.text : "";
     };
     expect(JSON.parse(await text(`task://${task_id}/status`)).counts.completed).toBe(3);
     expect(await text(`agent://${task_id}/${quick[2]!.agent_id}/output`)).toBe("worker 3 got: job 3\n");
-    expect(JSON.parse(await text("tasks://list"))).toEqual([expect.objectContaining({ taskId: task_id })]);
+    expect(JSON.parse(await text("tasks://list"))).toEqual([expect.objectContaining({ task_id })]);
   });
 
   it("spawns children within the depth limit and refuses the one beyond it", async () => {
@@ -160,7 +160,7 @@ describe("corral serve, driven by an MCP client over stdio", () => {
     });
     expect(refusal).toMatch(/^LIMIT_DEPTH: .*maxDepth=1/);
     const status = await c.call<Status>("get_real_task_status", { task_id });
-    expect(status.hierarchy).toEqual([{ agentId: lead.agent_id, status: "running", children: [{ agentId: child.agent_id, status: "running", children: [] }] }]);
+    expect(status.hierarchy).toEqual([{ agent_id: lead.agent_id, status: "running", children: [{ agent_id: child.agent_id, status: "running", children: [] }] }]);
     await c.call("kill_real_agent", { task_id, agent_id: lead.agent_id });
     const after = await c.call<Status>("get_real_task_status", { task_id });
     expect(after.counts.killed).toBe(2);
@@ -186,33 +186,38 @@ describe("corral serve, driven by an MCP client over stdio", () => {
   });
 });
 
-describe("malformed input gets a clear error", () => {
+describe("malformed input gets a clear error naming the argument at fault", () => {
   const task = "TASK-20260101-000000-00000000";
+  const agent = "a-000000-000000";
   const cases: [string, Record<string, unknown>, RegExp][] = [
     ["create_real_task", {}, /description/],
     ["create_real_task", { description: "   " }, /a task needs a description/],
     ["create_real_task", { description: "d", priority: "urgent" }, /priority/],
-    ["deploy_headless_agent", { task_id: task, agent_type: "w", prompt: "p", command: ["true"], backend: "command" }, /^UNKNOWN_TASK: no task/],
+    ["deploy_headless_agent", { task_id: task, agent_type: "w", prompt: "p", command: ["true"], backend: "command" }, /^UNKNOWN_TASK: task_id: no task/],
     ["deploy_headless_agent", { task_id: "nope", agent_type: "w", prompt: "p", backend: "command", command: ["true"] }, /^INVALID_ID: task_id: a task id looks like/],
     ["deploy_headless_agent", { task_id: task, agent_type: "Bad Type", prompt: "p" }, /^INVALID_AGENT_TYPE: agent_type: an agent type is 1 to 40/],
-    ["deploy_headless_agent", { task_id: task, agent_type: "w" }, /prompt/],
-    ["deploy_headless_agent", { task_id: task, agent_type: "w", prompt: "p", backend: "nope" }, /backend/],
-    ["deploy_headless_agent", { task_id: 42, agent_type: "w", prompt: "p" }, /task_id/],
+    ["deploy_headless_agent", { task_id: task, agent_type: "w" }, /^INVALID_INPUT: prompt: /],
+    ["deploy_headless_agent", { task_id: task, agent_type: "w", prompt: "p", backend: "nope" }, /^INVALID_INPUT: backend: /],
+    ["deploy_headless_agent", { task_id: 42, agent_type: "w", prompt: "p" }, /^INVALID_ID: task_id: /],
+    ["deploy_headless_agent", { task_id: task, agentType: "w", prompt: "p" }, /^INVALID_INPUT: agentType: not an input here/],
+    ["deploy_headless_agent", { task_id: task, agent_type: "w", prompt: "p", parent: "x" }, /^INVALID_ID: parent: an agent id looks like/],
     ["spawn_child_agent", { task_id: task, parent_agent_id: "x", child_agent_type: "w", child_prompt: "p" }, /^INVALID_ID: parent_agent_id: an agent id looks like/],
-    ["get_real_task_status", {}, /task_id/],
-    ["get_real_task_status", { task_id: "TASK-../../etc" }, /^INVALID_ID/],
-    ["get_real_task_status", { task_id: task }, /^UNKNOWN_TASK/],
-    ["get_agent_output", { task_id: task, agent_id: "a-000000-000000" }, /^UNKNOWN_TASK/],
-    ["get_agent_output", { task_id: task, agent_id: "a", response_format: "poem" }, /response_format/],
-    ["get_agent_output", { task_id: task, agent_id: "a", tail: -3 }, /expected number to be >=1 at tail/],
-    ["get_agent_output", { task_id: task, agent_id: "a", max_bytes: 16_000_000 }, /expected number to be <=524288 at max_bytes/],
-    ["wait_for_agents", { task_id: task, agent_ids: Array.from({ length: 1001 }, () => "a") }, /expected array to have <=1000 items at agent_ids/],
-    ["get_real_task_status", { task_id: task, cursor: "x".repeat(50) }, /cursor/],
-    ["kill_real_agent", { task_id: task }, /agent_id/],
-    ["kill_real_agent", { task_id: task, agent_id: "ghost-000000-000000" }, /^UNKNOWN_TASK/],
-    ["wait_for_agents", { task_id: task, mode: "some" }, /mode/],
-    ["wait_for_agents", { task_id: task, timeout_s: -1 }, /timeout_s/],
-    ["list_real_tasks", { extra: { deep: [1, 2, 3] } }, /.*/],
+    ["get_real_task_status", {}, /^INVALID_ID: task_id: /],
+    ["get_real_task_status", { task_id: "TASK-../../etc" }, /^INVALID_ID: task_id: /],
+    ["get_real_task_status", { task_id: task }, /^UNKNOWN_TASK: task_id: /],
+    ["get_agent_output", { task_id: task, agent_id: agent }, /^UNKNOWN_TASK: task_id: /],
+    ["get_agent_output", { task_id: task, agent_id: "a" }, /^INVALID_ID: agent_id: an agent id looks like/],
+    ["get_agent_output", { task_id: task, agent_id: agent, response_format: "poem" }, /^INVALID_INPUT: response_format: /],
+    ["get_agent_output", { task_id: task, agent_id: agent, tail: -3 }, /^INVALID_INPUT: tail: .*>=1/],
+    ["get_agent_output", { task_id: task, agent_id: agent, max_bytes: 16_000_000 }, /^INVALID_INPUT: max_bytes: .*<=524288/],
+    ["get_agent_output", { task_id: task, agent_id: agent, filter: "(" }, /^INVALID_INPUT: filter: /],
+    ["wait_for_agents", { task_id: task, agent_ids: Array.from({ length: 1001 }, () => agent) }, /^INVALID_ID: agent_ids: .*<=1000/],
+    ["get_real_task_status", { task_id: task, cursor: "x".repeat(50) }, /^INVALID_INPUT: cursor: /],
+    ["kill_real_agent", { task_id: task }, /^INVALID_ID: agent_id: /],
+    ["kill_real_agent", { task_id: task, agent_id: "ghost-000000-000000" }, /^UNKNOWN_TASK: task_id: /],
+    ["wait_for_agents", { task_id: task, mode: "some" }, /^INVALID_INPUT: mode: /],
+    ["wait_for_agents", { task_id: task, timeout_s: -1 }, /^INVALID_INPUT: timeout_s: /],
+    ["list_real_tasks", { extra: { deep: [1, 2, 3] } }, /^INVALID_INPUT: extra: not an input here/],
   ];
 
   let shared: Coordinator;
@@ -224,11 +229,21 @@ describe("malformed input gets a clear error", () => {
   });
 
   it.each(cases)("%s %j", async (tool, args, expected) => {
-    if (tool === "list_real_tasks") {
-      // Unknown arguments to a tool that takes none are ignored, not a crash.
-      expect(await shared.call(tool, args)).toMatchObject({ tasks: [] });
-      return;
-    }
     expect(await shared.refused(tool, args)).toMatch(expected);
+  });
+
+  it("publishes a refusal as {code, message, field}, the field in the tool's own words", async () => {
+    const error = await shared.refusal("spawn_child_agent", { task_id: task, parent_agent_id: agent, child_agent_type: "Bad Type", child_prompt: "p" });
+    expect(error).toEqual({ code: "INVALID_AGENT_TYPE", message: expect.stringContaining("1 to 40") as string, field: "child_agent_type" });
+  });
+
+  it("names an unknown parent by the argument it came in", async () => {
+    const { task_id } = await shared.call<{ task_id: string }>("create_real_task", { description: "orphaned child" });
+    const launch = { task_id, prompt: "p", backend: "command", command: ["true"] };
+    expect(await shared.refusal("deploy_headless_agent", { ...launch, agent_type: "w", parent: agent })).toMatchObject({ code: "UNKNOWN_AGENT", field: "parent" });
+    expect(await shared.refusal("spawn_child_agent", { task_id, parent_agent_id: agent, child_agent_type: "w", child_prompt: "p", backend: "command", command: ["true"] })).toMatchObject({
+      code: "UNKNOWN_AGENT",
+      field: "parent_agent_id",
+    });
   });
 });

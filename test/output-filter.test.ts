@@ -41,17 +41,17 @@ describe("get_agent_output's filter", () => {
     const [result] = await Promise.all([filtered, listed]);
     expect(order).toEqual(["list", "filter"]);
     expect(result.isError).not.toBe(true);
-    expect(result.structuredContent).toMatchObject({ totalLines: LINES + 1, returnedLines: 0, text: "" });
+    expect(result.structuredContent).toMatchObject({ total_lines: LINES + 1, returned_lines: 0, text: "" });
   });
 
   it("keeps the newest matching lines, with inline flags", async () => {
-    const output = await server.call<{ returnedLines: number; text: string }>("get_agent_output", {
+    const output = await server.call<{ returned_lines: number; text: string }>("get_agent_output", {
       task_id: taskId,
       agent_id: agentId,
       filter: "(?i)^A+!$",
       tail: 3,
     });
-    expect(output).toMatchObject({ returnedLines: 3, text: `${LINE}\n${LINE}\n${LINE}\n` });
+    expect(output).toMatchObject({ returned_lines: 3, text: `${LINE}\n${LINE}\n${LINE}\n` });
   });
 
   it("a pattern RE2 cannot run (lookaround, backreferences) is refused with what the syntax is", async () => {

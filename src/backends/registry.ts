@@ -33,7 +33,7 @@ export function describeBackends(): string {
 export function findBackend(name: string): Result<BackendDefinition> {
   const found = BACKENDS.find((b) => b.name === name);
   return found === undefined
-    ? fail("INVALID_INPUT", `backend: no backend ${JSON.stringify(name)}; the known backends are ${BACKEND_NAMES.join(", ")}`, "backend")
+    ? fail("INVALID_INPUT", `no backend ${JSON.stringify(name)}; the known backends are ${BACKEND_NAMES.join(", ")}`, "backend")
     : ok(found);
 }
 

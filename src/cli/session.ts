@@ -4,12 +4,19 @@ import { loadConfig } from "../lifecycle/config-loader.js";
 import { Corral } from "../lifecycle/corral.js";
 import { createLogger, createPlainLogger } from "../lifecycle/logger.js";
 import { serveRelayedAgents } from "../mcp/relay.js";
+import { printJsonError } from "./json-output.js";
 import { VERSION } from "./version.js";
 import { cliErrorLine } from "./words.js";
 
+export interface Output {
+  /** The command was given --json: errors too are printed as JSON. */
+  readonly json?: boolean | undefined;
+}
+
 /** Exit codes: 0 success; 1 a usage error, or a command that found a problem; 2 corral could not start. */
-export function die(error: CorralError, code = 2): never {
-  process.stderr.write(cliErrorLine(error));
+export function die(error: CorralError, code = 2, output: Output = {}): never {
+  if (output.json === true) printJsonError(error);
+  else process.stderr.write(cliErrorLine(error));
   process.exit(code);
 }
 
@@ -25,11 +32,11 @@ export function terminalLogger(level: string): Logger {
 }
 
 /** A corral for one command: no background watching, closed when the command is done. */
-export async function withCorral<T>(work: (corral: Corral) => Promise<T> | T): Promise<T> {
+export async function withCorral<T>(work: (corral: Corral) => Promise<T> | T, output: Output = {}): Promise<T> {
   const config = loadConfig();
-  if (!config.ok) die(config.error);
+  if (!config.ok) die(config.error, 2, output);
   const corral = Corral.open(config.value, terminalLogger(config.value.logLevel), { watch: false });
-  if (!corral.ok) die(corral.error);
+  if (!corral.ok) die(corral.error, 2, output);
   corral.value.serveAgentsWith(serveRelayedAgents(corral.value, VERSION));
   try {
     return await work(corral.value);

@@ -1,4 +1,4 @@
-import type { CorralError, ErrorCode } from "../domain/errors.js";
+import type { CorralError } from "../domain/errors.js";
 
 /**
  * How the command line spells each input the service can name as the one at fault: an
@@ -27,25 +27,20 @@ export function cliWord(field: string): string {
   return CLI_WORDS[snake] ?? snake;
 }
 
-/** Refusals of a value the user typed: these lead with the flag to fix. */
-const BAD_VALUE: ReadonlySet<ErrorCode> = new Set(["INVALID_INPUT", "INVALID_ID", "INVALID_AGENT_TYPE"]);
-
 /**
  * The error's message as the command line says it, so that no internal name reaches the
- * terminal: a message that starts by naming an input (`agentType: ...`, `task_id: ...`) names
- * it — or the error's field, where it has one — with the flag or argument the user typed; so
- * does an input quoted in it (`command`). A refused value whose message does not start with a
- * name gets its field's word in front.
+ * terminal: the error's field leads it, as the flag or argument the user typed (`--type: ...`);
+ * a message that itself starts by naming an input (`agentType: ...`) has that name replaced
+ * the same way, and so does an input quoted in it (`command`).
  */
 export function cliMessage(error: CorralError): string {
   const named = /^([A-Za-z_][A-Za-z0-9_]*):/.exec(error.message)?.[1];
   const message =
     named !== undefined
       ? `${cliWord(error.field ?? named)}${error.message.slice(named.length)}`
-      : error.field !== undefined && BAD_VALUE.has(error.code)
+      : error.field !== undefined
         ? `${cliWord(error.field)}: ${error.message}`
         : error.message;
-  // An input named inside the message is quoted: `command`.
   return message.replace(/`([A-Za-z_][A-Za-z0-9_]*)`/g, (quoted, name: string) => CLI_WORDS[snakeCase(name)] ?? quoted);
 }
 

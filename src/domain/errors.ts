@@ -2,32 +2,34 @@
  * Expected failures travel as values: every entry point turns them into a message a user can
  * act on, and a caller can branch on `code` without parsing text.
  */
-export type ErrorCode =
-  | "INVALID_INPUT"
-  | "INVALID_AGENT_TYPE"
-  | "INVALID_ID"
-  | "UNKNOWN_TASK"
-  | "UNKNOWN_AGENT"
-  | "LIMIT_GLOBAL_AGENTS"
-  | "LIMIT_TASK_AGENTS"
-  | "LIMIT_DEPTH"
-  | "LIMIT_CHILDREN"
-  | "PARENT_NOT_RUNNING"
-  | "PATH_OUTSIDE_WORKSPACE"
-  | "LAUNCH_FAILED"
-  | "NOT_ATTACHABLE"
-  | "CONFIG_INVALID"
-  | "DB_NEWER_THAN_CODE"
-  | "DB_CORRUPT"
-  | "DB_UNAVAILABLE"
-  | "DB_BUSY"
-  | "PROC_UNAVAILABLE"
-  | "AUTH_REFUSED"
-  | "DISK_LOW"
-  | "DB_MISSING"
-  | "STORE_LOST"
-  | "REPLY_TOO_LARGE"
-  | "CGROUPS_UNAVAILABLE";
+export const ERROR_CODES = [
+  "INVALID_INPUT",
+  "INVALID_AGENT_TYPE",
+  "INVALID_ID",
+  "UNKNOWN_TASK",
+  "UNKNOWN_AGENT",
+  "LIMIT_GLOBAL_AGENTS",
+  "LIMIT_TASK_AGENTS",
+  "LIMIT_DEPTH",
+  "LIMIT_CHILDREN",
+  "PARENT_NOT_RUNNING",
+  "PATH_OUTSIDE_WORKSPACE",
+  "LAUNCH_FAILED",
+  "NOT_ATTACHABLE",
+  "CONFIG_INVALID",
+  "DB_NEWER_THAN_CODE",
+  "DB_CORRUPT",
+  "DB_UNAVAILABLE",
+  "DB_BUSY",
+  "PROC_UNAVAILABLE",
+  "AUTH_REFUSED",
+  "DISK_LOW",
+  "DB_MISSING",
+  "STORE_LOST",
+  "REPLY_TOO_LARGE",
+  "CGROUPS_UNAVAILABLE",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface CorralError {
   readonly code: ErrorCode;

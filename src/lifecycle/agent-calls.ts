@@ -6,7 +6,7 @@ import type { AgentRecord } from "../store/records.js";
 import { ancestry } from "../supervisor/ancestry.js";
 import { isAlive, sameProcess } from "../supervisor/identity.js";
 import type { Core } from "./core.js";
-import { EventInputSchema, parseInput, type EventInput } from "./inputs.js";
+import { EventInputSchema, parseAgentId, parseInput, type EventInput } from "./inputs.js";
 import { hashToken } from "./tokens.js";
 
 const LAUNCH_RECORD_WAIT_MS = 5000;
@@ -77,8 +77,9 @@ export class AgentCalls {
     if (!usable.ok) return usable;
     const input = parseInput(EventInputSchema, raw);
     if (!input.ok) return input;
-    const agent = core.store.agents.get(rawId as AgentId);
-    if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
+    const id = parseAgentId(rawId);
+    const agent = id.ok ? core.store.agents.get(id.value) : null;
+    if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`, "agent_id");
     const event = input.value;
     const appended = await core.writeForCall(() =>
       core.store.events.append({

@@ -1,70 +1,30 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { RE2JS, RE2JSException } from "re2js";
-import { z } from "zod";
+import type { z } from "zod";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import type { StreamEvent } from "../domain/stream-events.js";
 import type { AgentRecord } from "../store/records.js";
 import { parseInput } from "./inputs.js";
-import { ExitView } from "./views.js";
-import { MAX_LOCAL_OUTPUT_BYTES } from "../domain/bounds.js";
+import {
+  AgentOutputView,
+  OutputQuerySchema,
+  SUMMARY_ERRORS,
+  SUMMARY_LAST_LINES,
+  SUMMARY_LINE,
+  SUMMARY_RESULT,
+  SUMMARY_TOOL_NAMES,
+  type OutputQuery,
+} from "./output-views.js";
 import type { RunnerKind } from "../domain/config.js";
 import { logLines } from "../runners/log-lines.js";
 import { readLogTail } from "./log-reader.js";
 
-export const OutputQuerySchema = z
-  .object({
-    tail: z.number().int().positive().max(1_000_000).optional(),
-    /** RE2 syntax (see FILTER_SYNTAX), matched in time linear in each line. */
-    filter: z.string().min(1).max(1000).optional(),
-    format: z.enum(["text", "jsonl", "parsed"]).default("text"),
-    responseFormat: z.enum(["full", "summary", "compact", "recent"]).default("full"),
-    maxBytes: z.number().int().positive().max(MAX_LOCAL_OUTPUT_BYTES).default(100_000),
-  })
-  .strict();
-export type OutputQuery = z.input<typeof OutputQuerySchema>;
-
-export const AgentOutputView = z.object({
-  agentId: z.string(),
-  source: z.enum(["live", "archive", "none"]),
-  totalBytes: z.number().int(),
-  totalLines: z.number().int(),
-  returnedLines: z.number().int(),
-  truncated: z.boolean(),
-  format: z.enum(["text", "jsonl", "parsed"]),
-  responseFormat: z.enum(["full", "summary", "compact", "recent"]),
-  text: z.string().optional(),
-  /** Set when the filter stopped before it had looked at every line: why, and how far it got. */
-  filterIncomplete: z.string().optional(),
-  entries: z.array(z.unknown()).optional(),
-  summary: z
-    .object({
-      status: z.string(),
-      exit: ExitView.nullable(),
-      lines: z.number().int(),
-      bytes: z.number().int(),
-      lastLines: z.array(z.string()),
-      result: z.object({ text: z.string().nullable(), isError: z.boolean() }).nullable(),
-      /** The last few, each clipped; errorCount says how many there were. */
-      errors: z.array(z.string()),
-      errorCount: z.number().int(),
-      toolCalls: z.record(z.string(), z.number().int()),
-      costUsd: z.number().nullable(),
-      inputTokens: z.number().int(),
-      outputTokens: z.number().int(),
-    })
-    .optional(),
-});
-export type AgentOutputView = z.infer<typeof AgentOutputView>;
+export { AgentOutputView, type OutputQuery };
 
 /** How much of a log is read at most: its end, where a coordinator looks. */
 const READ_LIMIT = 32 * 1024 * 1024;
 const RECENT_LINES = 50;
 const COMPACT_LINE = 200;
-/** A summary is a few hundred bytes to a few KB, whatever the agent wrote. */
-const SUMMARY_LINE = 500;
-const SUMMARY_ERRORS = 10;
-const SUMMARY_TOOL_NAMES = 50;
-const SUMMARY_RESULT = 4_000;
 
 const clipText = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max)}…` : text);
 const clipLine = (line: string): string => clipText(line, SUMMARY_LINE);
@@ -122,9 +82,11 @@ async function linesOf(data: Buffer, runner: RunnerKind): Promise<string[]> {
   return lines;
 }
 
-function parseJsonLine(line: string): unknown {
+/** A line of a jsonl log as the object it is; `{raw, error}` when it is not one. */
+function parseJsonLine(line: string): Record<string, unknown> {
   try {
-    return JSON.parse(line) as unknown;
+    const value = JSON.parse(line) as unknown;
+    return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : { raw: line, error: "not a JSON object" };
   } catch (cause) {
     return { raw: line, error: describeUnknown(cause) };
   }
@@ -149,13 +111,14 @@ export function parseOutputQuery(raw: OutputQuery): Result<ParsedOutputQuery> {
     re = RE2JS.compile(parsed.value.filter);
   } catch (cause) {
     if (!(cause instanceof RE2JSException)) throw cause;
-    return fail("INVALID_INPUT", `filter: ${describeUnknown(cause)}; filters use ${FILTER_SYNTAX}`);
+    return fail("INVALID_INPUT", `${describeUnknown(cause)}; filters use ${FILTER_SYNTAX}`, "filter");
   }
   const instructions = (re.re2().prog as { numInst(): number }).numInst();
   if (instructions > FILTER_MAX_INSTRUCTIONS) {
     return fail(
       "INVALID_INPUT",
-      `filter: too large: it compiles to ${instructions} instructions, more than ${FILTER_MAX_INSTRUCTIONS}; use fewer or smaller repeat counts ({n})`,
+      `too large: it compiles to ${instructions} instructions, more than ${FILTER_MAX_INSTRUCTIONS}; use fewer or smaller repeat counts ({n})`,
+      "filter",
     );
   }
   return ok({ ...parsed.value, pattern: { re, lineChars: Math.min(FILTER_LINE_CHARS, Math.floor(FILTER_LINE_WORK / instructions)) } });
@@ -211,16 +174,20 @@ export async function readAgentOutput(
   if (query.responseFormat === "summary") {
     const events: StreamEvent[] = [];
     if (parseLine !== null) await inSlices(all, (line) => events.push(...parseLine(line)));
-    const toolCalls: Record<string, number> = {};
+    const toolsUsed: Record<string, number> = {};
+    let toolCalls = 0;
     for (const event of events) {
       if (event.kind !== "tool_call") continue;
+      toolCalls += 1;
       // An agent names its tools: a stream with thousands of names must not widen the reply.
-      const name = event.name in toolCalls || Object.keys(toolCalls).length < SUMMARY_TOOL_NAMES ? clipLine(event.name) : "(other tools)";
-      toolCalls[name] = (toolCalls[name] ?? 0) + 1;
+      const name = clipLine(event.name);
+      const key = name in toolsUsed || Object.keys(toolsUsed).length < SUMMARY_TOOL_NAMES ? name : "(other tools)";
+      toolsUsed[key] = (toolsUsed[key] ?? 0) + 1;
     }
     const errors = events.flatMap((event) =>
       event.kind === "error" ? [event.message] : event.kind === "tool_result" && event.isError ? [event.excerpt] : [],
     );
+    const result = agent.stream.result;
     return {
       ...base,
       returnedLines: 0,
@@ -230,14 +197,18 @@ export async function readAgentOutput(
         exit: agent.exit,
         lines: all.length,
         bytes: log.totalBytes,
-        lastLines: all.slice(-10).map(clipLine),
-        result: agent.stream.result === null ? null : { ...agent.stream.result, text: agent.stream.result.text === null ? null : clipText(agent.stream.result.text, SUMMARY_RESULT) },
+        result: result === null ? null : { text: result.text === null ? null : clipText(result.text, SUMMARY_RESULT), isError: result.isError },
         errors: errors.slice(-SUMMARY_ERRORS).map(clipLine),
         errorCount: errors.length,
+        events: parseLine === null ? all.length : events.length,
         toolCalls,
+        toolsUsed,
+        denials: agent.stream.denials,
         costUsd: agent.stream.costUsd,
         inputTokens: agent.stream.inputTokens,
         outputTokens: agent.stream.outputTokens,
+        numTurns: agent.stream.numTurns,
+        lastLines: parseLine === null ? all.slice(-SUMMARY_LAST_LINES).map(clipLine) : [],
       },
     };
   }
@@ -274,5 +245,6 @@ export async function readAgentOutput(
         ? (line: string) => entries.push({ kind: "line", text: line })
         : (line: string) => entries.push(...parseLine(line));
   await inSlices(kept, toEntries);
-  return { ...base, returnedLines: kept.length, truncated, ...notice, entries };
+  // Entries are what the stream parser made (StreamEvent, whose lists are readonly), lines or JSON objects.
+  return { ...base, returnedLines: kept.length, truncated, ...notice, entries: entries as AgentOutputView["entries"] };
 }

@@ -50,7 +50,7 @@ export class Deployment {
     if (!usable.ok) return usable;
     const input = parseInput(CreateTaskInputSchema, raw);
     if (!input.ok) return input;
-    const clientCwd = input.value.clientCwd === undefined ? null : workingDirectory(input.value.clientCwd, "clientCwd");
+    const clientCwd = input.value.clientCwd === undefined ? null : workingDirectory(input.value.clientCwd, "client_cwd");
     if (clientCwd !== null && !clientCwd.ok) return clientCwd;
     const id = newTaskId();
     const workspace = core.workspaces.createTask(id);
@@ -82,7 +82,7 @@ export class Deployment {
     if (!input.ok) return input;
     const { taskId, agentType, prompt } = input.value;
     const task = core.store.tasks.get(taskId);
-    if (task === null) return fail("UNKNOWN_TASK", `no task ${taskId}`);
+    if (task === null) return fail("UNKNOWN_TASK", `no task ${taskId}`, "task_id");
     const parent = input.value.parentId === undefined ? null : core.store.agents.get(input.value.parentId);
     const chosen = this.chooseLaunch(input.value, parent?.runner ?? null);
     if (!chosen.ok) return chosen;
@@ -187,14 +187,14 @@ export class Deployment {
     const known = findBackend(input.backend ?? defaultBackend(command));
     if (!known.ok) return known;
     const backend = this.core.backends.get(known.value.name);
-    if (backend === undefined) return fail("INVALID_INPUT", `backend: ${known.value.name} is not configured here`, "backend");
+    if (backend === undefined) return fail("INVALID_INPUT", `${known.value.name} is not configured here`, "backend");
     const checked = backend.check({ command });
     if (!checked.ok) return checked;
     // A child runs where its parent does unless told otherwise: a person watching the parent
     // in tmux can watch its children there too.
     const runnerKind = input.runner ?? (parentRunner === "tmux" ? "tmux" : this.core.config.runner);
     const runner = this.core.runners.get(runnerKind);
-    if (runner === undefined) return fail("INVALID_INPUT", `runner: ${runnerKind} is not available: ${TMUX_MISSING}`);
+    if (runner === undefined) return fail("INVALID_INPUT", `${runnerKind} is not available: ${TMUX_MISSING}`, "runner");
     return ok({ backend, runner, command });
   }
 

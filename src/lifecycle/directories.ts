@@ -16,23 +16,23 @@ const UNRESOLVABLE: Readonly<Record<string, string>> = {
 /**
  * A directory agents work in, checked before anything is created for them: an absolute path,
  * without a NUL byte, that resolves (symbolic links followed, no loop) to an existing
- * directory. Returns the resolved path; every refusal names `field`.
+ * directory. Returns the resolved path; every refusal names `field` (in snake_case).
  */
 export function workingDirectory(path: string, field: string): Result<string> {
-  if (path.includes("\0")) return fail("INVALID_INPUT", `${field}: may not contain a NUL byte`);
-  if (!isAbsolute(path)) return fail("INVALID_INPUT", `${field}: must be an absolute path, not ${JSON.stringify(path)}`);
+  if (path.includes("\0")) return fail("INVALID_INPUT", "may not contain a NUL byte", field);
+  if (!isAbsolute(path)) return fail("INVALID_INPUT", `must be an absolute path, not ${JSON.stringify(path)}`, field);
   let resolved: string;
   try {
     resolved = realpathSync(path);
   } catch (cause) {
     const code = String((cause as { code?: unknown }).code);
-    return fail("INVALID_INPUT", `${field}: ${path} ${UNRESOLVABLE[code] ?? `cannot be resolved: ${describeUnknown(cause)}`}`);
+    return fail("INVALID_INPUT", `${path} ${UNRESOLVABLE[code] ?? `cannot be resolved: ${describeUnknown(cause)}`}`, field);
   }
   try {
-    if (!statSync(resolved).isDirectory()) return fail("INVALID_INPUT", `${field}: ${path} is not a directory`);
+    if (!statSync(resolved).isDirectory()) return fail("INVALID_INPUT", `${path} is not a directory`, field);
   } catch (cause) {
     // Removed or made unreadable between the two calls.
-    return fail("INVALID_INPUT", `${field}: ${path} cannot be read: ${describeUnknown(cause)}`);
+    return fail("INVALID_INPUT", `${path} cannot be read: ${describeUnknown(cause)}`, field);
   }
   return ok(resolved);
 }

@@ -13,12 +13,13 @@ export interface Page {
 /** Every row: for callers inside the process, which have no reply budget to keep. */
 export const WHOLE: Page = { offset: 0, limit: Number.MAX_SAFE_INTEGER };
 
-export const PageQuerySchema = z
-  .object({
-    cursor: z.string().max(20).optional(),
-    limit: z.number().int().min(1).max(MAX_PAGE).optional(),
-  })
-  .strict();
+/** The fields of a paged list's query, shared by the service and the tools. */
+export const PageFields = {
+  cursor: z.string().max(20).describe("page.next of the previous page; omit for the first"),
+  limit: z.number().int().min(1).max(MAX_PAGE).describe(`rows per page, default ${DEFAULT_PAGE}, at most ${MAX_PAGE}`),
+};
+
+export const PageQuerySchema = z.object({ cursor: PageFields.cursor.optional(), limit: PageFields.limit.optional() }).strict();
 export type PageQuery = z.input<typeof PageQuerySchema>;
 
 /**
@@ -30,7 +31,7 @@ export function parsePage(query: PageQuery): Result<Page> {
   if (!parsed.ok) return parsed;
   const { cursor, limit = DEFAULT_PAGE } = parsed.value;
   if (cursor === undefined) return ok({ offset: 0, limit });
-  if (!/^\d{1,9}$/.test(cursor)) return fail("INVALID_INPUT", `cursor: ${JSON.stringify(cursor)} is not a cursor this server gave; pass the 'next' of the previous page`);
+  if (!/^\d{1,9}$/.test(cursor)) return fail("INVALID_INPUT", `${JSON.stringify(cursor)} is not a cursor this server gave; pass the 'next' of the previous page`, "cursor");
   return ok({ offset: Number(cursor), limit });
 }
 

@@ -3,6 +3,7 @@ import { isTerminal } from "../domain/agent-state.js";
 import { MAX_WAIT_IDS } from "../domain/bounds.js";
 import { fail, ok, type Result } from "../domain/errors.js";
 import type { AgentId, TaskId } from "../domain/ids.js";
+import { parseAgentId } from "./inputs.js";
 import { TMUX_MISSING } from "../runners/tmux-runner.js";
 import type { AgentRecord, AgentSummary, TaskRecord } from "../store/records.js";
 import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQuery } from "./agent-output.js";
@@ -115,17 +116,18 @@ export class Queries {
     const task = findTask(store, rawTaskId);
     if (!task.ok) return task;
     if (rawAgentIds !== undefined && rawAgentIds.length > MAX_WAIT_IDS) {
-      return fail("INVALID_INPUT", `agent_ids: ${rawAgentIds.length} ids, over the limit of ${MAX_WAIT_IDS}; wait on fewer, or leave agent_ids out to wait on the whole task`);
+      return fail("INVALID_INPUT", `${rawAgentIds.length} ids, over the limit of ${MAX_WAIT_IDS}; wait on fewer, or leave agent_ids out to wait on the whole task`, "agent_ids");
     }
     // Each id is read on every poll: a list repeating ids would multiply that work for nothing.
-    const ids = [...new Set(rawAgentIds ?? store.agents.forTask(task.value.id).map((a) => a.id))];
-    for (const id of ids) {
-      const agent = findAgent(store, rawTaskId, id);
+    const ids: AgentId[] = [];
+    for (const raw of new Set(rawAgentIds ?? store.agents.forTask(task.value.id).map((a) => a.id))) {
+      const agent = findAgent(store, rawTaskId, raw, "agent_ids");
       if (!agent.ok) return agent;
+      ids.push(agent.value.id);
     }
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const agents = ids.map((id) => store.summaries.get(id as AgentId) as AgentSummary);
+      const agents = ids.map((id) => store.summaries.get(id) as AgentSummary);
       const ended = agents.filter((a) => isTerminal(a.status)).length;
       await onTick(ended, agents.length);
       const satisfied = mode === "any" ? ended > 0 || agents.length === 0 : ended === agents.length;
@@ -145,8 +147,9 @@ export class Queries {
 
   /** The argv that attaches a terminal to the agent's tmux session, read-only. */
   attachCommand(rawId: string): Result<readonly string[]> {
-    const agent = this.core.store.agents.get(rawId as AgentId);
-    if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
+    const id = parseAgentId(rawId);
+    const agent = id.ok ? this.core.store.agents.get(id.value) : null;
+    if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`, "agent_id");
     if (agent.runner !== "tmux") {
       return fail("NOT_ATTACHABLE", `${agent.id} runs as a plain process, not in tmux: follow it with corral logs -f ${agent.id}, or deploy with runner tmux`);
     }

@@ -64,7 +64,18 @@ function flagsOf(agent: AgentSummary): string[] {
 }
 
 export function eventView(event: EventRecord): EventView {
-  return { id: event.id, agentId: event.agentId, kind: event.kind, at: new Date(event.at).toISOString(), data: event.data };
+  // The data was checked when it was written: a report by EventInputSchema, a stream event by its parser.
+  return { id: event.id, agentId: event.agentId, kind: event.kind, at: new Date(event.at).toISOString(), data: event.data as EventView["data"] };
+}
+
+/**
+ * A task's context as published: as the coordinator gave it, but for the one key corral adds,
+ * the resolved client cwd, which it keeps as `clientCwd` and publishes in the words the
+ * coordinator gave it in (`client_cwd`).
+ */
+export function contextView(context: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const { clientCwd, ...given } = context;
+  return clientCwd === undefined ? { ...given } : { ...given, client_cwd: clientCwd };
 }
 
 export function taskSummary(task: TaskRecord): TaskSummaryView {
@@ -128,7 +139,7 @@ export function taskStatus(store: Store, config: Config, task: TaskRecord, page:
   for (const agent of all) counts[agent.status] = (counts[agent.status] ?? 0) + 1;
   const agents = all.slice(page.offset, page.offset + page.limit);
   return {
-    task: { ...taskSummary(task), context: task.context, workspace: task.workspace },
+    task: { ...taskSummary(task), context: contextView(task.context), workspace: task.workspace },
     counts,
     agents: agents.map(agentView),
     page: pageView(page, agents.length, all.length),

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { fail, ok, type Result } from "../domain/errors.js";
 import type { AgentId } from "../domain/ids.js";
+import { parseAgentId } from "./inputs.js";
 import type { AgentRecord, AgentSummary } from "../store/records.js";
 import type { Core } from "./core.js";
 import type { Endings } from "./endings.js";
@@ -28,9 +29,11 @@ export class Termination {
   /** Kills the agent and its live descendants (children first, in parallel) and returns the cleanup record. */
   async kill(rawId: string, reason = "killed by request"): Promise<Result<KillResult>> {
     const { store } = this.core;
-    const id = rawId as AgentId;
+    const parsed = parseAgentId(rawId);
+    if (!parsed.ok) return parsed;
+    const id = parsed.value;
     const agent = store.agents.get(id);
-    if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`);
+    if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`, "agent_id");
     await Promise.all(store.agents.liveChildren(id).map((child) => this.kill(child.id, `parent ${id} was killed`)));
     const outcome = await this.endings.endOrDefer(id, { status: "killed", reason, exit: null });
     if (outcome !== "won" && outcome !== "lost" && !outcome.recordedSince) {

@@ -3,12 +3,17 @@ import { RUNNER_KINDS } from "../domain/config.js";
 import { AGENT_STATUSES } from "../domain/agent-state.js";
 import { CLEANUP_STATUSES } from "../domain/cleanup-state.js";
 import { DISCOVERY_METHODS } from "../supervisor/discover.js";
+import { JsonRecord, keyedByCorral } from "../contract/wire.js";
+import { EventView } from "./event-views.js";
+
+export { EventView };
 
 /**
- * What the service shows of its state. Every entry point returns these shapes, and the MCP
- * tools publish them as output schemas, so the types are derived from the schemas.
+ * What the service shows of its state, in TypeScript's camelCase. Every entry point returns
+ * these shapes, published through contract/ (snake_case keys, JSON Schema) by the MCP tools
+ * and the CLI's --json alike, so the types are derived from the schemas.
  */
-export const ExitView = z.union([
+export const ExitView = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("exited"), code: z.number().int() }),
   z.object({ kind: z.literal("signalled"), signal: z.string() }),
 ]);
@@ -48,15 +53,6 @@ export const AgentView = z.object({
 });
 export type AgentView = z.infer<typeof AgentView>;
 
-export const EventView = z.object({
-  id: z.number().int(),
-  agentId: z.string(),
-  kind: z.string(),
-  at: z.string(),
-  data: z.record(z.string(), z.unknown()),
-});
-export type EventView = z.infer<typeof EventView>;
-
 export interface HierarchyNode {
   agentId: string;
   status: string;
@@ -64,7 +60,7 @@ export interface HierarchyNode {
 }
 export const HierarchyNodeView: z.ZodType<HierarchyNode> = z.lazy(() =>
   z.object({ agentId: z.string(), status: z.string(), children: z.array(HierarchyNodeView) }),
-);
+).meta({ id: "hierarchy_node" });
 
 export const LimitUse = z.object({ limit: z.number().int(), used: z.number().int() });
 
@@ -111,7 +107,7 @@ export const DatabaseView = z.object({
 export type DatabaseView = z.infer<typeof DatabaseView>;
 
 export const TaskStatusView = z.object({
-  task: TaskSummaryView.extend({ context: z.record(z.string(), z.unknown()), workspace: z.string() }),
+  task: TaskSummaryView.extend({ context: JsonRecord(), workspace: z.string() }),
   /** Over every agent of the task. */
   counts: z.record(z.string(), z.number().int()),
   /** One page of the task's agents, in creation order, and their hierarchy. */
@@ -141,7 +137,8 @@ export const CleanupStepView = z.object({
   outcome: z.string(),
   error: z.string().nullable(),
   durationMs: z.number(),
-  detail: z.record(z.string(), z.unknown()),
+  /** What the step did and found, keyed by corral (published in snake_case at every depth). */
+  detail: keyedByCorral(JsonRecord()),
 });
 
 export const CleanupRecordView = z.object({

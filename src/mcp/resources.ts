@@ -1,15 +1,24 @@
 import { ResourceTemplate, type McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { ReadResourceResult } from "@modelcontextprotocol/sdk/types.js";
-import type { Result } from "../domain/errors.js";
+import { ErrorCode as RpcErrorCode, McpError, type ReadResourceResult } from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
+import { errorView } from "../contract/errors.js";
+import { toWire } from "../contract/wire.js";
+import type { CorralError, Result } from "../domain/errors.js";
 import type { Corral } from "../lifecycle/corral.js";
+import { EventView, TaskStatusView, TaskSummaryView } from "../lifecycle/views.js";
 import { MAX_PAGE, REPLY_BUDGET_BYTES } from "../domain/bounds.js";
 import { fitToBudget } from "./reply-budget.js";
 
-/** A resource's JSON, within the same budget as a tool's reply. */
-function json(uri: URL, result: Result<unknown>): ReadResourceResult {
-  if (!result.ok) throw new Error(`${result.error.code}: ${result.error.message}`);
-  const fitted = fitToBudget(result.value, REPLY_BUDGET_BYTES);
-  if (!fitted.fits) throw new Error(`REPLY_TOO_LARGE: ${uri.href} would be ${fitted.bytes} bytes, over the ${REPLY_BUDGET_BYTES}-byte budget; use the tools, which page`);
+/** A refused read, as a JSON-RPC error whose data is the error as the tools publish it. */
+const refused = (error: CorralError): McpError => new McpError(RpcErrorCode.InvalidParams, `${error.code}: ${error.message}`, errorView(error));
+
+/** A resource's JSON, in the contract's words and within the same budget as a tool's reply. */
+function json<S extends z.ZodType>(uri: URL, schema: S, result: Result<z.input<S>>): ReadResourceResult {
+  if (!result.ok) throw refused(result.error);
+  const fitted = fitToBudget(toWire(schema, result.value), REPLY_BUDGET_BYTES);
+  if (!fitted.fits) {
+    throw refused({ code: "REPLY_TOO_LARGE", message: `${uri.href} would be ${fitted.bytes} bytes, over the ${REPLY_BUDGET_BYTES}-byte budget; use the tools, which page` });
+  }
   return { contents: [{ uri: uri.href, mimeType: "application/json", text: JSON.stringify(fitted.value) }] };
 }
 
@@ -24,7 +33,7 @@ export function registerResources(server: McpServer, corral: Corral): void {
     "tasks",
     "tasks://list",
     { title: "Tasks", description: "every task with its agent counts", mimeType: "application/json" },
-    async (uri) => json(uri, { ok: true, value: newestTasks(corral) }),
+    async (uri) => json(uri, z.array(TaskSummaryView), { ok: true, value: newestTasks(corral) }),
   );
 
   const taskList = () => ({
@@ -34,14 +43,14 @@ export function registerResources(server: McpServer, corral: Corral): void {
     "task-status",
     new ResourceTemplate("task://{task_id}/status", { list: taskList }),
     { title: "Task status", description: "what get_real_task_status returns", mimeType: "application/json" },
-    async (uri, { task_id }) => json(uri, corral.status(one(task_id), {})),
+    async (uri, { task_id }) => json(uri, TaskStatusView, corral.status(one(task_id), {})),
   );
 
   server.registerResource(
     "task-progress-timeline",
     new ResourceTemplate("task://{task_id}/progress-timeline", { list: undefined }),
     { title: "Progress timeline", description: "every progress report and finding of a task, oldest first", mimeType: "application/json" },
-    async (uri, { task_id }) => json(uri, corral.timeline(one(task_id))),
+    async (uri, { task_id }) => json(uri, z.array(EventView), corral.timeline(one(task_id))),
   );
 
   server.registerResource(
@@ -50,7 +59,7 @@ export function registerResources(server: McpServer, corral: Corral): void {
     { title: "Agent output", description: "an agent's recent output, live or archived", mimeType: "text/plain" },
     async (uri, { task_id, agent_id }) => {
       const output = await corral.output(one(task_id), one(agent_id), { responseFormat: "recent" });
-      if (!output.ok) throw new Error(`${output.error.code}: ${output.error.message}`);
+      if (!output.ok) throw refused(output.error);
       // "recent" is the last lines within the default max_bytes: already inside the budget.
       return { contents: [{ uri: uri.href, mimeType: "text/plain", text: output.value.text ?? "" }] };
     },

@@ -1,17 +1,26 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { errorView } from "../contract/errors.js";
 import { REPLY_BUDGET_BYTES } from "../domain/bounds.js";
-import { fail, type Result } from "../domain/errors.js";
+import { fail, type CorralError, type Result } from "../domain/errors.js";
 import { fitToBudget } from "./reply-budget.js";
 
 /**
- * A tool's answer: structured content, and the same JSON as text for older clients, within
- * the reply budget. A value over it is clipped (and says `truncated: true`); one that cannot
- * be clipped to fit is an error, never a reply the client would drop the connection over.
+ * An error as a tool's answer: `{"error": {code, message, field?}}` as its text, the same JSON
+ * the CLI's --json prints. It carries no structuredContent: a client checks that against the
+ * tool's output schema, which describes the answer, not the error.
+ */
+export function errorResult(error: CorralError): CallToolResult {
+  return { isError: true, content: [{ type: "text", text: JSON.stringify(errorView(error)) }] };
+}
+
+/**
+ * A tool's answer, already in the contract's words (contract/wire.ts): structured content, and
+ * the same JSON as text for older clients, within the reply budget. A value over it is clipped
+ * (and says `truncated: true`); one that cannot be clipped to fit is an error, never a reply
+ * the client would drop the connection over.
  */
 export function toolResult<T extends object>(result: Result<T>, budget = REPLY_BUDGET_BYTES): CallToolResult {
-  if (!result.ok) {
-    return { isError: true, content: [{ type: "text", text: `${result.error.code}: ${result.error.message}` }] };
-  }
+  if (!result.ok) return errorResult(result.error);
   const fitted = fitToBudget(result.value, budget);
   if (!fitted.fits) {
     return toolResult(

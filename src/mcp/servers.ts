@@ -2,10 +2,11 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Logger } from "pino";
 import type { AgentId } from "../domain/ids.js";
 import type { Corral } from "../lifecycle/corral.js";
-import { registerAgentTools, type AgentIdentity } from "./agent-tools.js";
-import { registerCoordinatorTools } from "./coordinator-tools.js";
+import { agentTools, type AgentIdentity } from "./agent-tools.js";
+import { coordinatorTools } from "./coordinator-tools.js";
 import { registerResources } from "./resources.js";
 import { BoundedStdioTransport } from "./stdio-transport.js";
+import { serveTools } from "./tool.js";
 
 /** The coordinator's face: full authority over its tasks. */
 export function createCoordinatorServer(corral: Corral, version: string): McpServer {
@@ -18,7 +19,7 @@ export function createCoordinatorServer(corral: Corral, version: string): McpSer
         "what is no longer needed. Every agent's processes and files are cleaned up when it ends.",
     },
   );
-  registerCoordinatorTools(server, corral);
+  serveTools(server, coordinatorTools(corral));
   registerResources(server, corral);
   return server;
 }
@@ -33,7 +34,7 @@ export function createAgentServer(corral: Corral, version: string, identity: Age
         "report status 'completed' when your mission is done.",
     },
   );
-  registerAgentTools(server, corral, identity);
+  serveTools(server, agentTools(corral, identity));
   return server;
 }
 

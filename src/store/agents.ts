@@ -67,11 +67,11 @@ export class AgentTable {
     // last slot cannot both see it free.
     const insert = db.transaction((agent: NewAgent, limits: Limits): Result<number> => {
       const task = taskStmt.get(agent.taskId) as { agent_count: number } | undefined;
-      if (task === undefined) return fail("UNKNOWN_TASK", `no task ${agent.taskId}`);
+      if (task === undefined) return fail("UNKNOWN_TASK", `no task ${agent.taskId}`, "task_id");
       let parent = null;
       if (agent.parentId !== null) {
         const row = parentStmt.get(agent.parentId, agent.taskId) as { depth: number; status: string } | undefined;
-        if (row === undefined) return fail("UNKNOWN_AGENT", `no agent ${agent.parentId} in task ${agent.taskId}`);
+        if (row === undefined) return fail("UNKNOWN_AGENT", `no agent ${agent.parentId} in task ${agent.taskId}`, "parent_id");
         const children = (childCountStmt.get(agent.parentId) as { n: number }).n;
         parent = { depth: row.depth, children, live: row.status === "pending" || row.status === "running" };
       }

@@ -40,6 +40,24 @@ const driver: BackendDriver = {
   deployArgs: (mission, acts) => ({ backend: "claude", prompt: prompt(mission, acts), model: "sonnet" }),
 };
 
+/** What a summary of an agent's output is (response_format: "summary"). */
+interface Summary {
+  status: string;
+  exit: unknown;
+  result: { is_error: boolean; text: string | null } | null;
+  errors: string[];
+  error_count: number;
+  events: number;
+  tool_calls: number;
+  tools_used: Record<string, number>;
+  denials: number;
+  cost_usd: number | null;
+  input_tokens: number;
+  output_tokens: number;
+  num_turns: number | null;
+  last_lines: string[];
+}
+
 let model: ModelServer;
 let c: Coordinator;
 let session: Session;
@@ -84,34 +102,67 @@ describe("the claude backend, end to end: real claude agents through corral serv
     await session.waitFor(workers.map((w) => w.agent_id));
     for (const w of workers) {
       const agent = await session.cleaned(w.agent_id);
-      expect(agent).toMatchObject({ status: "completed", progress: 100, claimedDone: true, corralConnected: true, toolCalls: 3 });
-      expect(agent.latestMessage).toMatch(/worker \d (is done|signing off)/);
-      expect(agent.sessionId).toBeTruthy();
-      expect(agent.costUsd).toBeGreaterThan(0);
-      expect(agent.inputTokens).toBeGreaterThan(0);
+      expect(agent).toMatchObject({ status: "completed", progress: 100, claimed_done: true, corral_connected: true, tool_calls: 3 });
+      expect(agent.latest_message).toMatch(/worker \d (is done|signing off)/);
+      expect(agent.session_id).toBeTruthy();
+      expect(agent.cost_usd).toBeGreaterThan(0);
+      expect(agent.input_tokens).toBeGreaterThan(0);
       expect(agent.validation?.confidence).toBe("high");
     }
-    const findings = (await session.status()).findings.filter((f) => workers.some((w) => w.agent_id === f.agentId));
+    const findings = (await session.status()).findings.filter((f) => workers.some((w) => w.agent_id === f.agent_id));
     expect(findings.map((f) => f.data.message).sort()).toEqual(["worker 1 found a bug", "worker 2 found a bug", "worker 3 found a bug"]);
-    const summary = await c.call<{ source: string; summary: { result: { isError: boolean; text: string } | null; toolCalls: Record<string, number> } }>(
-      "get_agent_output",
-      { task_id: session.taskId, agent_id: workers[0]!.agent_id, response_format: "summary" },
-    );
-    expect(summary.source).toBe("archive");
-    expect(summary.summary.result).toEqual({ isError: false, text: "worker 1 signing off" });
-    expect(summary.summary.toolCalls).toEqual({ mcp__corral__update_agent_progress: 2, mcp__corral__report_agent_finding: 1 });
+    // A finding's data is the agent's own: its keys are published as the agent wrote them.
+    expect(findings.map((f) => f.data.finding_type)).toEqual(["bug", "bug", "bug"]);
+  });
+
+  it("summarises an agent's output in a few hundred bytes: result, errors, counts, cost and exit, no raw stream line", async () => {
+    const worker = await session.deploy("summarised", [
+      { report: { status: "working", message: "started", progress: 10 } },
+      { find: { type: "note", severity: "low", message: "one thing" } },
+      { report: { status: "completed", message: "done", progress: 100 } },
+      { say: "summarised and signing off" },
+    ]);
+    await session.waitFor([worker.agent_id]);
+    await session.cleaned(worker.agent_id);
+    const reply = await c.call<{ source: string; total_bytes: number; summary: Summary }>("get_agent_output", {
+      task_id: session.taskId,
+      agent_id: worker.agent_id,
+      response_format: "summary",
+    });
+    const bytes = Buffer.byteLength(JSON.stringify(reply));
+    // The log holds claude's stream-json, kilobytes of it (its init line alone lists every tool).
+    expect(reply.total_bytes).toBeGreaterThan(4 * bytes);
+    expect(bytes).toBeLessThan(1000);
+    expect(JSON.stringify(reply)).not.toMatch(/"type":"system"|"subtype":"init"|"tools":\[/);
+    expect(reply.source).toBe("archive");
+    expect(reply.summary).toMatchObject({
+      status: "completed",
+      exit: { kind: "exited", code: 0 },
+      result: { is_error: false, text: "summarised and signing off" },
+      errors: [],
+      error_count: 0,
+      tool_calls: 3,
+      tools_used: { mcp__corral__update_agent_progress: 2, mcp__corral__report_agent_finding: 1 },
+      denials: 0,
+      last_lines: [],
+    });
+    expect(reply.summary.events).toBeGreaterThan(3);
+    expect(reply.summary.cost_usd).toBeGreaterThan(0);
+    expect(reply.summary.input_tokens).toBeGreaterThan(0);
+    expect(reply.summary.output_tokens).toBeGreaterThan(0);
+    expect(reply.summary.num_turns).toBeGreaterThan(0);
   });
 
   it("records an API error as the run's result, an error", async () => {
     const doomed = await session.deploy("erring", [{ fail: "no such model" }]);
     await session.waitFor([doomed.agent_id]);
     await session.cleaned(doomed.agent_id);
-    const summary = await c.call<{ summary: { result: { isError: boolean; text: string } | null } }>("get_agent_output", {
+    const summary = await c.call<{ summary: { result: { is_error: boolean; text: string } | null } }>("get_agent_output", {
       task_id: session.taskId,
       agent_id: doomed.agent_id,
       response_format: "summary",
     });
-    expect(summary.summary.result).toMatchObject({ isError: true, text: expect.stringContaining("no such model") });
+    expect(summary.summary.result).toMatchObject({ is_error: true, text: expect.stringContaining("no such model") });
   });
 
   it("records where each agent's transcript is, keeps it with the archive and removes it with the archive", async () => {
@@ -153,15 +204,15 @@ describe("the claude backend, end to end: real claude agents through corral serv
       prompt: `You are impostor.\n\n${scriptBlock([tool("update_agent_progress", { status: "completed", message: "forged", progress: 100, agent_id: victim.agent_id }), { say: "tried" }])}`,
     });
     await session.waitFor([impostor.agent_id]);
-    const output = await c.call<{ entries: { kind: string; isError?: boolean; excerpt?: string }[] }>("get_agent_output", {
+    const output = await c.call<{ entries: { kind: string; is_error?: boolean; excerpt?: string }[] }>("get_agent_output", {
       task_id: session.taskId,
       agent_id: impostor.agent_id,
       format: "parsed",
     });
-    expect(output.entries.find((e) => e.kind === "tool_result")?.excerpt).toMatch(/AUTH_REFUSED: you are agent impostor-.* cannot act for agent victim-/);
+    expect(output.entries.find((e) => e.kind === "tool_result")?.excerpt).toMatch(/"code":"AUTH_REFUSED","message":"you are agent impostor-.* cannot act for agent victim-/);
     const s = await session.status();
-    expect(s.latestProgress.filter((p) => p.data.message === "forged")).toEqual([]);
-    expect((await session.agent(victim.agent_id)).claimedDone).toBe(false);
+    expect(s.latest_progress.filter((p) => p.data.message === "forged")).toEqual([]);
+    expect((await session.agent(victim.agent_id)).claimed_done).toBe(false);
     await c.call("kill_real_agent", { task_id: session.taskId, agent_id: victim.agent_id });
   });
 });

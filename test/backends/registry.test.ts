@@ -10,7 +10,7 @@ describe("the backend registry", () => {
   it("refuses a backend it does not list, naming the field and the backends it knows", () => {
     expect(findBackend("codex")).toEqual({
       ok: false,
-      error: { code: "INVALID_INPUT", message: 'backend: no backend "codex"; the known backends are claude, command', field: "backend" },
+      error: { code: "INVALID_INPUT", message: 'no backend "codex"; the known backends are claude, command', field: "backend" },
     });
     expect(unwrap(findBackend("claude")).name).toBe("claude");
   });

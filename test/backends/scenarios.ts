@@ -36,30 +36,30 @@ export interface BackendDriver {
 
 /** What these tests read of an agent in get_real_task_status. */
 export interface AgentView {
-  agentId: string;
+  agent_id: string;
   status: string;
   runner: string;
   parent: string | null;
   depth: number;
   progress: number | null;
-  latestMessage: string | null;
+  latest_message: string | null;
   pid: number | null;
   cleanup: string;
-  claimedDone: boolean;
-  sessionId: string | null;
-  corralConnected: boolean | null;
-  costUsd: number | null;
-  inputTokens: number;
-  outputTokens: number;
-  toolCalls: number;
+  claimed_done: boolean;
+  session_id: string | null;
+  corral_connected: boolean | null;
+  cost_usd: number | null;
+  input_tokens: number;
+  output_tokens: number;
+  tool_calls: number;
   flags: string[];
   validation: { confidence: string; warnings: string[] } | null;
 }
 export interface Status {
   counts: Record<string, number>;
   agents: AgentView[];
-  findings: { agentId: string; data: Record<string, unknown> }[];
-  latestProgress: { agentId: string; data: Record<string, unknown> }[];
+  findings: { agent_id: string; data: Record<string, unknown> }[];
+  latest_progress: { agent_id: string; data: Record<string, unknown> }[];
 }
 
 /** A coordinator on one task, for a backend. */
@@ -85,7 +85,7 @@ export class Session {
   }
 
   async agent(id: string): Promise<AgentView> {
-    return (await this.status()).agents.find((a) => a.agentId === id) as AgentView;
+    return (await this.status()).agents.find((a) => a.agent_id === id) as AgentView;
   }
 
   async waitFor(ids: readonly string[]): Promise<void> {
@@ -122,8 +122,8 @@ const always = (): boolean => true;
 /** What every finished agent's record holds, more where its backend reports more. */
 function expectFinished(session: Session, agent: AgentView): void {
   expect(agent.status).toBe("completed");
-  if (session.driver.capabilities.costReporting === "reported") expect(agent.costUsd).toBeGreaterThan(0);
-  if (session.driver.capabilities.mcpTransport !== "none") expect(agent.corralConnected).toBe(true);
+  if (session.driver.capabilities.costReporting === "reported") expect(agent.cost_usd).toBeGreaterThan(0);
+  if (session.driver.capabilities.mcpTransport !== "none") expect(agent.corral_connected).toBe(true);
 }
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -139,8 +139,8 @@ export const SCENARIOS: readonly Scenario[] = [
       await session.waitFor([agent.agent_id]);
       const seen = await session.cleaned(agent.agent_id);
       expectFinished(session, seen);
-      expect(seen).toMatchObject({ progress: 100, claimedDone: true });
-      const messages = (await session.status()).latestProgress.filter((p) => p.agentId === agent.agent_id).map((p) => p.data.message);
+      expect(seen).toMatchObject({ progress: 100, claimed_done: true });
+      const messages = (await session.status()).latest_progress.filter((p) => p.agent_id === agent.agent_id).map((p) => p.data.message);
       expect(messages).toContain("all reported");
       expect(seen.validation?.confidence).toBe("high");
     },
@@ -156,8 +156,8 @@ export const SCENARIOS: readonly Scenario[] = [
       ]);
       await session.waitFor([agent.agent_id]);
       expectFinished(session, await session.cleaned(agent.agent_id));
-      const findings = (await session.status()).findings.filter((f) => f.agentId === agent.agent_id);
-      expect(findings.map((f) => f.data)).toEqual([expect.objectContaining({ findingType: "bug", severity: "high", message: "the parser drops the last line" })]);
+      const findings = (await session.status()).findings.filter((f) => f.agent_id === agent.agent_id);
+      expect(findings.map((f) => f.data)).toEqual([expect.objectContaining({ finding_type: "bug", severity: "high", message: "the parser drops the last line" })]);
     },
   },
   {
@@ -184,7 +184,7 @@ export const SCENARIOS: readonly Scenario[] = [
       const seen = await session.cleaned(agent.agent_id);
       expectFinished(session, seen);
       expect(seen.runner).toBe("tmux");
-      if (reports) expect(seen).toMatchObject({ claimedDone: true, progress: 100, validation: { confidence: "high" } });
+      if (reports) expect(seen).toMatchObject({ claimed_done: true, progress: 100, validation: { confidence: "high" } });
       expect(seen.flags).toEqual([]);
       const output = await session.output(agent.agent_id);
       expect(output.text).not.toContain("\r");
@@ -245,7 +245,7 @@ export const SCENARIOS: readonly Scenario[] = [
       await session.waitFor([agent.agent_id]);
       const seen = await session.cleaned(agent.agent_id);
       expect(seen.status).toBe("failed");
-      expect(seen.claimedDone).toBe(false);
+      expect(seen.claimed_done).toBe(false);
       expect((await session.output(agent.agent_id)).text).toContain("scripted failure");
     },
   },
@@ -275,8 +275,8 @@ export const SCENARIOS: readonly Scenario[] = [
       const s = await session.status();
       const children = s.agents.filter((a) => a.parent === parent.agent_id);
       expect(children.map((k) => ({ depth: k.depth, status: k.status }))).toEqual([{ depth: 1, status: "completed" }]);
-      expect(s.agents.filter((a) => a.agentId.startsWith("grandchild"))).toEqual([]);
-      const kid = await session.c.call<{ text: string }>("get_agent_output", { task_id: session.taskId, agent_id: children[0]!.agentId });
+      expect(s.agents.filter((a) => a.agent_id.startsWith("grandchild"))).toEqual([]);
+      const kid = await session.c.call<{ text: string }>("get_agent_output", { task_id: session.taskId, agent_id: children[0]!.agent_id });
       expect(kid.text).toMatch(/LIMIT_DEPTH/);
     },
   },

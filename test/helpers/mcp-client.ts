@@ -6,14 +6,22 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 
 export const CORRAL_BIN = join(import.meta.dirname, "..", "..", "dist", "src", "cli", "main.js");
 
+export interface PublishedError {
+  readonly code: string;
+  readonly message: string;
+  readonly field?: string;
+}
+
 export interface Coordinator {
   readonly client: Client;
   readonly transport: StdioClientTransport;
   readonly home: string;
   /** Calls a tool and returns its structured content, failing the test on an error result. */
   call<T = Record<string, unknown>>(name: string, args?: Record<string, unknown>): Promise<T>;
-  /** Calls a tool that must fail, and returns its error text. */
+  /** Calls a tool that must fail, and returns its error as `CODE: field: message` (no field: `CODE: message`). */
   refused(name: string, args: Record<string, unknown>): Promise<string>;
+  /** Calls a tool that must fail, and returns its error as published: `{code, message, field?}`. */
+  refusal(name: string, args: Record<string, unknown>): Promise<PublishedError>;
   close(): Promise<void>;
 }
 
@@ -28,7 +36,16 @@ export async function startCoordinator(env: Record<string, string> = {}, args: r
   });
   const client = new Client({ name: "corral-test", version: "1.0.0" });
   await client.connect(transport);
+  // The client then checks every answer against the output schema its tool publishes.
+  await client.listTools();
   const raw = async (name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })) as CallToolResult;
+  const refusal = async (name: string, args: Record<string, unknown>): Promise<PublishedError> => {
+    const result = await raw(name, args);
+    if (result.isError !== true) throw new Error(`${name} succeeded but should have failed: ${JSON.stringify(result.structuredContent)}`);
+    const first = result.content[0];
+    if (first?.type !== "text") throw new Error(`${name} failed without a text: ${JSON.stringify(result.content)}`);
+    return (JSON.parse(first.text) as { error: PublishedError }).error;
+  };
   return {
     client,
     transport,
@@ -39,11 +56,10 @@ export async function startCoordinator(env: Record<string, string> = {}, args: r
       return result.structuredContent as T;
     },
     async refused(name: string, args: Record<string, unknown>) {
-      const result = await raw(name, args);
-      if (result.isError !== true) throw new Error(`${name} succeeded but should have failed: ${JSON.stringify(result.structuredContent)}`);
-      const first = result.content[0];
-      return first?.type === "text" ? first.text : JSON.stringify(result.content);
+      const error = await refusal(name, args);
+      return `${error.code}: ${error.field === undefined ? "" : `${error.field}: `}${error.message}`;
     },
+    refusal,
     async close() {
       await client.close();
     },

@@ -1,5 +1,7 @@
 import type { Command } from "commander";
+import { GcView } from "../../lifecycle/reply-views.js";
 import { describeGc } from "../gc-report.js";
+import { printJson } from "../json-output.js";
 import { withCorral } from "../session.js";
 
 export function registerGc(program: Command): void {
@@ -12,7 +14,8 @@ export function registerGc(program: Command): void {
       withCorral((corral) => {
         const report = corral.gc(options.dryRun === true);
         const health = corral.cleanupHealth();
-        process.stdout.write(options.json === true ? `${JSON.stringify({ ...report, cleanupHealth: health }, null, 2)}\n` : describeGc(report, health));
-      }),
+        if (options.json === true) printJson(GcView, { ...report, cleanupHealth: health });
+        else process.stdout.write(describeGc(report, health));
+      }, options),
     );
 }

@@ -1,5 +1,7 @@
 import type { Command } from "commander";
-import type { AgentView } from "../../lifecycle/views.js";
+import { z } from "zod";
+import { AgentView } from "../../lifecycle/views.js";
+import { printJson } from "../json-output.js";
 import { age, paint, statusColour, table } from "../format.js";
 import { withCorral } from "../session.js";
 
@@ -27,7 +29,7 @@ export function registerPs(program: Command): void {
       withCorral((corral) => {
         const agents = corral.agents(options.all === true);
         if (options.json === true) {
-          process.stdout.write(`${JSON.stringify(agents, null, 2)}\n`);
+          printJson(z.array(AgentView), agents);
           return;
         }
         if (agents.length === 0) {
@@ -37,6 +39,6 @@ export function registerPs(program: Command): void {
         const now = Date.now();
         const header = ["AGENT", "TASK", "STATUS", "PROGRESS", "AGE", "COST", "PID", "RUNNER", "LATEST"].map((h) => paint(h, "bold"));
         process.stdout.write(`${table([header, ...agents.map((a) => row(a, now))])}\n`);
-      }),
+      }, options),
     );
 }

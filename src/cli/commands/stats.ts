@@ -1,5 +1,7 @@
 import type { Command } from "commander";
+import { StatsView } from "../../lifecycle/reply-views.js";
 import { formatBytes } from "../gc-report.js";
+import { printJson } from "../json-output.js";
 import { paint, table } from "../format.js";
 import { withCorral } from "../session.js";
 
@@ -12,7 +14,7 @@ export function registerStats(program: Command): void {
       withCorral((corral) => {
         const stats = corral.stats();
         if (options.json === true) {
-          process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
+          printJson(StatsView, stats);
           return;
         }
         const header = ["AGENT", "PROCESSES", "RSS", "CPU", "FDS", "LOG"].map((h) => paint(h, "bold"));
@@ -34,6 +36,6 @@ export function registerStats(program: Command): void {
         lines.push(`cleanups: ${h.done} done, ${h.partial} partial, ${h.running} running; success ${rate}; p50 ${h.durationMs.p50 === null ? "-" : `${Math.round(h.durationMs.p50)} ms`}, p95 ${h.durationMs.p95 === null ? "-" : `${Math.round(h.durationMs.p95)} ms`}`);
         for (const warning of h.warnings) lines.push(paint(`warning: ${warning}`, "yellow"));
         process.stdout.write(`${lines.join("\n")}\n`);
-      }),
+      }, options),
     );
 }
