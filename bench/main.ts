@@ -400,7 +400,7 @@ async function benchAgentServers(): Promise<void> {
     if (self === null) throw new Error("cannot read /proc/self/stat");
     const ids = insertAgents(corral, task, servers, tokens);
     withStore(corral.config.home, (store) => {
-      for (const id of ids) store.runs.recordLaunch(id, { pid: process.pid, startTime: self.startTime, pgid: self.pgrp, sid: self.session, subreaper: false }, Date.now());
+      for (const id of ids) store.runs.recordLaunch(id, { pid: process.pid, startTime: self.startTime, handle: null }, Date.now());
     });
     const clients = await Promise.all(
       tokens.map(async (token) => {

@@ -134,7 +134,7 @@ describe("an agent speaks only for itself", () => {
       // This test process stands as the agent's root: the server is its child.
       const self = readStat(process.pid);
       if (self === null) throw new Error("cannot read /proc/self/stat");
-      withStore(corral.config.home, (store) => store.runs.recordLaunch(id, { pid: process.pid, startTime: self.startTime, pgid: self.pgrp, sid: self.session, subreaper: false }, Date.now()));
+      withStore(corral.config.home, (store) => store.runs.recordLaunch(id, { pid: process.pid, startTime: self.startTime, handle: null }, Date.now()));
       expect(await call).toMatchObject({ recorded: true });
       // Its root is this process: the row is ended by hand, not by a kill.
       withStore(corral.config.home, (store) => store.runs.end(id, { status: "completed", reason: null, exit: null, at: Date.now(), claim: cleanupClaim("e") }));

@@ -15,6 +15,7 @@ import { cgroupMembers, Cgroups, parseCgroup2Mount, parseOwnCgroup } from "../sr
 import { identify, isAlive, signalProcess, type ProcessIdentity } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
 import { usageOf } from "../src/supervisor/usage.js";
+import { localHandle } from "./helpers/handles.js";
 import { CORRAL_BIN, startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 import { agentScript, openCorral } from "./helpers/sandbox.js";
 
@@ -62,7 +63,7 @@ async function deployEscaper(c: Corral, then: "exit" | "stay") {
   const agent = unwrap(await c.deploy({ taskId: task.id, agentType: "escaper", prompt: "p", command: [agentScript("escaper.sh"), pidFile, then] }));
   const escaper = await escaperOf(pidFile);
   // The escape is real: it left the agent's session, and its environment holds no mark.
-  expect(readStat(escaper.pid)?.session).not.toBe(agent.process?.sid);
+  expect(readStat(escaper.pid)?.session).not.toBe(localHandle(agent).root?.sid);
   expect(readFileSync(`/proc/${escaper.pid}/environ`, "latin1")).not.toContain("CORRAL_MARK=");
   writeFileSync(`${pidFile}.go`, "");
   return { agent, escaper };
@@ -108,8 +109,8 @@ describe.each(["process", "tmux"] as const)(`an agent in its own cgroup, %s runn
     corral = open({});
     const task = unwrap(corral.createTask({ description: "removed" }));
     const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "short", prompt: "p", command: ["sleep", "300"] }));
-    const cgroup = agent.cgroup as string;
-    expect(cgroup.startsWith(corral.cgroups?.parent as string)).toBe(true);
+    const cgroup = localHandle(agent).cgroup as string;
+    expect(cgroup.startsWith(corral.runners.cgroupParent as string)).toBe(true);
     // Its first instruction moves it in: deploy returns as soon as the process exists.
     await waitFor(() => readFileSync(join(cgroup, "cgroup.procs"), "utf8").split("\n").includes(String(agent.process?.pid)), "the agent to enter its cgroup");
     unwrap(await corral.kill(agent.id));
@@ -139,7 +140,7 @@ describe.each(["process", "tmux"] as const)(`an agent in its own cgroup, %s runn
     const record = corral.cleanupRecord(agent_id as AgentId);
     expect([record.status, record.verifiedBy]).toEqual(["done", "cgroup"]);
     expect(isAlive(escaper)).toBe(false);
-    expect(existsSync(corral.agent(agent_id as AgentId)?.cgroup as string)).toBe(false);
+    expect(existsSync(localHandle(corral.agent(agent_id as AgentId)!).cgroup as string)).toBe(false);
   });
 
   it.each([
@@ -197,7 +198,7 @@ describe(`the cgroups setting${withCgroups}`, () => {
     corral = openCorral({ cgroups: "on" });
     const task = unwrap(corral.createTask({ description: "stale" }));
     const live = unwrap(await corral.deploy({ taskId: task.id, agentType: "live", prompt: "p", command: ["sleep", "300"] }));
-    const parent = corral.cgroups?.parent as string;
+    const parent = corral.runners.cgroupParent as string;
     const stale = join(parent, "worker-000000-dead00");
     mkdirSync(stale);
     const report = await corral.reconcile();
@@ -206,21 +207,21 @@ describe(`the cgroups setting${withCgroups}`, () => {
     mkdirSync(stale);
     corral.gc();
     expect(existsSync(stale)).toBe(false);
-    expect(existsSync(live.cgroup as string)).toBe(true);
+    expect(existsSync(localHandle(live).cgroup as string)).toBe(true);
   });
 
   it.skipIf(unusable !== null)("removes another state dir's parent cgroup left empty by a corral that never closed, and spares one in use", async () => {
     corral = openCorral({ cgroups: "on" });
     const task = unwrap(corral.createTask({ description: "in use" }));
     const live = unwrap(await corral.deploy({ taskId: task.id, agentType: "live", prompt: "p", command: ["sleep", "300"] }));
-    const inUse = corral.cgroups?.parent as string;
+    const inUse = corral.runners.cgroupParent as string;
     // What a corral killed between making its state dir's parent and closing leaves behind.
     const abandoned = join(dirname(inUse), "0000deadbeef0000");
     mkdirSync(abandoned);
     const probe = Cgroups.open(join(tmpdir(), `corral-cgroup-probe-${process.pid}`));
     expect(probe.ok).toBe(true);
     expect(existsSync(abandoned)).toBe(false);
-    expect(existsSync(live.cgroup as string)).toBe(true);
+    expect(existsSync(localHandle(live).cgroup as string)).toBe(true);
   });
 
   it.skipIf(unusable !== null)("meters an agent's CPU through its cgroup, counting processes that already exited", async () => {
@@ -230,9 +231,9 @@ describe(`the cgroups setting${withCgroups}`, () => {
     const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "busy", prompt: "p", command: ["bash", "-c", script] }));
     await waitFor(() => existsSync(agent.logPath) && readFileSync(agent.logPath, "utf8").includes("burnt"), "the busy child to finish");
     const [seen] = corral.stats().agents;
-    expect(seen?.cgroup).toBe(agent.cgroup);
+    expect(seen?.cgroup).toBe(localHandle(agent).cgroup);
     // The busy subshell is gone: only its cgroup still counts what it used.
-    const perProcess = usageOf(cgroupMembers(agent.cgroup as string)).reduce((sum, p) => sum + p.cpuSeconds, 0);
+    const perProcess = usageOf(cgroupMembers(localHandle(agent).cgroup as string)).reduce((sum, p) => sum + p.cpuSeconds, 0);
     expect(seen?.cpuSeconds).toBeGreaterThan(perProcess);
   });
 

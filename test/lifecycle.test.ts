@@ -13,6 +13,7 @@ import type { Config } from "../src/domain/config.js";
 import { agentScript, openCorral as openSandboxCorral } from "./helpers/sandbox.js";
 import { agentRow } from "./helpers/builders.js";
 import { withStore } from "./helpers/store.js";
+import { localHandle, processHandle } from "./helpers/handles.js";
 
 let corral: Corral;
 afterEach(async () => {
@@ -159,7 +160,7 @@ describe.each([
     expect(descendants).toHaveLength(3);
     // The escapes are real: one left the agent's session, one lost the agent as its parent.
     const stats = descendants.map((p) => readStat(p.pid)!);
-    expect(stats.some((s) => s.session !== agent.process!.sid)).toBe(true);
+    expect(stats.some((s) => s.session !== localHandle(agent).root!.sid)).toBe(true);
     // The double fork's middle process exits just after it wrote the pid: wait for it.
     const orphaned = (): boolean => descendants.some((p) => [agent.process!.pid, 1].includes(readStat(p.pid)?.ppid ?? -1));
     await waitFor(orphaned, "a descendant to lose the agent as its parent");
@@ -244,7 +245,7 @@ describe.each([
     const child = spawn("sleep", ["300"], { detached: true, stdio: "ignore", env: { ...process.env, CORRAL_MARK: "late" } });
     const exited = new Promise((resolve) => child.once("exit", resolve));
     const stat = readStat(child.pid!)!;
-    withStore(corral.config.home, (store) => store.runs.recordLaunch(id, { pid: child.pid!, startTime: stat.startTime, pgid: stat.pgrp, sid: stat.session, subreaper: false }, Date.now()));
+    withStore(corral.config.home, (store) => store.runs.recordLaunch(id, { pid: child.pid!, startTime: stat.startTime, handle: processHandle(id, "late", { pid: child.pid!, startTime: stat.startTime, sid: stat.session }) }, Date.now()));
     const result = unwrap(await killing);
     const outcome = await Promise.race([exited.then(() => "exited"), sleep(5000).then(() => "still running")]);
     if (outcome !== "exited") child.kill("SIGKILL");

@@ -2,6 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
+import type { RunnerKind } from "../src/domain/config.js";
 import { unwrap } from "../src/domain/errors.js";
 import type { AgentId } from "../src/domain/ids.js";
 import { loadConfig } from "../src/lifecycle/config-loader.js";
@@ -25,7 +26,7 @@ function corralAt(home: string, orphans: "adopt" | "terminate"): Corral {
   return corral;
 }
 
-async function deployMany(c: Coordinator, taskId: string, n: number, command: string[]): Promise<{ id: AgentId; root: ProcessIdentity }[]> {
+async function deployMany(c: Coordinator, taskId: string, n: number, command: string[], runner: RunnerKind = "process"): Promise<{ id: AgentId; root: ProcessIdentity }[]> {
   const agents = [];
   for (let i = 0; i < n; i += 1) {
     const deployed = await c.call<{ agent_id: string; pid: number }>("deploy_headless_agent", {
@@ -33,6 +34,7 @@ async function deployMany(c: Coordinator, taskId: string, n: number, command: st
       agent_type: "orphan",
       prompt: "p",
       command,
+      runner,
     });
     agents.push({ id: deployed.agent_id as AgentId, root: { pid: deployed.pid, startTime: readStat(deployed.pid)!.startTime } });
   }
@@ -102,6 +104,31 @@ describe("after a corral died without warning", () => {
     }
     for (const agent of agents) expect(isAlive(agent.root)).toBe(false);
     expect(recovering.agent(first!.id)?.status).toBe("killed");
+  });
+});
+
+describe.each(["process", "tmux"] as const)("the %s runner's handle, stored on the agent row", (runner) => {
+  it("lets a fresh corral find, adopt and stop the agent once its launching corral is gone", async () => {
+    const crashed = await startCoordinator();
+    const { task_id } = await crashed.call<{ task_id: string }>("create_real_task", { description: "handle" });
+    const [agent] = await deployMany(crashed, task_id, 1, ["sleep", "300"], runner);
+    const stored = corralAt(crashed.home, "adopt").agent(agent!.id)!.handle;
+    process.kill(crashed.transport.pid!, "SIGKILL");
+    while (readStat(crashed.transport.pid!) !== null) await sleep(10);
+    await crashed.close();
+
+    const recovering = corralAt(crashed.home, "adopt");
+    const kept = recovering.runners.get(runner);
+    const handle = unwrap(kept.readHandle(stored));
+    expect(kept.running(handle)).toBe(true);
+    expect((await recovering.reconcile()).adopted).toEqual([agent!.id]);
+    expect(recovering.agent(agent!.id)?.handle).toEqual(stored);
+
+    unwrap(await recovering.kill(agent!.id, "found by its handle"));
+    const ended = await recovering.whenCleaned(agent!.id, 10_000);
+    expect([ended.status, ended.cleanupStatus]).toEqual(["killed", "done"]);
+    expect(isAlive(agent!.root)).toBe(false);
+    expect(kept.running(handle)).toBe(false);
   });
 });
 

@@ -25,7 +25,7 @@ function withStore<T>(fn: (store: Store, path: string) => T): T {
 function ended(store: Store, n: number, nonce: string): AgentId {
   const id = `w-000000-00000${n}` as AgentId;
   unwrap(store.agents.insert(agentRow(task, { pid: 1, startTime: "1" }, { id, createdAt: n }), limits));
-  store.runs.recordLaunch(id, { pid: 100 + n, startTime: "5", pgid: 100 + n, sid: 100 + n, subreaper: false }, n);
+  store.runs.recordLaunch(id, { pid: 100 + n, startTime: "5", handle: null }, n);
   expect(store.runs.end(id, { status: "completed", reason: null, exit: null, at: 10 + n, claim: cleanupClaim(nonce) })).toBe(true);
   return id;
 }

@@ -65,7 +65,7 @@ describe("store", () => {
   it("lets exactly one caller win a terminal transition, which also claims the cleanup", () => {
     withStore((store) => {
       const { agentId } = seed(store);
-      store.runs.recordLaunch(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: false }, 2);
+      store.runs.recordLaunch(agentId, { pid: 10, startTime: "5", handle: null }, 2);
       expect(store.agents.get(agentId)?.status).toBe("running");
       const end = (status: "killed" | "completed", nonce: string) =>
         store.runs.end(agentId, { status, reason: null, exit: null, at: 3, claim: cleanupClaim(nonce) });
@@ -85,8 +85,8 @@ describe("store", () => {
     withStore((store) => {
       const { agentId } = seed(store);
       expect(store.runs.end(agentId, { status: "killed", reason: "early", exit: null, at: 2, claim: cleanupClaim("f") })).toBe(true);
-      store.runs.recordLaunch(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: true }, 3);
-      store.runs.recordLaunch(agentId, { pid: 11, startTime: "6", pgid: 11, sid: 11, subreaper: true }, 4);
+      store.runs.recordLaunch(agentId, { pid: 10, startTime: "5", handle: null }, 3);
+      store.runs.recordLaunch(agentId, { pid: 11, startTime: "6", handle: null }, 4);
       const agent = store.agents.get(agentId)!;
       expect([agent.status, agent.process?.pid, agent.startedAt]).toEqual(["killed", 10, 3]);
     });
@@ -95,7 +95,7 @@ describe("store", () => {
   it("reads the same agent through its summary as through its full row", () => {
     withStore((store) => {
       const { taskId, agentId } = seed(store);
-      store.runs.recordLaunch(agentId, { pid: 10, startTime: "5", pgid: 10, sid: 10, subreaper: true }, 2);
+      store.runs.recordLaunch(agentId, { pid: 10, startTime: "5", handle: null }, 2);
       store.streams.apply({ id: agentId, taskId }, 0, 100, {
         sessionId: "s",
         model: "m",

@@ -3,8 +3,7 @@ import { isTerminal } from "../domain/agent-state.js";
 import { fail, ok, type Result } from "../domain/errors.js";
 import type { AgentId } from "../domain/ids.js";
 import type { AgentRecord } from "../store/records.js";
-import { ancestry } from "../supervisor/ancestry.js";
-import { isAlive, sameProcess } from "../supervisor/identity.js";
+import { ancestry, sameProcess, stillRunning } from "../runners/host.js";
 import type { Core } from "./core.js";
 import { EventInputSchema, parseAgentId, parseInput, type EventInput } from "./inputs.js";
 import { hashToken } from "./tokens.js";
@@ -104,7 +103,7 @@ export class AgentCalls {
   private async launchRecorded(agent: AgentRecord): Promise<AgentRecord> {
     const deadline = performance.now() + LAUNCH_RECORD_WAIT_MS;
     let current = agent;
-    while (current.startedAt === null && !isTerminal(current.status) && isAlive(current.owner) && performance.now() < deadline) {
+    while (current.startedAt === null && !isTerminal(current.status) && stillRunning(current.owner) && performance.now() < deadline) {
       await sleep(LAUNCH_RECORD_POLL_MS);
       current = this.core.store.agents.get(agent.id) ?? current;
     }

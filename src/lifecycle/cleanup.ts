@@ -5,18 +5,16 @@ import { describeUnknown } from "../domain/errors.js";
 import { lineParser, type Backend } from "../backends/backend.js";
 import { isTerminal } from "../domain/agent-state.js";
 import { validateCompletion } from "../domain/validation.js";
-import type { RunnerKind } from "../domain/config.js";
-import type { Runner } from "../runners/runner.js";
+import type { Runners } from "../runners/registry.js";
+import { stillRunning, type ProcessIdentity } from "../runners/host.js";
+import type { AgentHandle, TerminationReport } from "../runners/runner.js";
 import type { AgentRecord, StepOutcome } from "../store/records.js";
 import { isUnwritable } from "../store/database.js";
 import type { Store } from "../store/store.js";
-import { removeCgroup } from "../supervisor/cgroup.js";
-import { blindSpots, discover, markedScope, type AgentScope } from "../supervisor/discover.js";
-import { isAlive, type ProcessIdentity } from "../supervisor/identity.js";
-import type { TerminationReport } from "../supervisor/terminate.js";
 import { archiveLog } from "./archive.js";
 import { failpoint } from "./failpoints.js";
 import { countFilesChanged } from "./files-changed.js";
+import { handleOf } from "./handles.js";
 import type { StreamFollower } from "./stream-follower.js";
 import type { Workspaces } from "./workspace.js";
 
@@ -31,7 +29,6 @@ export const CLEANUP_STEPS = [
 ] as const;
 export type CleanupStep = (typeof CLEANUP_STEPS)[number];
 
-export const MARK_NAME = "CORRAL_MARK";
 const LAUNCH_WAIT_MS = 5000;
 /** Less free space than this, and the last writes of an agent may have failed. */
 const DISK_FULL_BYTES = 64 * 1024;
@@ -40,7 +37,7 @@ export interface CleanupContext {
   readonly store: Store;
   readonly backends: ReadonlyMap<string, Backend>;
   readonly streams: StreamFollower;
-  readonly runners: ReadonlyMap<RunnerKind, Runner>;
+  readonly runners: Runners;
   readonly workspaces: Workspaces;
   readonly graceMs: number;
   readonly logger: Logger;
@@ -58,17 +55,6 @@ interface StepResult {
   readonly error: string | null;
 }
 
-export function scopeOf(agent: AgentRecord): AgentScope | null {
-  if (agent.process === null) return null;
-  return {
-    root: { pid: agent.process.pid, startTime: agent.process.startTime },
-    sid: agent.process.sid,
-    subreaper: agent.process.subreaper,
-    mark: `${MARK_NAME}=${agent.mark}`,
-    cgroup: agent.cgroup,
-  };
-}
-
 const describe = (list: readonly ProcessIdentity[]): string => list.map((p) => p.pid).join(", ");
 
 /**
@@ -83,53 +69,34 @@ export async function runCleanup(
   /** What was stopped before the end could be recorded (the database refused it then). */
   stoppedEarlier: { readonly signalled: readonly number[]; readonly survivors: readonly number[] } | null = null,
 ): Promise<"done" | "partial"> {
-  let scope = scopeOf(agent);
-  // Every runner terminates the same way; only what else it holds differs.
-  const runner = ctx.runners.get(agent.runner) ?? null;
-  const terminator = runner ?? (ctx.runners.get("process") as Runner);
+  const runner = ctx.runners.get(agent.runner);
+  let handle: AgentHandle = handleOf(runner, agent);
   let report: TerminationReport | null = null;
-  let cgroup = agent.cgroup;
   let survivors: ProcessIdentity[] | null = null;
 
   const run: Record<CleanupStep, () => Promise<StepResult>> = {
     terminate: async () => {
-      if (scope === null) {
-        const launched = await launchFinished(ctx, agent);
-        // A launch that never got recorded (its corral died mid-deploy) may still have
-        // started something: whatever carries the agent's mark is the agent's.
-        scope = scopeOf(launched) ?? (launched.startedAt === null ? markedScope(`${MARK_NAME}=${agent.mark}`, launched.cgroup) : null);
-        cgroup = launched.cgroup;
-      }
-      // A launch that failed after its cgroup was made may have started something in it.
-      if (scope === null && cgroup !== null) scope = markedScope(`${MARK_NAME}=${agent.mark}`, cgroup);
-      if (scope === null) return skipped("the agent never started a process");
-      report = await terminator.terminate(scope, { graceMs: ctx.graceMs });
+      // A launch that never got recorded (its corral died mid-deploy), or that failed, may
+      // still have started something: its handle names it by its mark (and cgroup) then.
+      if (agent.process === null) handle = handleOf(runner, await launchFinished(ctx, agent));
+      report = await runner.stop(handle, { graceMs: ctx.graceMs });
       const detail = { ...report, ...(stoppedEarlier === null ? {} : { stoppedBeforeRecorded: stoppedEarlier }) };
       if (report.survivors.length > 0) return failed(detail, `processes survived termination: ${describe(report.survivors)}`);
       return { outcome: "ok", detail, error: null };
     },
     verify: async () => {
-      if (scope === null) return skipped("the agent never started a process");
-      const finished: TerminationReport | null = report;
-      // A tree walk under a held subreaper already proved the tree empty; otherwise look again.
-      const looked =
-        finished !== null && finished.method === "tree" && finished.survivors.length === 0
-          ? { method: finished.method, processes: finished.signalled.filter(isAlive) }
-          : discover(scope);
-      const alive = looked.processes;
-      const method = looked.method;
-      survivors = alive;
-      if (alive.length > 0) return failed({ method, survivors: alive, blindSpots: blindSpots(method) }, `processes still running: ${describe(alive)}`);
+      const gone = runner.verifyGone(handle, report);
+      const { method, blindSpots } = gone;
+      survivors = gone.survivors;
+      if (survivors.length > 0) return failed({ method, survivors, blindSpots }, `processes still running: ${describe(survivors)}`);
       // The empty cgroup goes too; the proof that it was empty is that the kernel let it go.
-      const removal = scope.cgroup === null ? null : { path: scope.cgroup, ...removeCgroup(scope.cgroup) };
-      const detail = { method, survivors: [], blindSpots: blindSpots(method), ...(removal === null ? {} : { cgroup: removal }) };
-      if (removal?.error != null) return failed(detail, removal.error);
+      const detail = { method, survivors: [], blindSpots, ...(gone.removed === null ? {} : { cgroup: gone.removed }) };
+      if (gone.removed?.error != null) return failed(detail, gone.removed.error);
       return { outcome: "ok", detail, error: null };
     },
     close_session: async () => {
       // After the processes, before the log is read: a tmux log pipe drains as it closes.
-      if (runner === null) return failed({ runner: agent.runner }, `the ${agent.runner} runner is not available here: is tmux on PATH?`);
-      const released = await runner.release(agent.id);
+      const released = await runner.release(handle);
       if (released.outcome === "none") return skipped(`the ${runner.kind} runner holds nothing besides processes`);
       if (released.outcome === "failed") return failed(released.detail, released.message);
       return { outcome: "ok", detail: released.detail, error: null };
@@ -231,7 +198,7 @@ export async function runCleanup(
 async function launchFinished(ctx: CleanupContext, agent: AgentRecord): Promise<AgentRecord> {
   const deadline = performance.now() + LAUNCH_WAIT_MS;
   let current = agent;
-  while (current.startedAt === null && isAlive(current.owner) && performance.now() < deadline) {
+  while (current.startedAt === null && stillRunning(current.owner) && performance.now() < deadline) {
     await sleep(5);
     current = ctx.store.agents.get(agent.id) ?? current;
   }

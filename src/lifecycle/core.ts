@@ -3,17 +3,18 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { lineParser, type Backend } from "../backends/backend.js";
 import { newCleanupClaim, type CleanupClaim } from "../domain/cleanup-state.js";
-import type { Config, RunnerKind } from "../domain/config.js";
+import type { Config } from "../domain/config.js";
 import { describeUnknown, ok, unwrap, type CorralError, type Result } from "../domain/errors.js";
 import type { AgentId } from "../domain/ids.js";
 import type { StreamEvent } from "../domain/stream-events.js";
-import type { Runner } from "../runners/runner.js";
+import type { ProcessIdentity } from "../runners/host.js";
+import type { Runners } from "../runners/registry.js";
+import type { AgentHandle, Runner } from "../runners/runner.js";
 import type { AgentRecord } from "../store/records.js";
 import { isUnwritable } from "../store/database.js";
 import type { Store } from "../store/store.js";
-import type { Cgroups, CgroupCaps } from "../supervisor/cgroup.js";
-import type { ProcessIdentity } from "../supervisor/identity.js";
 import type { Ballast } from "./ballast.js";
+import { handleOf } from "./handles.js";
 import type { PendingRecords } from "./pending-records.js";
 import type { Relays } from "./relays.js";
 import type { StreamFollower } from "./stream-follower.js";
@@ -31,14 +32,12 @@ export interface CoreParts {
   readonly logger: Logger;
   readonly owner: ProcessIdentity;
   readonly workspaces: Workspaces;
-  readonly runners: ReadonlyMap<RunnerKind, Runner>;
+  readonly runners: Runners;
   readonly backends: ReadonlyMap<string, Backend>;
   readonly streams: StreamFollower;
   readonly pending: PendingRecords;
   readonly relays: Relays;
   readonly ballast: Ballast;
-  readonly cgroups: Cgroups | null;
-  readonly caps: CgroupCaps;
   readonly bwrap: string | null;
   readonly usesSubreaper: boolean;
 }
@@ -54,14 +53,12 @@ export class Core implements CoreParts {
   readonly logger: Logger;
   readonly owner: ProcessIdentity;
   readonly workspaces: Workspaces;
-  readonly runners: ReadonlyMap<RunnerKind, Runner>;
+  readonly runners: Runners;
   readonly backends: ReadonlyMap<string, Backend>;
   readonly streams: StreamFollower;
   readonly pending: PendingRecords;
   readonly relays: Relays;
   readonly ballast: Ballast;
-  readonly cgroups: Cgroups | null;
-  readonly caps: CgroupCaps;
   readonly bwrap: string | null;
   readonly usesSubreaper: boolean;
   closed = false;
@@ -89,8 +86,6 @@ export class Core implements CoreParts {
     this.pending = parts.pending;
     this.relays = parts.relays;
     this.ballast = parts.ballast;
-    this.cgroups = parts.cgroups;
-    this.caps = parts.caps;
     this.bwrap = parts.bwrap;
     this.usesSubreaper = parts.usesSubreaper;
     this.graceMs = parts.config.graceMs;
@@ -137,18 +132,21 @@ export class Core implements CoreParts {
   }
 
   /**
-   * Removes this state dir's empty cgroups whose agent has ended (or never got a row). The
-   * rows are read after the cgroups are listed: a deploy inserts its row before it makes the
-   * cgroup, so a cgroup just made always finds its agent live.
+   * Removes what agents of this state dir that are no longer live left behind (empty cgroups).
+   * The rows are read after the runners list what they hold: a deploy inserts its row before
+   * it places the agent, so what was placed just now always finds its agent live.
    */
   removeStaleCgroups(): string[] {
-    if (this.cgroups === null) return [];
-    return this.cgroups.removeStale(() => this.store.agents.liveIds());
+    return this.runners.removeLeftovers(() => this.store.agents.liveIds());
   }
 
-  /** The runner an agent was started by (a runner this process lacks stops it as a process). */
-  runnerOf(agent: AgentRecord): Runner {
-    return this.runners.get(agent.runner) ?? (this.runners.get("process") as Runner);
+  /**
+   * The runner an agent was started by and its handle, read back from the row. Every runner
+   * is there for the agents on record, even one that cannot start agents here (tmux missing).
+   */
+  handleOf(agent: AgentRecord): { readonly runner: Runner; readonly handle: AgentHandle } {
+    const runner = this.runners.get(agent.runner);
+    return { runner, handle: handleOf(runner, agent) };
   }
 
   /** The line parser of the agent's backend, when its CLI has a structured stream. */

@@ -3,8 +3,8 @@ import type { Config } from "../domain/config.js";
 import type { Result } from "../domain/errors.js";
 import type { AgentId, TaskId } from "../domain/ids.js";
 import type { AgentRecord, TaskRecord } from "../store/records.js";
-import type { Cgroups } from "../supervisor/cgroup.js";
-import type { ProcessIdentity } from "../supervisor/identity.js";
+import type { ProcessIdentity } from "../runners/host.js";
+import type { Runners } from "../runners/registry.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { AgentOutputView, OutputQuery } from "./agent-output.js";
 import { AgentCalls } from "./agent-calls.js";
@@ -107,9 +107,9 @@ export class Corral {
     return this.core.usesSubreaper;
   }
 
-  /** The parent of this state dir's agents' cgroups, or null when agents run without one. */
-  get cgroups(): Cgroups | null {
-    return this.core.cgroups;
+  /** Where agents run: every runner by kind, and what they share (this state dir's cgroups). */
+  get runners(): Runners {
+    return this.core.runners;
   }
 
   /** bwrap, when agents run contained (see containedView); null when they see what corral sees. */
@@ -300,7 +300,7 @@ export class Corral {
     // What this process recorded since the file went: into the rescued copy, for a person to put back.
     if (core.lostStore?.rescue != null) core.rescueStore(core.lostStore.rescue);
     // The state dir's cgroup parent goes with the last agent; agents still running keep theirs.
-    core.cgroups?.removeParentIfEmpty();
+    core.runners.close();
     core.store.close();
   }
 }

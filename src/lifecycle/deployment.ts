@@ -9,23 +9,22 @@ import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import { newAgentId, newTaskId } from "../domain/ids.js";
 import { bwrapArgv } from "../runners/bwrap.js";
 import { findExecutable } from "../runners/executables.js";
-import type { Runner } from "../runners/runner.js";
-import { TMUX_MISSING } from "../runners/tmux-runner.js";
+import type { AgentHandle, Runner } from "../runners/runner.js";
 import type { AgentRecord, TaskRecord } from "../store/records.js";
-import { isAlive, type ProcessIdentity } from "../supervisor/identity.js";
-import { MARK_NAME } from "./cleanup.js";
 import { containedView } from "./containment.js";
 import type { Core } from "./core.js";
 import { workingDirectory } from "./directories.js";
 import type { Endings } from "./endings.js";
 import { failpoint } from "./failpoints.js";
+import { placementOf } from "./handles.js";
 import { CreateTaskInputSchema, DeployInputSchema, parseInput, type CreateTaskInput, type DeployInput } from "./inputs.js";
 import { corralRoot } from "./self.js";
 import { hashToken, newToken } from "./tokens.js";
 
 /** How each agent this process launched is seen to end, until it has been. */
 interface ExitWatch {
-  readonly root: ProcessIdentity;
+  readonly runner: Runner;
+  readonly handle: AgentHandle;
   readonly handled: Promise<void>;
 }
 
@@ -150,7 +149,7 @@ export class Deployment {
       effort: input.value.effort ?? null,
       relay: relay.value,
     });
-    const launched = plan.ok ? await this.launch(agent, runner, backend, plan.value, mark, relay.ok ? relay.value : null) : plan;
+    const launched = plan.ok ? await this.launch(agent, runner, backend, plan.value, relay.ok ? relay.value : null) : plan;
     if (!launched.ok) {
       // The end below says it failed; a refused launch record changes nothing it says.
       core.store.writeNow(() => core.store.runs.recordLaunch(agentId, null, Date.now()));
@@ -176,7 +175,7 @@ export class Deployment {
 
   /** The exits of agents this process launched that are seen but not yet handled, of agents now gone. */
   exitsOfTheDead(): Promise<void>[] {
-    return [...this.exits.values()].filter((exit) => !isAlive(exit.root)).map((exit) => exit.handled);
+    return [...this.exits.values()].filter((exit) => !exit.runner.running(exit.handle)).map((exit) => exit.handled);
   }
 
   private chooseLaunch(
@@ -193,9 +192,9 @@ export class Deployment {
     // A child runs where its parent does unless told otherwise: a person watching the parent
     // in tmux can watch its children there too.
     const runnerKind = input.runner ?? (parentRunner === "tmux" ? "tmux" : this.core.config.runner);
-    const runner = this.core.runners.get(runnerKind);
-    if (runner === undefined) return fail("INVALID_INPUT", `${runnerKind} is not available: ${TMUX_MISSING}`, "runner");
-    return ok({ backend, runner, command });
+    const runner = this.core.runners.launchable(runnerKind);
+    if (!runner.ok) return runner;
+    return ok({ backend, runner: runner.value, command });
   }
 
   /** Below the free-space floor new agents are refused; the running ones keep running. */
@@ -210,56 +209,45 @@ export class Deployment {
     );
   }
 
-  private async launch(agent: AgentRecord, runner: Runner, backend: Backend, plan: BackendPlan, mark: string, relay: string | null): Promise<Result<void>> {
+  private async launch(agent: AgentRecord, runner: Runner, backend: Backend, plan: BackendPlan, relay: string | null): Promise<Result<void>> {
     const { core } = this;
     let started;
-    let cgroup: string | null = null;
     try {
       const written = core.workspaces.writeAgentFiles(agent.agentDir, plan.dirs, plan.files);
       if (!written.ok) return written;
-      // Recorded before anything starts in it: whoever cleans the agent, after any crash, finds it.
-      if (core.cgroups !== null) {
-        const made = core.cgroups.create(agent.id, core.caps);
-        if (!made.ok) return made;
-        cgroup = made.value;
-        const path = cgroup;
-        const recorded = await core.writeForCall(() => core.store.runs.recordCgroup(agent.id, path));
-        if (!recorded.ok) return recorded;
-      }
+      const placed = runner.place(placementOf(agent));
+      if (!placed.ok) return placed;
+      // Recorded before anything starts: whoever cleans the agent, after any crash, finds
+      // through it whatever of the agent did start (by its cgroup, or its mark).
+      const recordedPlace = await core.writeForCall(() => core.store.runs.recordHandle(agent.id, placed.value));
+      if (!recordedPlace.ok) return recordedPlace;
       const argv = relay === null || core.bwrap === null ? ok(plan.argv) : this.containedArgv(agent, core.bwrap, plan.argv);
       if (!argv.ok) return argv;
-      started = runner.start({
-        cgroup,
-        name: agent.id,
-        agentDir: agent.agentDir,
+      started = await runner.start(placed.value, {
         // An agent started by an agent server must not inherit that server's token: only its
         // own backend gives it one.
         plan: { argv: argv.value, env: { [AGENT_TOKEN_VARIABLE]: null, [RELAY_VARIABLE]: relay, ...plan.env }, cwd: agent.cwd, stdinPath: plan.stdin === null ? null : join(agent.agentDir, plan.stdin) },
         logPath: agent.logPath,
-        mark: { name: MARK_NAME, value: mark },
       });
     } catch (cause) {
       return fail("LAUNCH_FAILED", describeUnknown(cause));
     }
     if (!started.ok) return started;
-    const proc = started.value;
+    const { handle, root, exited } = started.value;
     failpoint("deploy:after-spawn");
-    const recorded = await core.writeForCall(() => core.store.runs.recordLaunch(agent.id, proc, Date.now()));
+    const recorded = await core.writeForCall(() => core.store.runs.recordLaunch(agent.id, { ...root, handle }, Date.now()));
     if (!recorded.ok) {
-      // Unrecorded, it could not be found again by its identity: it goes now, found by its mark.
-      await runner.terminate(
-        { root: { pid: proc.pid, startTime: proc.startTime }, sid: proc.sid, subreaper: proc.subreaper, mark: `${MARK_NAME}=${mark}`, cgroup },
-        { graceMs: core.graceMs },
-      );
+      // Unrecorded, it could not be found again by its identity: it goes now.
+      await runner.stop(handle, { graceMs: core.graceMs });
       return recorded;
     }
     core.unended.add(agent.id);
     this.launched();
     if (backend.stream.structured) core.streams.follow(agent.id, backend.stream.parseLine);
-    const handled = proc.exited
+    const handled = exited
       .then((exit) => (exit === null ? this.endings.onLostExit(agent.id, `the ${runner.kind} runner could not read it`) : this.endings.onExit(agent.id, exit)))
       .catch((cause: unknown) => core.logger.error({ agent: agent.id, err: describeUnknown(cause) }, "recording an exit failed"));
-    this.exits.set(agent.id, { root: { pid: proc.pid, startTime: proc.startTime }, handled });
+    this.exits.set(agent.id, { runner, handle, handled });
     void handled.finally(() => this.exits.delete(agent.id));
     return ok(undefined);
   }

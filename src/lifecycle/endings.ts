@@ -3,8 +3,7 @@ import type { CleanupClaim } from "../domain/cleanup-state.js";
 import { CorralFailure, describeUnknown, type CorralError } from "../domain/errors.js";
 import type { AgentId } from "../domain/ids.js";
 import { isUnwritable } from "../store/database.js";
-import { discover } from "../supervisor/discover.js";
-import { CLEANUP_STEPS, runCleanup, scopeOf, stepsToRetry, type CleanupContext, type CleanupStep } from "./cleanup.js";
+import { CLEANUP_STEPS, runCleanup, stepsToRetry, type CleanupContext, type CleanupStep } from "./cleanup.js";
 import { WRITABLE_POLL_MS, type Core } from "./core.js";
 import type { PendingEnding } from "./pending-records.js";
 
@@ -139,10 +138,10 @@ export class Endings {
   /** Signals an agent's processes and verifies they are gone, recording nothing (see defer). */
   private async stopUnrecorded(id: AgentId): Promise<Deferred["stopped"]> {
     const agent = this.core.store.agents.get(id);
-    const scope = agent === null ? null : scopeOf(agent);
-    if (agent === null || scope === null) return { signalled: [], survivors: [] };
-    const report = await this.core.runnerOf(agent).terminate(scope, { graceMs: this.core.graceMs });
-    const survivors = discover(scope).processes;
+    if (agent === null || agent.process === null) return { signalled: [], survivors: [] };
+    const { runner, handle } = this.core.handleOf(agent);
+    const report = await runner.stop(handle, { graceMs: this.core.graceMs });
+    const survivors = runner.stats(handle).processes;
     return { signalled: report.signalled.map((p) => p.pid), survivors: survivors.map((p) => p.pid) };
   }
 

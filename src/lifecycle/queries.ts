@@ -4,7 +4,6 @@ import { MAX_WAIT_IDS } from "../domain/bounds.js";
 import { fail, ok, type Result } from "../domain/errors.js";
 import type { AgentId, TaskId } from "../domain/ids.js";
 import { parseAgentId } from "./inputs.js";
-import { TMUX_MISSING } from "../runners/tmux-runner.js";
 import type { AgentRecord, AgentSummary, TaskRecord } from "../store/records.js";
 import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQuery } from "./agent-output.js";
 import { cleanupHealth } from "./cleanup-health.js";
@@ -145,20 +144,18 @@ export class Queries {
     }
   }
 
-  /** The argv that attaches a terminal to the agent's tmux session, read-only. */
+  /** The argv that attaches a terminal to the agent live (its tmux session, read-only). */
   attachCommand(rawId: string): Result<readonly string[]> {
     const id = parseAgentId(rawId);
     const agent = id.ok ? this.core.store.agents.get(id.value) : null;
     if (agent === null) return fail("UNKNOWN_AGENT", `no agent ${rawId}`, "agent_id");
-    if (agent.runner !== "tmux") {
-      return fail("NOT_ATTACHABLE", `${agent.id} runs as a plain process, not in tmux: follow it with corral logs -f ${agent.id}, or deploy with runner tmux`);
-    }
+    const { runner, handle } = this.core.handleOf(agent);
+    // A runner that cannot attach says why, and how to follow the agent instead.
+    if (!runner.capabilities.attach) return runner.attach(handle);
     if (isTerminal(agent.status)) {
       return fail("NOT_ATTACHABLE", `${agent.id} has ended (${agent.status}) and its session is closed: read its output with corral logs ${agent.id}`);
     }
-    const command = this.core.runners.get("tmux")?.attachCommand(agent.id) ?? null;
-    if (command === null) return fail("NOT_ATTACHABLE", `${agent.id} runs in tmux, but ${TMUX_MISSING}`);
-    return ok(command);
+    return runner.attach(handle);
   }
 
   /** The agent a caller names within the task it names. */

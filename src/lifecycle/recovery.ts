@@ -1,12 +1,10 @@
 import { describeUnknown } from "../domain/errors.js";
 import type { AgentId } from "../domain/ids.js";
 import type { AgentRecord } from "../store/records.js";
-import { isAlive, sameProcess, type ProcessIdentity } from "../supervisor/identity.js";
+import { sameProcess, stillRunning, type ProcessIdentity } from "../runners/host.js";
 import { CLEANUP_STEPS } from "./cleanup.js";
 import type { Core } from "./core.js";
 import type { Endings } from "./endings.js";
-
-const WATCH_POLL_MS = 200;
 
 export interface ReconcileReport {
   readonly adopted: AgentId[];
@@ -25,11 +23,10 @@ export interface ReconcileReport {
  * back for the next corral.
  */
 export class Recovery {
-  /** Agents this process adopted: not its children, so their end is seen through /proc. */
-  private readonly adopted = new Map<AgentId, ProcessIdentity>();
   /** The dead corral each adopted agent came from: shutdown hands the agent back, never kills it. */
   private readonly adoptedFrom = new Map<AgentId, ProcessIdentity>();
-  private watchTimer: NodeJS.Timeout | null = null;
+  /** Aborted when this corral closes: it stops watching the agents it adopted. */
+  private readonly watching = new AbortController();
   private reconciling: Promise<ReconcileReport> | null = null;
 
   constructor(
@@ -77,7 +74,7 @@ export class Recovery {
     }
     const endings: Promise<unknown>[] = [];
     for (const orphan of store.agents.live()) {
-      if (sameProcess(orphan.owner, core.owner) || isAlive(orphan.owner)) continue;
+      if (sameProcess(orphan.owner, core.owner) || stillRunning(orphan.owner)) continue;
       if (orphan.process === null) {
         // Caught mid-launch: whatever it may have started is found by its mark at cleanup.
         const ending = this.endings.end(orphan.id, { status: "failed", reason: "its corral died while launching it", exit: null });
@@ -86,7 +83,9 @@ export class Recovery {
       }
       if (!store.ownership.adopt(orphan.id, orphan.owner, core.owner)) continue;
       const agent = store.agents.get(orphan.id) as AgentRecord;
-      if (!isAlive(orphan.process)) {
+      const { runner, handle } = core.handleOf(agent);
+      const recovered = runner.recover(handle, this.watching.signal);
+      if (!recovered.running) {
         // It ended while no corral watched: there is nothing to kill, only its end to record,
         // from the runner's record of its exit status when it kept one.
         report.foundEnded.push(agent.id);
@@ -99,13 +98,13 @@ export class Recovery {
       } else {
         report.adopted.push(agent.id);
         this.adoptedFrom.set(agent.id, orphan.owner);
-        this.watch(agent);
+        this.watch(agent, recovered.ended);
         if (agent.spec.containment === "bwrap") await this.relisten(agent.id);
       }
     }
     for (const agent of store.cleanups.running()) {
       const claimer = agent.cleanupClaim?.claimer ?? null;
-      if (claimer !== null && isAlive(claimer)) continue;
+      if (claimer !== null && stillRunning(claimer)) continue;
       const claim = core.newClaim();
       if (!store.cleanups.takeOver(agent.id, agent.cleanupClaim, claim)) continue;
       report.cleanupsTakenOver.push(agent.id);
@@ -133,8 +132,7 @@ export class Recovery {
 
   /** Stops watching adopted agents (this corral closes). */
   stopWatching(): void {
-    if (this.watchTimer !== null) clearInterval(this.watchTimer);
-    this.watchTimer = null;
+    this.watching.abort();
   }
 
   /** An adopted contained agent is served again on a new socket in its relay dir. */
@@ -143,24 +141,13 @@ export class Recovery {
     if (!listening.ok) this.core.logger.warn({ agent: id, err: listening.error.message }, "an adopted contained agent cannot reach its tools");
   }
 
-  /** Follows an adopted agent: its stream, and its end, which only /proc can show. */
-  private watch(agent: AgentRecord): void {
-    if (agent.process === null) return;
-    this.adopted.set(agent.id, { pid: agent.process.pid, startTime: agent.process.startTime });
+  /** Follows an adopted agent: its stream, and its end, as its runner recovered it. */
+  private watch(agent: AgentRecord, ended: Promise<void>): void {
     const parseLine = this.core.parserOf(agent);
     if (parseLine !== null) this.core.streams.follow(agent.id, parseLine);
-    if (this.watchTimer !== null) return;
-    this.watchTimer = setInterval(() => {
-      for (const [id, root] of this.adopted) {
-        if (isAlive(root)) continue;
-        this.adopted.delete(id);
-        void this.onAdoptedExit(id).catch((cause: unknown) =>
-          this.core.logger.error({ agent: id, err: describeUnknown(cause) }, "recording an adopted agent's end failed"),
-        );
-      }
-      if (this.adopted.size === 0) this.stopWatching();
-    }, WATCH_POLL_MS);
-    this.watchTimer.unref();
+    void ended
+      .then(() => this.onAdoptedExit(agent.id))
+      .catch((cause: unknown) => this.core.logger.error({ agent: agent.id, err: describeUnknown(cause) }, "recording an adopted agent's end failed"));
   }
 
   /** An adopted agent ended: its status is known when its runner kept it, else it is lost. */
@@ -168,7 +155,8 @@ export class Recovery {
     this.adoptedFrom.delete(id);
     const agent = this.core.store.agents.get(id);
     if (agent === null) return;
-    const recorded = (await this.core.runners.get(agent.runner)?.recordedExit(agent.agentDir)) ?? null;
+    const { runner, handle } = this.core.handleOf(agent);
+    const recorded = runner.capabilities.exitStatusAfterAdoption ? await runner.wait(handle) : null;
     if (recorded !== null) return this.endings.onExit(id, recorded);
     return this.endings.onLostExit(id, "it ended while no corral was its parent");
   }

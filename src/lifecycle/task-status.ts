@@ -5,7 +5,7 @@ import type { Store } from "../store/store.js";
 import { cleanupHealth } from "./cleanup-health.js";
 import type { AgentView, CleanupRecordView, EventView, HierarchyNode, TaskStatusView, TaskSummaryView } from "./views.js";
 
-import { DISCOVERY_METHODS } from "../supervisor/discover.js";
+import { DISCOVERY_METHODS } from "../runners/runner.js";
 import { pageView, WHOLE, type Page } from "./paging.js";
 
 const LATEST_PROGRESS = 10;

@@ -3,10 +3,6 @@ import { transcriptFilesOf } from "../backends/backend.js";
 import type { RunnerKind } from "../domain/config.js";
 import { describeUnknown } from "../domain/errors.js";
 import type { AgentId, TaskId } from "../domain/ids.js";
-import { cgroupUsage } from "../supervisor/cgroup.js";
-import { discover } from "../supervisor/discover.js";
-import { usageOf } from "../supervisor/usage.js";
-import { scopeOf } from "./cleanup.js";
 import { cleanupHealth } from "./cleanup-health.js";
 import type { Core } from "./core.js";
 import { planDiskFloor } from "./disk-floor.js";
@@ -73,8 +69,9 @@ export class Upkeep {
       modifiedAt,
       logBytes: (path) => statOrNull(path)?.size ?? 0,
       usage: (agent) => {
-        const scope = scopeOf(agent);
-        return scope === null ? [] : usageOf(discover(scope).processes);
+        if (agent.process === null) return [];
+        const { runner, handle } = core.handleOf(agent);
+        return runner.stats(handle).processes;
       },
     };
     const endings: Promise<unknown>[] = [];
@@ -179,13 +176,11 @@ export class Upkeep {
   stats(): CorralStats {
     const { core } = this;
     const agents = core.store.agents.live().flatMap((agent) => {
-      const scope = scopeOf(agent);
-      if (agent.status !== "running" || scope === null) return [];
-      const usage = usageOf(discover(scope).processes);
-      // The cgroup counts the CPU of processes that already exited too, and memory where metered.
-      const metered = scope.cgroup === null ? null : cgroupUsage(scope.cgroup);
-      const runner = core.runners.get(agent.runner) ?? null;
-      const kept = runner === null ? [] : usageOf(runner.companions(scope.root));
+      if (agent.status !== "running" || agent.process === null) return [];
+      const { runner, handle } = core.handleOf(agent);
+      // The agent's meter (its cgroup) counts the CPU of processes that already exited too, and
+      // memory where metered.
+      const { processes: usage, metered, companions: kept } = runner.stats(handle);
       return [
         {
           agentId: agent.id,
@@ -193,7 +188,7 @@ export class Upkeep {
           processes: usage.length,
           residentMb: metered?.memoryMb ?? usage.reduce((sum, p) => sum + p.residentMb, 0),
           cpuSeconds: metered?.cpuSeconds ?? usage.reduce((sum, p) => sum + p.cpuSeconds, 0),
-          cgroup: scope.cgroup,
+          cgroup: metered?.path ?? null,
           openFiles: usage.reduce((sum, p) => sum + p.openFiles, 0),
           logBytes: statOrNull(agent.logPath)?.size ?? 0,
           runner: { kind: agent.runner, processes: kept.length, residentMb: kept.reduce((sum, p) => sum + p.residentMb, 0) },

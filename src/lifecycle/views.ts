@@ -2,7 +2,7 @@ import { z } from "zod";
 import { RUNNER_KINDS } from "../domain/config.js";
 import { AGENT_STATUSES } from "../domain/agent-state.js";
 import { CLEANUP_STATUSES } from "../domain/cleanup-state.js";
-import { DISCOVERY_METHODS } from "../supervisor/discover.js";
+import { DISCOVERY_METHODS } from "../runners/runner.js";
 import { JsonRecord, keyedByCorral } from "../contract/wire.js";
 import { EventView } from "./event-views.js";
 

@@ -118,6 +118,23 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE agents ADD COLUMN cgroup TEXT;
   `,
+  // The runner's handle: what the agent's runner keeps to find it again, JSON of the runner's
+  // own shape. A row from before gets the local runners' handle made of the columns it takes
+  // over (the mark's variable is CORRAL_MARK; tmux's keeper writes to the agent dir).
+  `
+  ALTER TABLE agents ADD COLUMN handle TEXT;
+  UPDATE agents SET handle = json_object(
+    'runner', runner, 'name', id, 'mark', 'CORRAL_MARK=' || mark, 'cgroup', cgroup,
+    'root', json(CASE WHEN pid IS NULL OR proc_start IS NULL THEN NULL ELSE json_object(
+      'pid', pid, 'startTime', proc_start, 'sid', coalesce(sid, pid), 'subreaper', json(CASE subreaper WHEN 1 THEN 'true' ELSE 'false' END)
+    ) END)
+  );
+  UPDATE agents SET handle = json_set(handle, '$.statusFile', agent_dir || '/tmux-exit-status') WHERE runner = 'tmux';
+  ALTER TABLE agents DROP COLUMN pgid;
+  ALTER TABLE agents DROP COLUMN sid;
+  ALTER TABLE agents DROP COLUMN subreaper;
+  ALTER TABLE agents DROP COLUMN cgroup;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -68,9 +68,6 @@ const AgentColumns = z.object({
   owner_start: z.string(),
   pid: nullableInt,
   proc_start: z.string().nullable(),
-  pgid: nullableInt,
-  sid: nullableInt,
-  subreaper: z.number().int(),
   exit_code: nullableInt,
   exit_signal: z.string().nullable(),
   slot_held: z.number().int(),
@@ -103,7 +100,7 @@ const AgentColumns = z.object({
   stuck_since: nullableInt,
   limit_warnings: json.nullable(),
   transcript_path: z.string().nullable(),
-  cgroup: z.string().nullable(),
+  handle: json.nullable(),
 });
 
 /**
@@ -205,12 +202,10 @@ export const AgentRowSchema = AgentColumns.transform((r) => {
     transcriptPath: r.transcript_path,
     mark: r.mark,
     owner: { pid: r.owner_pid, startTime: r.owner_start },
-    process:
-      r.pid === null || r.proc_start === null
-        ? null
-        : { pid: r.pid, startTime: r.proc_start, pgid: r.pgid ?? r.pid, sid: r.sid ?? r.pid, subreaper: r.subreaper === 1 },
-    /** The agent's own cgroup dir, or null when it runs without one. */
-    cgroup: r.cgroup,
+    /** The root of the agent's processes (its identity, for ownership and the agent server's check), once started. */
+    process: r.pid === null || r.proc_start === null ? null : { pid: r.pid, startTime: r.proc_start },
+    /** What the agent's runner keeps to find it again (see runners/runner.ts), from its placement on; read back by that runner. */
+    handle: r.handle,
     slotHeld: r.slot_held === 1,
     lastEventAt: r.last_event_at,
     cleanupClaim: r.cleanup_claim,

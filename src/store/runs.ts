@@ -5,12 +5,12 @@ import type { Db } from "./database.js";
 import type { WriteGuard } from "./guard.js";
 import { literal, literalList } from "./sql.js";
 
+/** What a launch records: the agent's root process, and the handle its runner gave. */
 export interface StartedProcess {
   readonly pid: number;
   readonly startTime: string;
-  readonly pgid: number;
-  readonly sid: number;
-  readonly subreaper: boolean;
+  /** JSON of the runner's own shape; null keeps the handle already recorded. */
+  readonly handle: unknown;
 }
 
 export interface Ending {
@@ -23,12 +23,12 @@ export interface Ending {
 }
 
 /**
- * An agent's run, as its row records it: the process launched (its identity), the cgroup made
+ * An agent's run, as its row records it: the process launched (its identity), its runner's handle
  * for it, its exit, and the terminal transition, which also claims the cleanup.
  */
 export class AgentRuns {
   private readonly recordLaunchStmt;
-  private readonly recordCgroupStmt;
+  private readonly recordHandleStmt;
   private readonly recordExitStmt;
   private readonly endStmts: ReadonlyMap<TerminalStatus, ReturnType<Db["prepare"]>>;
   private readonly guard: WriteGuard;
@@ -38,11 +38,11 @@ export class AgentRuns {
     // The process is recorded even when a kill from another process ended the agent while it
     // launched: that killer waits for this row to name the process, then stops it.
     this.recordLaunchStmt = db.prepare(
-      `UPDATE agents SET pid = @pid, proc_start = @startTime, pgid = @pgid, sid = @sid, subreaper = @subreaper,
+      `UPDATE agents SET pid = @pid, proc_start = @startTime, handle = COALESCE(@handle, handle),
          started_at = @at, status = CASE WHEN status = 'pending' AND @pid IS NOT NULL THEN 'running' ELSE status END
        WHERE id = @id AND started_at IS NULL`,
     );
-    this.recordCgroupStmt = db.prepare(`UPDATE agents SET cgroup = ? WHERE id = ?`);
+    this.recordHandleStmt = db.prepare(`UPDATE agents SET handle = ? WHERE id = ?`);
     this.recordExitStmt = db.prepare(
       `UPDATE agents SET exit_code = ?, exit_signal = ? WHERE id = ? AND exit_code IS NULL AND exit_signal IS NULL`,
     );
@@ -71,16 +71,17 @@ export class AgentRuns {
       id,
       pid: proc?.pid ?? null,
       startTime: proc?.startTime ?? null,
-      pgid: proc?.pgid ?? null,
-      sid: proc?.sid ?? null,
-      subreaper: proc?.subreaper === true ? 1 : 0,
+      handle: proc?.handle == null ? null : JSON.stringify(proc.handle),
       at,
     }));
   }
 
-  /** The cgroup made for the agent, recorded before anything is started in it. */
-  recordCgroup(id: AgentId, path: string): void {
-    this.guard(() => this.recordCgroupStmt.run(path, id));
+  /**
+   * The agent's placed handle (naming its cgroup, when it has one), recorded before anything
+   * is started: whoever cleans the agent, after any crash, finds what it may have started.
+   */
+  recordHandle(id: AgentId, handle: unknown): void {
+    this.guard(() => this.recordHandleStmt.run(JSON.stringify(handle), id));
   }
 
   /** Keeps the first exit status recorded: the process that saw the exit knows it best. */

@@ -49,7 +49,7 @@ export class Store {
   readonly agents: AgentTable;
   /** What status views read: the summary columns. */
   readonly summaries: AgentSummaries;
-  /** Launch, process identity, cgroup, exit and the terminal transition. */
+  /** Launch, process identity, runner handle, exit and the terminal transition. */
   readonly runs: AgentRuns;
   /** Who owns each live agent, and adoption. */
   readonly ownership: Ownership;

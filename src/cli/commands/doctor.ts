@@ -13,12 +13,10 @@ import { envName, type Config, type Containment, type RunnerKind } from "../../d
 import { corralEntry } from "../../lifecycle/self.js";
 import { findBwrap } from "../../runners/bwrap.js";
 import { findExecutable } from "../../runners/executables.js";
-import { findTmuxTools, TMUX_MISSING } from "../../runners/tmux-runner.js";
+import { localDiscovery, thisProcess } from "../../runners/host.js";
+import { findTmuxTools, TMUX_MISSING } from "../../runners/tmux/tools.js";
 import { SCHEMA_VERSION } from "../../store/migrations.js";
 import { Store } from "../../store/store.js";
-import { Cgroups } from "../../supervisor/cgroup.js";
-import { blindSpots } from "../../supervisor/discover.js";
-import { identify } from "../../supervisor/identity.js";
 import { paint } from "../format.js";
 import { createLogger } from "../../lifecycle/logger.js";
 import { PendingRecords, spareJournalDir } from "../../lifecycle/pending-records.js";
@@ -88,23 +86,9 @@ async function checkTmux(runner: RunnerKind): Promise<Check> {
   }
 }
 
-/**
- * How this machine finds an agent's processes: its own cgroup where a v2 hierarchy is
- * writable, else tini's tree while tini lives, else a sweep; and what the fallbacks miss.
- */
+/** How this machine finds a local agent's processes, and what that way cannot see. */
 function checkProcesses(c: Config, tini: string | null): Check {
-  const name = "processes";
-  const cgroups = c.cgroups === "off" ? null : Cgroups.open(c.home);
-  if (cgroups !== null && cgroups.ok) {
-    const controllers = cgroups.value.controllers.join(" ") || "none, so no memory or pids metering or caps";
-    return ok(name, `cgroup: each agent in a cgroup of its own under ${cgroups.value.parent} (controllers: ${controllers})`);
-  }
-  const why = cgroups === null ? "cgroups=off" : cgroups.error.message;
-  if (c.cgroups === "on") return bad(name, `cgroups=on but ${why}`);
-  if (tini !== null && c.subreaper !== "none") {
-    return warn(name, `tini's tree while tini lives, then a sweep, blind to ${blindSpots("sweep").join("; ")} (no cgroup: ${why})`);
-  }
-  return warn(name, `sweep, blind to ${blindSpots("sweep").join("; ")} (no cgroup: ${why}; no tini)`);
+  return { name: "processes", ...localDiscovery(c, tini) };
 }
 
 /** none is a choice, not a problem; bwrap that cannot make a sandbox here is. */
@@ -163,7 +147,7 @@ export function registerDoctor(program: Command): void {
     .description("check what corral needs (node, /proc, tini, cgroups, prlimit, tmux, bubblewrap, each backend's CLI and its version, the state dir, the database) and say what to do about each problem")
     .action(async () => {
       const checks: Check[] = [checkNode()];
-      checks.push(identify(process.pid) === null ? bad("/proc", "cannot read /proc: corral needs Linux with /proc mounted") : ok("/proc", "readable"));
+      checks.push(thisProcess() === null ? bad("/proc", "cannot read /proc: corral needs Linux with /proc mounted") : ok("/proc", "readable"));
       const config = loadConfig();
       if (!config.ok) {
         checks.push(bad("configuration", config.error.message));

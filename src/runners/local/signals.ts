@@ -1,5 +1,5 @@
 import { constants } from "node:os";
-import type { ExitStatus } from "../domain/agent-state.js";
+import type { ExitStatus } from "../../domain/agent-state.js";
 
 const signalNames = new Map<number, string>(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 
