@@ -128,9 +128,9 @@ describe("bad input gets a specific error and changes nothing", () => {
 
   it.each([
     ["an unknown backend", ["-b", "nope", "--", "true"], "argument 'nope' is invalid"],
-    ["the command backend without an argv", ["-b", "command"], "the command backend needs `command`"],
+    ["the command backend without an argv", ["-b", "command"], "the command backend needs -- ARGV"],
     ["a bad agent type", ["-t", "Bad Type", "--", "true"], "corral: INVALID_AGENT_TYPE: --type:"],
-    ["an argv for the claude backend", ["-b", "claude", "--", "true"], "corral: INVALID_INPUT: ARGV (after --): the claude backend"],
+    ["an argv for the claude backend", ["-b", "claude", "--", "true"], "corral: INVALID_INPUT: -- ARGV: the claude backend"],
     ["a bad agent count", ["-n", "0", "--", "true"], "--agents takes a whole number from 1 to 100, not 0"],
   ])("corral run with %s is refused before any task or workspace is made", async (_name, args, text) => {
     corral = openCorral();
