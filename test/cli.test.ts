@@ -45,7 +45,7 @@ describe("errors speak the command line's words", () => {
     const cases: [string[], string][] = [
       [["run", "p", "-t", "Bad Type", "--", "true"], "corral: INVALID_AGENT_TYPE: --type: "],
       [["run", "p", "-b", "claude", "--", "true"], "corral: INVALID_INPUT: -- ARGV: the claude backend"],
-      [["run", "p", "-b", "command"], "corral: INVALID_INPUT: -- ARGV: the command backend needs -- ARGV"],
+      [["run", "p", "-b", "command"], "corral: INVALID_INPUT: -- ARGV: the command backend needs an argv to run"],
       [["run", "p", "-m", "", "--", "true"], "corral: INVALID_INPUT: --model: "],
       [["kill", "TASK-1"], "corral: INVALID_ID: AGENT: "],
       [["logs", "worker-000000-000000"], "corral: UNKNOWN_AGENT: AGENT: no agent worker-000000-000000"],
