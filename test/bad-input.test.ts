@@ -60,7 +60,7 @@ describe("bad input gets a specific error and changes nothing", () => {
     ["an agent type of 41 characters", { agentType: "a".repeat(41) }, "INVALID_AGENT_TYPE", "1 to 40"],
     ["an empty agent type", { agentType: "" }, "INVALID_AGENT_TYPE", "agent_type: "],
     ["an empty prompt", { prompt: "" }, "INVALID_INPUT", "prompt"],
-    ["no command for the command backend", { backend: "command", command: undefined }, "INVALID_INPUT", "needs `command`"],
+    ["no command for the command backend", { backend: "command", command: undefined }, "INVALID_INPUT", "needs an argv to run"],
     ["an unknown backend", { backend: "nope" }, "INVALID_INPUT", "backend: "],
     ["an unknown field", { colour: "red" }, "INVALID_INPUT", "colour: not an input here"],
     ["a cwd that does not exist", { cwd: "/nonexistent/dir" }, "INVALID_INPUT", "cwd: /nonexistent/dir does not exist"],
@@ -128,9 +128,9 @@ describe("bad input gets a specific error and changes nothing", () => {
 
   it.each([
     ["an unknown backend", ["-b", "nope", "--", "true"], "argument 'nope' is invalid"],
-    ["the command backend without an argv", ["-b", "command"], "the command backend needs `command`"],
+    ["the command backend without an argv", ["-b", "command"], "-- ARGV: the command backend needs an argv to run"],
     ["a bad agent type", ["-t", "Bad Type", "--", "true"], "corral: INVALID_AGENT_TYPE: --type:"],
-    ["an argv for the claude backend", ["-b", "claude", "--", "true"], "corral: INVALID_INPUT: ARGV (after --): the claude backend"],
+    ["an argv for the claude backend", ["-b", "claude", "--", "true"], "corral: INVALID_INPUT: -- ARGV: the claude backend"],
     ["a bad agent count", ["-n", "0", "--", "true"], "--agents takes a whole number from 1 to 100, not 0"],
   ])("corral run with %s is refused before any task or workspace is made", async (_name, args, text) => {
     corral = openCorral();

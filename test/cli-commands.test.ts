@@ -85,7 +85,7 @@ describe("the corral command line", () => {
     await corral.whenCleaned(agent.id);
     expect((await cli("logs", "--raw", agent.id)).stdout).toBe("one\ntwo\n");
     const missing = await cli("logs", "ghost-000000-000000");
-    expect([missing.code, missing.stderr]).toEqual([1, "corral: UNKNOWN_AGENT: no agent ghost-000000-000000 (corral ps -a lists them)\n"]);
+    expect([missing.code, missing.stderr]).toEqual([1, "corral: UNKNOWN_AGENT: AGENT: no agent ghost-000000-000000 (corral ps -a lists them)\n"]);
   });
 
   it("kill stops an agent, or every live agent of a task, and says what was cleaned", async () => {
@@ -105,7 +105,7 @@ describe("the corral command line", () => {
     expect(corral.agent(b.id)?.reason).toBe("done for today");
     for (const agent of [a, b]) expect(isAlive({ pid: agent.process!.pid, startTime: agent.process!.startTime })).toBe(false);
     const unknown = await cli("kill", "TASK-20260101-000000-00000000");
-    expect([unknown.code, unknown.stderr]).toEqual([1, "corral: UNKNOWN_TASK: task_id: no task TASK-20260101-000000-00000000\n"]);
+    expect([unknown.code, unknown.stderr]).toEqual([1, "corral: UNKNOWN_TASK: TASK: no task TASK-20260101-000000-00000000\n"]);
   });
 
   it("stats shows each running agent's processes, memory, CPU, descriptors and log, and the disk per task", async () => {

@@ -253,7 +253,7 @@ describe("the tmux runner", () => {
     const notTmux = await cli("attach", plain.id);
     expect(notTmux.code).toBe(1);
     expect(notTmux.stderr).toContain(`corral: NOT_ATTACHABLE: ${plain.id} runs as a plain process, not in tmux`);
-    expect((await cli("attach", "worker-000000-000000")).stderr).toContain("corral: UNKNOWN_AGENT: agent_id: no agent worker-000000-000000");
+    expect((await cli("attach", "worker-000000-000000")).stderr).toContain("corral: UNKNOWN_AGENT: AGENT: no agent worker-000000-000000");
     const noTerminal = await cli("attach", agent.id);
     expect([noTerminal.code, noTerminal.stderr]).toEqual([1, "corral: NOT_ATTACHABLE: corral attach needs a terminal on stdin and stdout\n"]);
     expect((await cli("stats")).stdout).toMatch(new RegExp(`^${agent.id}\\s+\\d+ \\(\\+3 tmux\\)\\s+[\\d.]+ MiB \\(\\+[\\d.]+ tmux\\)`, "m"));

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { Command } from "commander";
+import { Command, Option } from "commander";
+import { LOG_LEVELS } from "../domain/config.js";
 import { loadConfig } from "../lifecycle/config-loader.js";
 import { Corral } from "../lifecycle/corral.js";
 import { createLogger } from "../lifecycle/logger.js";
@@ -15,7 +16,8 @@ import { registerLogs } from "./commands/logs.js";
 import { registerPs } from "./commands/ps.js";
 import { registerRun } from "./commands/run.js";
 import { registerStats } from "./commands/stats.js";
-import { die } from "./session.js";
+import { die, LOG_LEVEL_VARIABLE } from "./session.js";
+import { signalExitCode } from "./signals.js";
 import { VERSION } from "./version.js";
 
 const program = new Command()
@@ -26,7 +28,15 @@ const program = new Command()
   )
   .version(VERSION, "-V, --version", "print the version")
   .helpOption("-h, --help", "show this help")
-  .showHelpAfterError();
+  .addOption(
+    new Option("--log-level <level>", "log JSON lines to stderr from this level on (default: none, warnings as plain sentences; serve: info)").choices(LOG_LEVELS),
+  )
+  .showHelpAfterError()
+  // Set as the variable, so that the configuration, and the agents' own servers, see it too.
+  .hook("preAction", (command) => {
+    const level = command.opts<{ logLevel?: string }>().logLevel;
+    if (level !== undefined) process.env[LOG_LEVEL_VARIABLE] = level;
+  });
 
 program
   .command("serve")
@@ -48,8 +58,10 @@ program
       options.agent === true
         ? createAgentServer(corral.value, VERSION, tokenIdentity(corral.value, process.env.CORRAL_AGENT_TOKEN, process.pid))
         : createCoordinatorServer(corral.value, VERSION);
-    await serveStdio(server, corral.value, logger);
-    process.exit(0);
+    // The client ending the session (closing stdin) is a success; a signal exits as a shell
+    // reports a command it ended: 143 for SIGTERM, 130 for SIGINT, 129 for SIGHUP.
+    const signal = await serveStdio(server, corral.value, logger);
+    process.exit(signal === null ? 0 : signalExitCode(signal));
   });
 
 registerRun(program);

@@ -2,22 +2,32 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { unwrap } from "../domain/errors.js";
 import type { TaskId } from "../domain/ids.js";
 import type { Corral } from "../lifecycle/corral.js";
-import { renameField, type DeployInput } from "../lifecycle/inputs.js";
+import type { DeployInput } from "../lifecycle/inputs.js";
 import type { AgentView } from "../lifecycle/views.js";
 import { paint, statusColour, table } from "./format.js";
 import { die } from "./session.js";
+import { signalExitCode, type StopRequest, type StopSignal } from "./signals.js";
+import { cliErrorLine } from "./words.js";
 
 export interface RunPlan {
   readonly description: string;
   readonly agents: readonly Omit<DeployInput, "taskId">[];
-  /** How the command line spells each deploy field, for refusals: `agentType` is `--type`. */
-  readonly fieldNames?: Readonly<Record<string, string>>;
 }
 
 export type RunOutcome = "completed" | "failed" | "interrupted";
 
-/** The exit code for each outcome: 130 is what a shell reports for Ctrl-C. */
-export const EXIT_CODES: Readonly<Record<RunOutcome, number>> = { completed: 0, failed: 1, interrupted: 130 };
+/** 0, 1, or for a run a signal stopped what a shell reports for it: 130 for Ctrl-C, 143 for SIGTERM. */
+export function exitCodeOf(outcome: RunOutcome, stop: StopRequest): number {
+  const signal = stop.signal();
+  if (outcome === "interrupted" && signal !== null) return signalExitCode(signal);
+  return outcome === "completed" ? 0 : 1;
+}
+
+const STOP_REASONS: Readonly<Record<StopSignal, string>> = {
+  SIGINT: "stopped with Ctrl-C",
+  SIGTERM: "stopped by SIGTERM",
+  SIGHUP: "stopped: the terminal closed (SIGHUP)",
+};
 
 const POLL_MS = 250;
 const isLive = (a: AgentView): boolean => a.status === "running" || a.status === "pending" || a.cleanup === "running" || a.cleanup === "pending";
@@ -47,38 +57,34 @@ function summary(agents: readonly AgentView[]): string {
  * waits for every agent (children included) to end and be cleaned, and prints a summary.
  * Every agent is checked before the task is made, so a refused plan creates nothing. Ctrl-C
  * stops every agent, verified, before exiting; so does a deploy that fails after others
- * started, and any error on the way: no agent this run started outlives it unwatched.
+ * started, and any error on the way: no agent this run started outlives it unwatched. The
+ * caller listens for stop signals (`stop`) from before this starts until its own cleanup ends.
  */
 export async function orchestrate(
   corral: Corral,
   plan: RunPlan,
+  stop: StopRequest,
   write: (text: string) => void,
   warn: (text: string) => void = (text) => process.stderr.write(text),
 ): Promise<RunOutcome> {
   for (const agent of plan.agents) {
-    const checked = renameField(corral.checkDeploy(agent), plan.fieldNames ?? {});
+    const checked = corral.checkDeploy(agent);
     if (!checked.ok) die(checked.error, 1);
   }
+  if (stop.signal() !== null) return "interrupted";
   const task = corral.createTask({ description: plan.description });
   if (!task.ok) die(task.error, 1);
   const taskId = task.value.id;
   write(`task ${taskId}\n`);
-  let interrupted = false;
-  const stop = (): void => {
-    if (interrupted) return;
-    interrupted = true;
-    write("stopping every agent…\n");
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
   // Until every agent has ended, leaving this function must stop them.
   let settled = false;
+  void stop.received.then(() => settled || write("stopping every agent…\n"));
   try {
     for (const agent of plan.agents) {
-      if (interrupted) break;
+      if (stop.signal() !== null) break;
       const deployed = await corral.deploy({ ...agent, taskId });
       if (!deployed.ok) {
-        warn(`corral: ${deployed.error.code}: ${deployed.error.message}\n`);
+        warn(cliErrorLine(deployed.error));
         const started = await stopTask(corral, taskId, `the run failed: another agent could not start (${deployed.error.code})`);
         write(`stopped ${started} agent${started === 1 ? "" : "s"} already started\n`);
         settled = true;
@@ -89,8 +95,9 @@ export async function orchestrate(
     }
     const seen = new Map<string, string>();
     for (;;) {
-      if (interrupted) {
-        await corral.shutdown("stopped with Ctrl-C");
+      const signal = stop.signal();
+      if (signal !== null) {
+        await corral.shutdown(STOP_REASONS[signal]);
         settled = true;
         return "interrupted";
       }
@@ -105,11 +112,9 @@ export async function orchestrate(
         write(`\n${summary(status.agents)}`);
         return status.agents.every((a) => a.status === "completed") ? "completed" : "failed";
       }
-      await sleep(POLL_MS);
+      await Promise.race([sleep(POLL_MS), stop.received]);
     }
   } finally {
-    process.removeListener("SIGINT", stop);
-    process.removeListener("SIGTERM", stop);
     if (!settled) await stopTask(corral, taskId, "the run ended with an error");
   }
 }

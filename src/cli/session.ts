@@ -1,10 +1,12 @@
+import type { Logger } from "pino";
 import type { CorralError } from "../domain/errors.js";
 import { loadConfig } from "../lifecycle/config-loader.js";
 import { Corral } from "../lifecycle/corral.js";
-import { createLogger } from "../lifecycle/logger.js";
+import { createLogger, createPlainLogger } from "../lifecycle/logger.js";
 import { serveRelayedAgents } from "../mcp/relay.js";
 import { printJsonError } from "./json-output.js";
 import { VERSION } from "./version.js";
+import { cliErrorLine } from "./words.js";
 
 export interface Output {
   /** The command was given --json: errors too are printed as JSON. */
@@ -14,15 +16,26 @@ export interface Output {
 /** Exit codes: 0 success; 1 a usage error, or a command that found a problem; 2 corral could not start. */
 export function die(error: CorralError, code = 2, output: Output = {}): never {
   if (output.json === true) printJsonError(error);
-  else process.stderr.write(`corral: ${error.code}: ${error.field === undefined ? "" : `${error.field}: `}${error.message}\n`);
+  else process.stderr.write(cliErrorLine(error));
   process.exit(code);
+}
+
+/** The variable that asks for logs, set by the environment or by the global --log-level. */
+export const LOG_LEVEL_VARIABLE = "CORRAL_LOG_LEVEL";
+
+/**
+ * A terminal command's logger: JSON lines at `level` only when logs were asked for, else
+ * warnings and errors as plain sentences, so a person at a terminal never reads JSON.
+ */
+export function terminalLogger(level: string): Logger {
+  return process.env[LOG_LEVEL_VARIABLE] === undefined ? createPlainLogger() : createLogger(level);
 }
 
 /** A corral for one command: no background watching, closed when the command is done. */
 export async function withCorral<T>(work: (corral: Corral) => Promise<T> | T, output: Output = {}): Promise<T> {
   const config = loadConfig();
   if (!config.ok) die(config.error, 2, output);
-  const corral = Corral.open(config.value, createLogger(config.value.logLevel), { watch: false });
+  const corral = Corral.open(config.value, terminalLogger(config.value.logLevel), { watch: false });
   if (!corral.ok) die(corral.error, 2, output);
   corral.value.serveAgentsWith(serveRelayedAgents(corral.value, VERSION));
   try {

@@ -20,6 +20,9 @@ export type RunnerKind = (typeof RUNNER_KINDS)[number];
 export const CONTAINMENTS = ["none", "bwrap", "auto"] as const;
 export type Containment = (typeof CONTAINMENTS)[number];
 
+/** How much corral logs, to stderr. */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
 /** A list of absolute paths, from a file's array or a variable's colon-separated string (like PATH). */
 const pathList = z
   .preprocess((v) => (typeof v === "string" ? v.split(":").map((p) => p.trim()).filter(Boolean) : v), z.array(z.string().startsWith("/", "a path here must be absolute")))
@@ -93,7 +96,7 @@ export const GeneralConfigSchema = z
       .enum(["adopt", "terminate"])
       .default("adopt")
       .describe("what to do with an agent whose corral died: watch it to its end, or kill it"),
-    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    logLevel: z.enum(LOG_LEVELS).default("info"),
   })
   .strict();
 

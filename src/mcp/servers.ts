@@ -56,11 +56,12 @@ export function tokenIdentity(corral: Corral, token: string | undefined, caller:
 
 /**
  * Serves MCP on stdin/stdout until the client goes away or a signal arrives, then shuts the
- * service down (killing or detaching its agents, per its settings) and returns. The client is
+ * service down (killing or detaching its agents, per its settings) and returns the signal that
+ * stopped it, or null when the client went away. The client is
  * gone when the transport closes: stdin ends or fails, or stdout cannot be written. A request
  * too large to read, or a reply that could not be sent, is not the client leaving.
  */
-export async function serveStdio(server: McpServer, corral: Corral, logger: Logger): Promise<void> {
+export async function serveStdio(server: McpServer, corral: Corral, logger: Logger): Promise<NodeJS.Signals | null> {
   let stopping: Promise<void> | null = null;
   const stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
@@ -73,12 +74,12 @@ export async function serveStdio(server: McpServer, corral: Corral, logger: Logg
   const transport = new BoundedStdioTransport();
   // Set before connect(), which chains the server's own handlers after these.
   transport.onerror = (error) => logger.warn({ err: error.message }, "MCP transport");
-  const done = new Promise<void>((resolve) => {
-    const finish = (why: string) => () => void stop(why).then(resolve);
-    transport.onclose = finish("its MCP client went away");
-    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, finish(signal));
+  const done = new Promise<NodeJS.Signals | null>((resolve) => {
+    const finish = (why: string, signal: NodeJS.Signals | null) => () => void stop(why).then(() => resolve(signal));
+    transport.onclose = finish("its MCP client went away", null);
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, finish(signal, signal));
   });
   await server.connect(transport);
   logger.info("serving MCP on stdio");
-  await done;
+  return done;
 }

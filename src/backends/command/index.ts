@@ -10,7 +10,7 @@ export const CommandSettingsSchema = z.object({}).strict();
 
 function checkCommand(command: readonly string[] | null): Result<readonly string[]> {
   if (command === null || command.length === 0 || command[0] === "") {
-    return fail("INVALID_INPUT", "the command backend needs `command`: the argv to run, e.g. [\"bash\", \"-c\", \"...\"]", "command");
+    return fail("INVALID_INPUT", "the command backend needs an argv to run: a program and its arguments", "command");
   }
   if (command.some((arg) => arg.includes("\0"))) return fail("INVALID_INPUT", "a command argument may not contain a NUL byte", "command");
   return ok(command);

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import type { Command } from "commander";
 import { die, withCorral } from "../session.js";
+import { listenForStop, signalExitCode } from "../signals.js";
 
 /** Variables that would make tmux think it is nested in the user's own session. */
 const NESTING = ["TMUX", "TMUX_PANE"];
@@ -21,6 +22,9 @@ export function registerAttach(program: Command): void {
       const env = { ...process.env };
       for (const name of NESTING) delete env[name];
       const tmux = spawn(file as string, args, { stdio: "inherit", env });
+      // A signal detaches the tmux client (it would stay on the terminal without corral), then
+      // corral exits as that signal ended it. SIGINT is forwarded as SIGTERM: tmux ignores it.
+      const stop = listenForStop((signal) => tmux.kill(signal === "SIGHUP" ? "SIGHUP" : "SIGTERM"));
       const code = await new Promise<number>((resolve) => {
         tmux.once("error", (cause) => {
           process.stderr.write(`corral: cannot run ${file}: ${cause.message}\n`);
@@ -29,6 +33,8 @@ export function registerAttach(program: Command): void {
         // A death by signal N exits 128+N, as a shell reports it.
         tmux.once("exit", (exitCode, signal) => resolve(exitCode ?? 128 + (signal === null ? 0 : constants.signals[signal])));
       });
-      process.exitCode = code;
+      stop.dispose();
+      const signal = stop.signal();
+      process.exitCode = signal === null ? code : signalExitCode(signal);
     });
 }

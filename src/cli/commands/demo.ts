@@ -9,11 +9,11 @@ import { envName } from "../../domain/config.js";
 import { unwrap } from "../../domain/errors.js";
 import { loadConfig } from "../../lifecycle/config-loader.js";
 import { Corral } from "../../lifecycle/corral.js";
-import { createLogger } from "../../lifecycle/logger.js";
 import { serveRelayedAgents } from "../../mcp/relay.js";
 import { findExecutable } from "../../runners/executables.js";
-import { EXIT_CODES, orchestrate, type RunPlan } from "../orchestrate.js";
-import { die } from "../session.js";
+import { exitCodeOf, orchestrate, type RunOutcome, type RunPlan } from "../orchestrate.js";
+import { die, terminalLogger } from "../session.js";
+import { listenForStop } from "../signals.js";
 import { VERSION } from "../version.js";
 
 const tool = (name: string, input: Record<string, unknown>): Step => ({ tool: `mcp__corral__${name}`, input });
@@ -51,7 +51,10 @@ function demoPlan(): RunPlan {
   };
 }
 
-/** The claude to run: the one configured or on PATH, else the one installed with corral. */
+/**
+ * The claude to run: the one configured (CORRAL_CLAUDE_PATH, else `claude` on PATH), else, in
+ * corral's own checkout, the pinned devDependency. An installed corral does not bring claude.
+ */
 function claudePath(configured: string): string | null {
   const found = findExecutable(configured, process.env.PATH);
   if (found !== null) return found;
@@ -66,10 +69,20 @@ export function registerDemo(program: Command): void {
     .action(async () => {
       const config = loadConfig();
       if (!config.ok) die(config.error);
-      const claude = claudePath(claudeSettings.parse(config.value.backends.claude ?? {}).path);
+      const configured = claudeSettings.parse(config.value.backends.claude ?? {}).path;
+      const claude = claudePath(configured);
       if (claude === null) {
-        die({ code: "LAUNCH_FAILED", message: "the demo needs the claude CLI: run npm ci in corral's checkout, or npm install -g @anthropic-ai/claude-code" });
+        die({
+          code: "LAUNCH_FAILED",
+          message:
+            `the demo runs the real claude CLI, and ${configured} is not on PATH: install it (npm install -g @anthropic-ai/claude-code), ` +
+            "or set CORRAL_CLAUDE_PATH to its path; in corral's checkout, npm ci installs it",
+        });
       }
+      // From here on a signal stops the demo's agents and removes its dir before corral exits.
+      const stop = listenForStop();
+      // Chosen before the demo sets CORRAL_LOG_LEVEL for its agents' servers, below.
+      const logger = terminalLogger(config.value.logLevel);
       const home = mkdtempSync(join(tmpdir(), "corral-demo-"));
       // claude writes ~/.claude.json, transcripts, session-env and MCP logs under its config
       // dir: the demo's agents get a home of their own inside the demo's dir, removed with it.
@@ -93,21 +106,22 @@ export function registerDemo(program: Command): void {
         CORRAL_MIN_FREE_MB: "0",
         CORRAL_LOG_LEVEL: "warn",
       });
-      const corral = unwrap(Corral.open(unwrap(loadConfig()), createLogger("warn"), { watch: false }));
+      const corral = unwrap(Corral.open(unwrap(loadConfig()), logger, { watch: false }));
       corral.serveAgentsWith(serveRelayedAgents(corral, VERSION));
-      let outcome: keyof typeof EXIT_CODES = "failed";
+      let outcome: RunOutcome = "failed";
       try {
         process.stdout.write(`corral demo: state in ${home}, model server at ${model.url}\n`);
-        outcome = await orchestrate(corral, demoPlan(), (text) => process.stdout.write(text));
+        outcome = await orchestrate(corral, demoPlan(), stop, (text) => process.stdout.write(text));
       } finally {
         await corral.shutdown("demo over");
         await model.close();
         rmSync(home, { recursive: true, force: true });
+        stop.dispose();
       }
       if (outcome === "completed") {
         process.stdout.write("every agent reported, finished and was cleaned up; nothing is left running\n");
         process.stdout.write("(claude computed the costs from the scripted server's token counts: nothing was billed)\n");
       }
-      process.exitCode = EXIT_CODES[outcome];
+      process.exitCode = exitCodeOf(outcome, stop);
     });
 }

@@ -3,6 +3,7 @@ import { TaskIdSchema } from "../../domain/ids.js";
 import type { CleanupRecordView } from "../../lifecycle/views.js";
 import { paint } from "../format.js";
 import { die, withCorral } from "../session.js";
+import { cliErrorLine } from "../words.js";
 
 function describe(agentId: string, killedNow: boolean, cleanup: CleanupRecordView): string {
   const terminate = cleanup.steps.find((s) => s.step === "terminate");
@@ -36,7 +37,7 @@ export function registerKill(program: Command): void {
         for (const agentId of ids) {
           const result = await corral.kill(agentId, options.reason);
           if (!result.ok) {
-            process.stderr.write(`corral: ${result.error.code}: ${result.error.message}\n`);
+            process.stderr.write(cliErrorLine(result.error));
             failed = true;
             continue;
           }

@@ -4,6 +4,7 @@ import type { StreamEvent } from "../../domain/stream-events.js";
 import type { Corral } from "../../lifecycle/corral.js";
 import { paint } from "../format.js";
 import { die, withCorral } from "../session.js";
+import { listenForStop, signalExitCode } from "../signals.js";
 
 const FOLLOW_POLL_MS = 250;
 const brief = (value: unknown, max = 160): string => {
@@ -54,19 +55,23 @@ export function registerLogs(program: Command): void {
     .argument("<agent>", "the agent id")
     .option("-f, --follow", "keep printing until the agent has ended")
     .option("--raw", "the output exactly as the agent wrote it")
-    .action((agentId: string, options: { follow?: boolean; raw?: boolean }) =>
-      withCorral(async (corral) => {
+    .action((agentId: string, options: { follow?: boolean; raw?: boolean }) => {
+      // Following ends at the agent's end, or at a signal, which then sets the exit code.
+      const stop = options.follow === true ? listenForStop() : null;
+      return withCorral(async (corral) => {
         const agent = corral.agents(true).find((a) => a.agentId === agentId);
-        if (agent === undefined) die({ code: "UNKNOWN_AGENT", message: `no agent ${agentId} (corral ps -a lists them)` }, 1);
+        if (agent === undefined) die({ code: "UNKNOWN_AGENT", message: `no agent ${agentId} (corral ps -a lists them)`, field: "agent_id" }, 1);
         const raw = options.raw === true;
         let printed = await printFrom(corral, agent.taskId, agentId, raw, 0);
-        while (options.follow === true) {
+        while (stop !== null) {
           const now = corral.agents(true).find((a) => a.agentId === agentId);
           const ended = now === undefined || (now.status !== "running" && now.status !== "pending" && now.cleanup !== "running");
           printed = await printFrom(corral, agent.taskId, agentId, raw, printed);
-          if (ended) break;
-          await sleep(FOLLOW_POLL_MS);
+          const signal = stop.signal();
+          if (signal !== null) process.exitCode = signalExitCode(signal);
+          if (ended || signal !== null) break;
+          await Promise.race([sleep(FOLLOW_POLL_MS), stop.received]);
         }
-      }),
-    );
+      }).finally(() => stop?.dispose());
+    });
 }
