@@ -11,7 +11,7 @@ import type { Corral } from "../src/lifecycle/corral.js";
 import { scriptedClaudeEnv } from "./helpers/claude-env.js";
 import { startCoordinator } from "./helpers/mcp-client.js";
 import { agentScript, openCorral } from "./helpers/sandbox.js";
-import { agentRow, cleanupClaim } from "./helpers/builders.js";
+import { agentRow, cleanupClaim, launchOf } from "./helpers/builders.js";
 import { withStore } from "./helpers/store.js";
 
 const IMPOSTOR = join(import.meta.dirname, "..", "dist", "test", "fixtures", "workers", "impostor.js");
@@ -134,7 +134,7 @@ describe("an agent speaks only for itself", () => {
       // This test process stands as the agent's root: the server is its child.
       const self = readStat(process.pid);
       if (self === null) throw new Error("cannot read /proc/self/stat");
-      withStore(corral.config.home, (store) => store.runs.recordLaunch(id, { pid: process.pid, startTime: self.startTime, handle: null }, Date.now()));
+      withStore(corral.config.home, (store) => store.runs.recordLaunch(id, launchOf(self), Date.now()));
       expect(await call).toMatchObject({ recorded: true });
       // Its root is this process: the row is ended by hand, not by a kill.
       withStore(corral.config.home, (store) => store.runs.end(id, { status: "completed", reason: null, exit: null, at: Date.now(), claim: cleanupClaim("e") }));

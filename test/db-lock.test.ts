@@ -10,10 +10,11 @@ import type { AgentId } from "../src/domain/ids.js";
 import { loadConfig } from "../src/lifecycle/config-loader.js";
 import { Corral } from "../src/lifecycle/corral.js";
 import { createLogger } from "../src/lifecycle/logger.js";
-import { PendingRecords, type PendingEnding } from "../src/lifecycle/pending-records.js";
+import { PendingRecords } from "../src/lifecycle/pending-records.js";
 import { parseLockLine, writeLockPids } from "../src/store/lock-holder.js";
 import { isAlive } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
+import { exited, pendingEnding } from "./helpers/builders.js";
 import { holdWriteLock, type HeldLock } from "./helpers/lock-holder.js";
 import { CORRAL_BIN, startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 import { openCorral } from "./helpers/sandbox.js";
@@ -103,7 +104,7 @@ describe.each(RUNNER_KINDS)("with another process holding the database's write l
       await held.release();
       await corral.recordPending();
       const after = await corral.whenCleaned(agent.id);
-      expect([after.status, after.exit, after.cleanupStatus, after.slotHeld]).toEqual(["failed", { kind: "exited", code: 7 }, "done", false]);
+      expect([after.status, after.exit, after.cleanupStatus, after.slotHeld]).toEqual(["failed", exited(7), "done", false]);
       expect(corral.task(task.id)?.activeCount).toBe(0);
       expect(withStore(corral.config.home, (store) => store.agents.countHoldingSlots())).toBe(0);
     });
@@ -204,7 +205,7 @@ describe("with another process holding the database's write lock", () => {
     const next = open(first.config.home);
     await next.reconcile();
     const after = await next.whenCleaned(agent.id as AgentId);
-    expect([after.status, after.exit, after.cleanupStatus, after.slotHeld]).toEqual(["failed", { kind: "exited", code: 3 }, "done", false]);
+    expect([after.status, after.exit, after.cleanupStatus, after.slotHeld]).toEqual(["failed", exited(3), "done", false]);
     expect(next.pendingCount()).toBe(0);
   });
 
@@ -279,20 +280,10 @@ describe("the write lock's holder, from /proc/locks", () => {
 });
 
 describe("the journal of ends the database refused", () => {
-  const ending = (agentId: string, at: number): PendingEnding => ({
-    kind: "ending",
-    agentId,
-    status: "failed",
-    reason: null,
-    exit: { kind: "exited", code: 1 },
-    at,
-    stopped: null,
-  });
-
   it("gives its records back oldest first, and says which agents have one waiting", async () => {
     const journal = new PendingRecords(join(process.env.CORRAL_TEST_ROOT as string, "journal-order"), createLogger("silent"));
-    await journal.add(ending("b-1", 20));
-    const first = await journal.add(ending("a-1", 10));
+    await journal.add(pendingEnding("b-1", 20));
+    const first = await journal.add(pendingEnding("a-1", 10));
     expect(journal.list().map((e) => e.record.agentId)).toEqual(["a-1", "b-1"]);
     expect([journal.hasAgent("a-1"), journal.hasAgent("c-1")]).toEqual([true, false]);
     journal.remove(first);
@@ -305,7 +296,7 @@ describe("the journal of ends the database refused", () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "x-1.1.ffff.json"), "{ not json");
     const journal = new PendingRecords(dir, createLogger("silent"));
-    await journal.add(ending("y-1", 5));
+    await journal.add(pendingEnding("y-1", 5));
     expect(journal.list().map((e) => e.record.agentId)).toEqual(["y-1"]);
     const files = readdirSync(dir);
     expect(files).toContain("x-1.1.ffff.json.bad");

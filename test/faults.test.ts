@@ -11,6 +11,7 @@ import { Corral } from "../src/lifecycle/corral.js";
 import { createLogger } from "../src/lifecycle/logger.js";
 import { FOLLOW_FAILURES_ALLOWED } from "../src/lifecycle/stream-follower.js";
 import { readStat } from "../src/supervisor/procfs.js";
+import { claudeLine } from "./helpers/builders.js";
 import { taggedProcesses } from "./helpers/leak-guard.js";
 import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 import { withStore } from "./helpers/store.js";
@@ -137,7 +138,7 @@ describe("errors that will not go away", () => {
     const gate = join(home, "go");
     // A claude-like CLI: a structured stream the follower reads while it runs.
     const fake = join(home, "claude-like");
-    const init = JSON.stringify({ type: "system", subtype: "init", session_id: "s-1", model: "m", mcp_servers: [] });
+    const init = claudeLine.init();
     writeFileSync(fake, `#!/bin/bash\ncat > /dev/null\necho '${init}'\nwhile [ ! -e ${gate} ]; do sleep 0.02; done\n`, { mode: 0o755 });
     const logged: { msg: string }[] = [];
     const logger = pino({ level: "warn" }, { write: (line: string) => logged.push(JSON.parse(line) as { msg: string }) });

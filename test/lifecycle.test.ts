@@ -10,8 +10,8 @@ import type { Corral } from "../src/lifecycle/corral.js";
 import { isAlive, identify } from "../src/supervisor/identity.js";
 import { childPids, readStat } from "../src/supervisor/procfs.js";
 import type { Config } from "../src/domain/config.js";
+import { agentRow, exited, launchOf, signalled } from "./helpers/builders.js";
 import { agentScript, openCorral as openSandboxCorral } from "./helpers/sandbox.js";
-import { agentRow } from "./helpers/builders.js";
 import { withStore } from "./helpers/store.js";
 import { localHandle, processHandle } from "./helpers/handles.js";
 
@@ -67,7 +67,7 @@ describe.each([
     const done = await corral.whenCleaned(agent.id);
 
     expect(done.status).toBe("completed");
-    expect(done.exit).toEqual({ kind: "exited", code: 0 });
+    expect(done.exit).toEqual(exited(0));
     expect(done.cleanupStatus).toBe("done");
     expect(done.slotHeld).toBe(false);
     expect(archived(corral, agent.id)).toBe("out: do the work\nto stderr\nprompt file: do the work\n");
@@ -104,8 +104,8 @@ describe.each([
     const crashed = await deploy(corral, ["bash", "-c", "kill -SEGV $$"]);
     const f = await corral.whenCleaned(failed.id);
     const c = await corral.whenCleaned(crashed.id);
-    expect([f.status, f.exit]).toEqual(["failed", { kind: "exited", code: 3 }]);
-    expect([c.status, c.exit]).toEqual(["crashed", { kind: "signalled", signal: "SIGSEGV" }]);
+    expect([f.status, f.exit]).toEqual(["failed", exited(3)]);
+    expect([c.status, c.exit]).toEqual(["crashed", signalled("SIGSEGV")]);
     expect([f.cleanupStatus, c.cleanupStatus]).toEqual(["done", "done"]);
   });
 
@@ -245,7 +245,7 @@ describe.each([
     const child = spawn("sleep", ["300"], { detached: true, stdio: "ignore", env: { ...process.env, CORRAL_MARK: "late" } });
     const exited = new Promise((resolve) => child.once("exit", resolve));
     const stat = readStat(child.pid!)!;
-    withStore(corral.config.home, (store) => store.runs.recordLaunch(id, { pid: child.pid!, startTime: stat.startTime, handle: processHandle(id, "late", { pid: child.pid!, startTime: stat.startTime, sid: stat.session }) }, Date.now()));
+    withStore(corral.config.home, (store) => store.runs.recordLaunch(id, launchOf(stat, processHandle(id, "late", { pid: child.pid!, startTime: stat.startTime, sid: stat.session })), Date.now()));
     const result = unwrap(await killing);
     const outcome = await Promise.race([exited.then(() => "exited"), sleep(5000).then(() => "still running")]);
     if (outcome !== "exited") child.kill("SIGKILL");

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { unwrap } from "../src/domain/errors.js";
 import type { Corral } from "../src/lifecycle/corral.js";
+import { signalled } from "./helpers/builders.js";
 import { openCorral } from "./helpers/sandbox.js";
 
 let corral: Corral;
@@ -20,6 +21,8 @@ async function until(check: () => boolean, what: string): Promise<void> {
   if (!check()) throw new Error(`timed out waiting for ${what}`);
 }
 
+// The rules themselves (what is a warning, what is a limit reached) are checked without
+// processes in resource-limit-rules.test.ts; these check them on real processes.
 describe("resource limits on each agent process", () => {
   it("applies the open-file limit at launch, and warns past 80 % of it", async () => {
     corral = openCorral({ agentOpenFiles: 20 });
@@ -48,7 +51,7 @@ describe("resource limits on each agent process", () => {
     corral = openCorral({ agentCpuSeconds: 1 });
     const agent = await deploy(corral, "while :; do :; done");
     const ended = await corral.whenCleaned(agent.id, 20_000);
-    expect([ended.status, ended.exit]).toEqual(["crashed", { kind: "signalled", signal: "SIGXCPU" }]);
+    expect([ended.status, ended.exit]).toEqual(["crashed", signalled("SIGXCPU")]);
     expect(ended.reason).toBe("it used up its CPU time limit (agentCpuSeconds=1)");
   });
 

@@ -11,6 +11,7 @@ import { Corral } from "../src/lifecycle/corral.js";
 import { createLogger } from "../src/lifecycle/logger.js";
 import { spareJournalDir } from "../src/lifecycle/pending-records.js";
 import { isAlive } from "../src/supervisor/identity.js";
+import { exited } from "./helpers/builders.js";
 import { CORRAL_BIN, startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 
 const run = promisify(execFile);
@@ -174,7 +175,7 @@ describe.skipIf(!canMount)("on real filesystems", () => {
         ["completed", null],
         ["killed", "corral stopped: SIGTERM"],
       ]);
-      expect(ends[1]?.exit).toEqual({ kind: "exited", code: 0 });
+      expect(ends[1]?.exit).toEqual(exited(0));
       for (const a of ends) expect((await next.whenCleaned(a!.id)).cleanupStatus).toBe("done");
       expect(next.pendingCount()).toBe(0);
     } finally {

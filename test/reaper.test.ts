@@ -18,13 +18,14 @@ async function deploy(c: Corral, command: string[]) {
 const flagsOf = (c: Corral, taskId: string, agentId: string): string[] =>
   unwrap(c.status(taskId)).agents.find((a) => a.agentId === agentId)?.flags ?? [];
 
-describe("the reaper", () => {
+// The rules themselves are checked without processes in reap-plan.test.ts; these check that
+// a reap reads real agents and carries its plan out.
+describe("the reaper, on real agents", () => {
   it("ends an agent past the wall-clock limit as timed_out, and cleans it", async () => {
     corral = openCorral({ maxRuntimeMs: 200 });
     const agent = await deploy(corral, ["sleep", "300"]);
     expect((await corral.reap()).timedOut).toEqual([]);
-    await sleep(300);
-    expect((await corral.reap()).timedOut).toEqual([agent.id]);
+    expect((await corral.reap(Date.now() + 300)).timedOut).toEqual([agent.id]);
     const row = corral.agent(agent.id)!;
     expect([row.status, row.cleanupStatus]).toEqual(["timed_out", "done"]);
     expect(row.reason).toMatch(/longer than maxRuntimeMs=200/);
@@ -49,8 +50,7 @@ describe("the reaper", () => {
   it("kills a stuck agent with reason stuck when onStuck=terminate", async () => {
     corral = openCorral({ stuckMs: 200, onStuck: "terminate" });
     const agent = await deploy(corral, ["sleep", "300"]);
-    await sleep(350);
-    expect((await corral.reap()).stuck).toEqual([agent.id]);
+    expect((await corral.reap(Date.now() + 350)).stuck).toEqual([agent.id]);
     const row = corral.agent(agent.id)!;
     expect([row.status, row.cleanupStatus]).toEqual(["killed", "done"]);
     expect(row.reason).toMatch(/^stuck: no output and no progress for \d+ s \(stuckMs=200\)$/);

@@ -12,6 +12,7 @@ import type { AgentHandle, Placement, Runner } from "../src/runners/runner.js";
 import { MIGRATIONS } from "../src/store/migrations.js";
 import { Store } from "../src/store/store.js";
 import { isAlive } from "../src/supervisor/identity.js";
+import { exited } from "./helpers/builders.js";
 
 const opened: Runners[] = [];
 const stopAfter: { runner: Runner; handle: AgentHandle }[] = [];
@@ -130,13 +131,13 @@ describe("what each runner declares it can do", () => {
     const first = openRunners();
     const tmuxAgent = await start(first.runners.get("tmux"), first.home, ["sh", "-c", "exit 7"]);
     const plain = await start(first.runners.get("process"), first.home, ["sh", "-c", "exit 7"]);
-    expect(await tmuxAgent.exited).toEqual({ kind: "exited", code: 7 });
-    expect(await plain.exited).toEqual({ kind: "exited", code: 7 });
+    expect(await tmuxAgent.exited).toEqual(exited(7));
+    expect(await plain.exited).toEqual(exited(7));
 
     const later = openRunners(first.home).runners;
     const tmux = later.get("tmux");
     const process = later.get("process");
-    expect(await tmux.wait(unwrap(tmux.readHandle(stored(tmuxAgent.handle))))).toEqual({ kind: "exited", code: 7 });
+    expect(await tmux.wait(unwrap(tmux.readHandle(stored(tmuxAgent.handle))))).toEqual(exited(7));
     expect(await process.wait(unwrap(process.readHandle(stored(plain.handle))))).toBeNull();
   });
 
@@ -161,7 +162,7 @@ describe("starting in tmux", () => {
     try {
       const started = await start(runners.get("tmux"), home, ["sh", "-c", "echo started"]);
       expect(ticks).toBeGreaterThan(0);
-      expect(await started.exited).toEqual({ kind: "exited", code: 0 });
+      expect(await started.exited).toEqual(exited(0));
     } finally {
       clearInterval(ticker);
     }

@@ -1,31 +1,26 @@
-import { mkdtempSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { unwrap } from "../src/domain/errors.js";
-import type { AgentId, TaskId } from "../src/domain/ids.js";
-import { Store } from "../src/store/store.js";
+import type { AgentId } from "../src/domain/ids.js";
+import type { Store } from "../src/store/store.js";
 import type { StreamDelta } from "../src/store/streams.js";
-import { agentRow, cleanupClaim } from "./helpers/builders.js";
+import { agentRow, cleanupClaim, ROOMY_LIMITS, taskRow, TEST_TASK } from "./helpers/builders.js";
+import { withFreshStore } from "./helpers/store.js";
 
-const limits = { maxConcurrentAgents: 10, maxAgentsPerTask: 10, maxDepth: 2, maxChildrenPerParent: 2 };
-const task = { id: "TASK-20260101-000000-00000001" as TaskId, workspace: "/w" };
+const task = TEST_TASK;
 const dead = { pid: 1, startTime: "1" };
 const alive = { pid: 2, startTime: "2" };
 
+/** A fresh store holding the test task. */
 function withStore<T>(fn: (store: Store) => T): T {
-  const path = join(mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "store-")), "corral.db");
-  const store = unwrap(Store.open(path));
-  try {
-    store.tasks.insert({ id: task.id, description: "d", priority: "normal", context: {}, workspace: task.workspace, createdAt: 1 });
+  return withFreshStore((store) => {
+    store.tasks.insert(taskRow(task));
     return fn(store);
-  } finally {
-    store.close();
-  }
+  });
 }
 
 function agent(store: Store, n: number, owner = dead): AgentId {
   const id = `w-000000-00000${n}` as AgentId;
-  unwrap(store.agents.insert(agentRow(task, owner, { id, createdAt: n }), limits));
+  unwrap(store.agents.insert(agentRow(task, owner, { id, createdAt: n }), ROOMY_LIMITS));
   return id;
 }
 

@@ -1,31 +1,26 @@
-import { mkdtempSync } from "node:fs";
-import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { unwrap } from "../src/domain/errors.js";
-import type { AgentId, TaskId } from "../src/domain/ids.js";
-import { Store } from "../src/store/store.js";
-import { agentRow, cleanupClaim } from "./helpers/builders.js";
+import type { AgentId } from "../src/domain/ids.js";
+import type { Store } from "../src/store/store.js";
+import { agentRow, cleanupClaim, ROOMY_LIMITS, startedProcess, taskRow, TEST_TASK } from "./helpers/builders.js";
+import { withFreshStore } from "./helpers/store.js";
 
-const limits = { maxConcurrentAgents: 10, maxAgentsPerTask: 10, maxDepth: 2, maxChildrenPerParent: 2 };
-const task = { id: "TASK-20260101-000000-00000001" as TaskId, workspace: "/w" };
+const task = TEST_TASK;
 
+/** A fresh store holding the test task. */
 function withStore<T>(fn: (store: Store, path: string) => T): T {
-  const path = join(mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "store-")), "corral.db");
-  const store = unwrap(Store.open(path));
-  try {
-    store.tasks.insert({ id: task.id, description: "d", priority: "normal", context: {}, workspace: task.workspace, createdAt: 1 });
+  return withFreshStore((store, path) => {
+    store.tasks.insert(taskRow(task));
     return fn(store, path);
-  } finally {
-    store.close();
-  }
+  });
 }
 
 /** An agent launched and ended, its cleanup claimed with `nonce`, as the terminal transition leaves it. */
 function ended(store: Store, n: number, nonce: string): AgentId {
   const id = `w-000000-00000${n}` as AgentId;
-  unwrap(store.agents.insert(agentRow(task, { pid: 1, startTime: "1" }, { id, createdAt: n }), limits));
-  store.runs.recordLaunch(id, { pid: 100 + n, startTime: "5", handle: null }, n);
+  unwrap(store.agents.insert(agentRow(task, { pid: 1, startTime: "1" }, { id, createdAt: n }), ROOMY_LIMITS));
+  store.runs.recordLaunch(id, startedProcess(100 + n, "5"), n);
   expect(store.runs.end(id, { status: "completed", reason: null, exit: null, at: 10 + n, claim: cleanupClaim(nonce) })).toBe(true);
   return id;
 }
@@ -78,7 +73,7 @@ describe("cleanup claims", () => {
       store.cleanups.finish(partial, cleanupClaim("c"), "partial", 20);
       const done = ended(store, 4, "d");
       store.cleanups.finish(done, cleanupClaim("d"), "done", 20);
-      unwrap(store.agents.insert(agentRow(task, { pid: 1, startTime: "1" }, { id: "w-000000-000009" as AgentId }), limits));
+      unwrap(store.agents.insert(agentRow(task, { pid: 1, startTime: "1" }, { id: "w-000000-000009" as AgentId }), ROOMY_LIMITS));
       expect(store.cleanups.running().map((a) => a.id)).toEqual(running.reverse());
       expect(store.cleanups.partial().map((a) => a.id)).toEqual([partial]);
       expect(store.cleanups.counts()).toEqual({ pending: 1, running: 2, partial: 1, done: 1 });

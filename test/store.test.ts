@@ -6,34 +6,22 @@ import { unwrap } from "../src/domain/errors.js";
 import type { AgentId, TaskId } from "../src/domain/ids.js";
 import { SCHEMA_VERSION } from "../src/store/migrations.js";
 import { Store } from "../src/store/store.js";
-import { agentRow, cleanupClaim } from "./helpers/builders.js";
+import { agentRow, cleanupClaim, exited, ROOMY_LIMITS, signalled, startedProcess, taskRow, TEST_TASK } from "./helpers/builders.js";
+import { withFreshStore } from "./helpers/store.js";
 
-const limits = { maxConcurrentAgents: 10, maxAgentsPerTask: 10, maxDepth: 2, maxChildrenPerParent: 2 };
 const dir = () => mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "store-"));
 
-function withStore<T>(fn: (store: Store, path: string) => T): T {
-  const path = join(dir(), "corral.db");
-  const store = unwrap(Store.open(path));
-  try {
-    return fn(store, path);
-  } finally {
-    store.close();
-  }
-}
-
 function seed(store: Store) {
-  const taskId = "TASK-20260101-000000-00000001" as TaskId;
-  store.tasks.insert({ id: taskId, description: "d", priority: "normal", context: {}, workspace: "/w", createdAt: 1 });
+  const taskId = TEST_TASK.id;
+  store.tasks.insert(taskRow(TEST_TASK));
   const agentId = "w-000000-000001" as AgentId;
-  unwrap(
-    store.agents.insert(agentRow({ id: taskId, workspace: "/w" }, { pid: 1, startTime: "1" }, { id: agentId, cwd: "/", mark: "m", createdAt: 1 }), limits),
-  );
+  unwrap(store.agents.insert(agentRow(TEST_TASK, { pid: 1, startTime: "1" }, { id: agentId, cwd: "/", mark: "m", createdAt: 1 }), ROOMY_LIMITS));
   return { taskId, agentId };
 }
 
 describe("store", () => {
   it("creates the schema at the current version, in WAL mode", () => {
-    withStore((_store, path) => {
+    withFreshStore((_store, path) => {
       const db = new Database(path, { readonly: true });
       expect(db.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
       expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
@@ -63,9 +51,9 @@ describe("store", () => {
   });
 
   it("lets exactly one caller win a terminal transition, which also claims the cleanup", () => {
-    withStore((store) => {
+    withFreshStore((store) => {
       const { agentId } = seed(store);
-      store.runs.recordLaunch(agentId, { pid: 10, startTime: "5", handle: null }, 2);
+      store.runs.recordLaunch(agentId, startedProcess(10, "5"), 2);
       expect(store.agents.get(agentId)?.status).toBe("running");
       const end = (status: "killed" | "completed", nonce: string) =>
         store.runs.end(agentId, { status, reason: null, exit: null, at: 3, claim: cleanupClaim(nonce) });
@@ -82,20 +70,20 @@ describe("store", () => {
   });
 
   it("records the process of an agent ended while it launched, without reviving it", () => {
-    withStore((store) => {
+    withFreshStore((store) => {
       const { agentId } = seed(store);
       expect(store.runs.end(agentId, { status: "killed", reason: "early", exit: null, at: 2, claim: cleanupClaim("f") })).toBe(true);
-      store.runs.recordLaunch(agentId, { pid: 10, startTime: "5", handle: null }, 3);
-      store.runs.recordLaunch(agentId, { pid: 11, startTime: "6", handle: null }, 4);
+      store.runs.recordLaunch(agentId, startedProcess(10, "5"), 3);
+      store.runs.recordLaunch(agentId, startedProcess(11, "6"), 4);
       const agent = store.agents.get(agentId)!;
       expect([agent.status, agent.process?.pid, agent.startedAt]).toEqual(["killed", 10, 3]);
     });
   });
 
   it("reads the same agent through its summary as through its full row", () => {
-    withStore((store) => {
+    withFreshStore((store) => {
       const { taskId, agentId } = seed(store);
-      store.runs.recordLaunch(agentId, { pid: 10, startTime: "5", handle: null }, 2);
+      store.runs.recordLaunch(agentId, startedProcess(10, "5"), 2);
       store.streams.apply({ id: agentId, taskId }, 0, 100, {
         sessionId: "s",
         model: "m",
@@ -110,7 +98,7 @@ describe("store", () => {
         lastText: "hi",
         result: { text: "r", isError: false },
       }, [], 3);
-      store.runs.end(agentId, { status: "failed", reason: "why", exit: { kind: "exited", code: 2 }, at: 4, claim: cleanupClaim("c") });
+      store.runs.end(agentId, { status: "failed", reason: "why", exit: exited(2), at: 4, claim: cleanupClaim("c") });
       store.outcomes.setValidation(agentId, { confidence: "low", score: 10, warnings: ["w"] });
       const full = store.agents.get(agentId)!;
       const summary = store.summaries.get(agentId)!;
@@ -155,7 +143,7 @@ describe("store", () => {
   });
 
   it("gives a slot back once only", () => {
-    withStore((store) => {
+    withFreshStore((store) => {
       const { taskId, agentId } = seed(store);
       expect(store.tasks.get(taskId)?.activeCount).toBe(1);
       expect(store.agents.releaseSlot(agentId)).toBe(true);
@@ -165,16 +153,16 @@ describe("store", () => {
   });
 
   it("keeps the first exit status recorded", () => {
-    withStore((store) => {
+    withFreshStore((store) => {
       const { agentId } = seed(store);
-      store.runs.recordExit(agentId, { kind: "signalled", signal: "SIGTERM" });
-      store.runs.recordExit(agentId, { kind: "exited", code: 0 });
-      expect(store.agents.get(agentId)?.exit).toEqual({ kind: "signalled", signal: "SIGTERM" });
+      store.runs.recordExit(agentId, signalled("SIGTERM"));
+      store.runs.recordExit(agentId, exited(0));
+      expect(store.agents.get(agentId)?.exit).toEqual(signalled("SIGTERM"));
     });
   });
 
   it("refuses an event for an agent of another task and counts nothing", () => {
-    withStore((store) => {
+    withFreshStore((store) => {
       const { taskId, agentId } = seed(store);
       const other = "TASK-20260101-000000-00000002" as TaskId;
       const id = store.events.append({ taskId: other, agentId, kind: "progress", at: 1, data: {} });

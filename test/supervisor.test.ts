@@ -6,6 +6,7 @@ import { findExecutable } from "../src/runners/executables.js";
 import { identify, isAlive, signalProcess, statOf, type ProcessIdentity } from "../src/supervisor/identity.js";
 import { parseStat, readStat } from "../src/supervisor/procfs.js";
 import { terminate } from "../src/supervisor/terminate.js";
+import { agentScope } from "./helpers/builders.js";
 import { taggedProcesses } from "./helpers/leak-guard.js";
 
 const started: ChildProcess[] = [];
@@ -52,7 +53,7 @@ describe("process identity", () => {
     const { child, identity } = start(["sleep", "300"]);
     const impostor = { pid: identity.pid, startTime: String(BigInt(identity.startTime) - 1n) };
     expect(signalProcess(impostor, "SIGKILL")).toBe("gone");
-    const report = await terminate({ root: impostor, sid: identity.pid, subreaper: false, mark: "CORRAL_MARK=none", cgroup: null }, { graceMs: 100 });
+    const report = await terminate(agentScope(impostor), { graceMs: 100 });
     expect(report.signalled).toEqual([]);
     expect(isAlive(identity)).toBe(true);
     child.kill("SIGKILL");
@@ -88,10 +89,7 @@ describe("process identity", () => {
     }
     if (second === null) throw new Error("the kernel did not reuse the pid");
     expect(second.identity.startTime).not.toBe(first.identity.startTime);
-    const report = await terminate(
-      { root: first.identity, sid: first.identity.pid, subreaper: false, mark: "CORRAL_MARK=gone", cgroup: null },
-      { graceMs: 100 },
-    );
+    const report = await terminate(agentScope(first.identity, { mark: "CORRAL_MARK=gone" }), { graceMs: 100 });
     expect(report.signalled).toEqual([]);
     expect(isAlive(second.identity)).toBe(true);
   });
@@ -112,7 +110,7 @@ describe("termination under tini", () => {
     process.kill(child.pid!, "SIGSTOP");
     const stat = readStat(child.pid!)!;
     const root = { pid: child.pid!, startTime: stat.startTime };
-    const report = await terminate({ root, sid: stat.session, subreaper: true, mark, cgroup: null }, { graceMs: 200 });
+    const report = await terminate(agentScope(root, { sid: stat.session, subreaper: true, mark }), { graceMs: 200 });
     await exited(child);
     expect(report.survivors).toEqual([]);
     expect(taggedProcesses().filter((pid) => readStat(pid)?.comm === "sleep")).toEqual([]);
@@ -125,7 +123,7 @@ describe("termination under tini", () => {
     const stat = readStat(child.pid!)!;
     const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     const report = await terminate(
-      { root: { pid: child.pid!, startTime: stat.startTime }, sid: stat.session, subreaper: true, mark: "CORRAL_MARK=x", cgroup: null },
+      agentScope({ pid: child.pid!, startTime: stat.startTime }, { sid: stat.session, subreaper: true, mark: "CORRAL_MARK=x" }),
       { graceMs: 1000 },
     );
     expect(report.method).toBe("tree");

@@ -12,6 +12,7 @@ import { Corral } from "../src/lifecycle/corral.js";
 import { createLogger } from "../src/lifecycle/logger.js";
 import { identify, isAlive, type ProcessIdentity } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
+import { claudeLine, exited } from "./helpers/builders.js";
 import { CORRAL_BIN, startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 import { openCorral } from "./helpers/sandbox.js";
 
@@ -101,7 +102,7 @@ describe("the tmux runner", () => {
 
     writeFileSync(gate, "");
     const done = await corral.whenCleaned(agent.id);
-    expect([done.status, done.exit, done.cleanupStatus]).toEqual(["completed", { kind: "exited", code: 0 }, "done"]);
+    expect([done.status, done.exit, done.cleanupStatus]).toEqual(["completed", exited(0), "done"]);
     const close = corral.cleanupRecord(agent.id).steps.find((s) => s.step === "close_session");
     expect(close?.outcome).toBe("ok");
     expect(close?.detail).toMatchObject({ server: server.pid, drained: true, killSession: "ok", forced: false, survivors: [] });
@@ -166,7 +167,7 @@ describe("the tmux runner", () => {
     writeFileSync(gate, "");
     const ended = await recovering.whenCleaned(failing, 10_000);
     // Not the new corral's child, yet the keeper in the pane kept its status.
-    expect([ended.status, ended.exit, ended.reason]).toEqual(["failed", { kind: "exited", code: 7 }, null]);
+    expect([ended.status, ended.exit, ended.reason]).toEqual(["failed", exited(7), null]);
     for (const id of [failing, killed]) {
       expect(recovering.agent(id)?.cleanupStatus).toBe("done");
       expect(recovering.cleanupRecord(id).steps.find((s) => s.step === "close_session")?.outcome).toBe("ok");
@@ -199,15 +200,15 @@ describe("the tmux runner", () => {
     const report = await recovering.reconcile();
     expect([report.foundEnded, report.terminated]).toEqual([[deployed.agent_id], []]);
     const ended = await recovering.whenCleaned(deployed.agent_id as AgentId, 10_000);
-    expect([ended.status, ended.exit, ended.reason, ended.cleanupStatus]).toEqual(["failed", { kind: "exited", code: 7 }, null, "done"]);
+    expect([ended.status, ended.exit, ended.reason, ended.cleanupStatus]).toEqual(["failed", exited(7), null, "done"]);
   });
 
   it("the terminal's control sequences in a tmux agent's log are never evidence about the agent", async () => {
     // A claude-like CLI on a terminal: it sets up the screen, streams its JSON, and restores
     // the screen on exit with no newline after, as a real CLI does.
     const fake = join(process.env.CORRAL_TEST_ROOT as string, "claude-on-a-terminal");
-    const init = JSON.stringify({ type: "system", subtype: "init", session_id: "s-1", model: "m", mcp_servers: [{ name: "corral", status: "connected" }] });
-    const result = JSON.stringify({ type: "result", subtype: "success", is_error: false, result: "done", session_id: "s-1", total_cost_usd: 0.01, num_turns: 1 });
+    const init = claudeLine.init({ mcp_servers: [{ name: "corral", status: "connected" }] });
+    const result = claudeLine.result();
     writeFileSync(
       fake,
       `#!/bin/bash\ncat > /dev/null\nprintf '\\033[?25l\\033]0;claude\\007'\necho '${init}'\nprintf '\\033[1m\\033[0m'\necho '${result}'\nprintf '\\033[?25h\\033[?1004l\\033[?2004l\\033[<u\\033]0;\\007'\n`,

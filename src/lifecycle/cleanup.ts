@@ -8,7 +8,7 @@ import { validateCompletion } from "../domain/validation.js";
 import type { Runners } from "../runners/registry.js";
 import { stillRunning, type ProcessIdentity } from "../runners/host.js";
 import type { AgentHandle, TerminationReport } from "../runners/runner.js";
-import type { AgentRecord, StepOutcome } from "../store/records.js";
+import type { AgentRecord, CleanupStepRecord, StepOutcome } from "../store/records.js";
 import { isUnwritable } from "../store/database.js";
 import type { Store } from "../store/store.js";
 import { archiveLog } from "./archive.js";
@@ -205,9 +205,12 @@ async function launchFinished(ctx: CleanupContext, agent: AgentRecord): Promise<
   return current;
 }
 
-/** The steps a retry runs: those that failed last time, with terminate and verify kept together. */
-export function stepsToRetry(failedSteps: ReadonlySet<string>): CleanupStep[] {
-  const again = new Set(failedSteps);
+/**
+ * The steps a retry runs: those that failed in the last attempt (earlier failures were retried
+ * then), in cleanup order, with terminate and verify kept together.
+ */
+export function stepsToRetry(recorded: readonly Pick<CleanupStepRecord, "attempt" | "step" | "outcome">[], lastAttempt: number): CleanupStep[] {
+  const again = new Set(recorded.filter((s) => s.attempt === lastAttempt && s.outcome === "failed").map((s) => s.step));
   if (again.has("terminate") || again.has("verify")) {
     again.add("terminate");
     again.add("verify");

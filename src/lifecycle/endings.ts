@@ -215,9 +215,8 @@ export class Endings {
       const claim = core.newClaim();
       if (!core.store.cleanups.retry(agent.id, claim)) continue;
       taken += 1;
-      const last = core.store.cleanupSteps.forAgent(agent.id).filter((s) => s.attempt === agent.cleanupAttempts);
-      const failedSteps = new Set(last.filter((s) => s.outcome === "failed").map((s) => s.step));
-      await this.track(agent.id, this.cleanup(agent.id, claim, stepsToRetry(failedSteps)));
+      const recorded = core.store.cleanupSteps.forAgent(agent.id);
+      await this.track(agent.id, this.cleanup(agent.id, claim, stepsToRetry(recorded, agent.cleanupAttempts)));
     }
     return taken;
   }

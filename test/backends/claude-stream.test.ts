@@ -1,18 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { parseClaudeLine } from "../../src/backends/claude/stream.js";
-import { validateCompletion } from "../../src/domain/validation.js";
 import { foldEvents } from "../../src/lifecycle/stream-reader.js";
+import { claudeLine } from "../helpers/builders.js";
 
 const line = (value: unknown): string => JSON.stringify(value);
 const init = (status: string | null) =>
-  line({
-    type: "system",
-    subtype: "init",
-    session_id: "s-1",
-    model: "claude-x",
-    mcp_servers: status === null ? [{ name: "other", status: "connected" }] : [{ name: "corral", status }],
-    tools: [],
-  });
+  claudeLine.init({ model: "claude-x", mcp_servers: status === null ? [{ name: "other", status: "connected" }] : [{ name: "corral", status }] });
 
 describe("reading claude's stream-json", () => {
   it.each([
@@ -53,12 +46,7 @@ describe("reading claude's stream-json", () => {
       parseClaudeLine(line({ type: "user", message: { content: [{ type: "tool_result", tool_use_id: "t1", is_error: true, content: "denied" }] } }), "corral"),
     ).toEqual([{ kind: "tool_result", id: "t1", isError: true, excerpt: "denied" }]);
     const [result] = parseClaudeLine(
-      line({
-        type: "result",
-        subtype: "success",
-        is_error: false,
-        result: "done",
-        session_id: "s-1",
+      claudeLine.result({
         total_cost_usd: 0.25,
         num_turns: 3,
         duration_ms: 900,
@@ -98,37 +86,5 @@ describe("reading claude's stream-json", () => {
       counted,
     );
     expect(folded).toMatchObject({ toolCalls: 1, denials: 1, costUsd: 0.1, totalTokens: { input: 50, output: 7 }, result: { text: "ok", isError: false } });
-  });
-});
-
-describe("completion validation", () => {
-  const clean = {
-    status: "completed" as const,
-    exit: { kind: "exited" as const, code: 0 },
-    claimedDone: true,
-    progressReports: 3,
-    findings: 1,
-    filesChanged: 2,
-    streamed: true,
-    result: { isError: false, text: "done" },
-    corralConnected: true,
-  };
-
-  it("is confident when every piece of evidence is there", () => {
-    expect(validateCompletion(clean)).toMatchObject({ confidence: "high", score: 100, warnings: [] });
-  });
-
-  it.each([
-    [{ corralConnected: false }, /did not connect/],
-    [{ result: null }, /no final result/],
-    [{ result: { isError: true, text: "API Error" } }, /reported an error: API Error/],
-    [{ claimedDone: false }, /never reported status "completed"/],
-    [{ progressReports: 0 }, /never reported progress/],
-    [{ findings: 0, filesChanged: 0 }, /no findings and changed no file/],
-    [{ status: "killed" as const }, /ended killed/],
-  ])("warns when %j", (change, warning) => {
-    const validation = validateCompletion({ ...clean, ...change });
-    expect(validation.warnings.join("\n")).toMatch(warning);
-    expect(validation.confidence).not.toBe("high");
   });
 });
