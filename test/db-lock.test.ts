@@ -184,8 +184,9 @@ describe("with another process holding the database's write lock", () => {
     const killed = unwrap(await corral.kill(agent.id));
     expect(killed.killedNow).toBe(true);
     expect([killed.agent.status, killed.agent.cleanupStatus, killed.agent.slotHeld]).toEqual(["killed", "done", false]);
-    // The exit the kill caused may have queued behind it, and is recorded by the next retry.
-    await until(() => corral.pendingCount() === 0);
+    // The exit the kill caused may queue behind it in the journal, and is recorded by the next
+    // retry: it is seen once the exit is on the row and the journal empty, in either order.
+    await until(() => corral.agent(agent.id)?.exit != null && corral.pendingCount() === 0);
     expect(corral.agent(agent.id)?.status).toBe("killed");
   });
 

@@ -43,7 +43,8 @@ export interface OpenOptions {
 /**
  * The lifecycle service, one per corral process: a facade over deployment, termination,
  * recovery, queries, agents' own calls and upkeep, which share one Core. It owns the
- * background rounds and the order of shutdown; the store stays inside.
+ * background rounds and the order of shutdown; the store stays inside. Its length is the size
+ * of the service's surface (one delegating method per operation), not of any logic.
  */
 export class Corral {
   private readonly core: Core;

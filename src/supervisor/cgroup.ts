@@ -13,6 +13,9 @@ import { identify, type ProcessIdentity } from "./identity.js";
  * upper levels are corral's and never hold a process, so they may hand controllers down (the
  * v2 "no internal processes" rule); one level per state dir keeps each corral's stale-cgroup
  * sweep to its own agents.
+ *
+ * One module, a little over 300 lines: detection, making, killing, removing and metering act
+ * on the same layout and its rules, which read best in one place.
  */
 const CGROUP_TOP = "corral";
 

@@ -45,6 +45,9 @@ type TmuxHandle = z.infer<typeof TmuxHandleSchema>;
  *
  * Without tmux on PATH it still stops, verifies and inspects its agents (that is all /proc),
  * but starts none and cannot close a session.
+ *
+ * A little over 300 lines: start, adoption and release each wait on tmux in their own way,
+ * and the keeper's protocol (keeper.ts) and the client (client.ts) are already apart.
  */
 export class TmuxRunner extends LocalRunner<TmuxHandle> {
   readonly kind = "tmux";
