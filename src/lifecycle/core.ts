@@ -45,22 +45,11 @@ export interface CoreParts {
 /**
  * What every part of the service (deployment, termination, recovery, queries, upkeep) shares:
  * the opened parts, whether this corral has closed, and the ways it writes to a database that
- * another process may hold locked. One per corral process.
+ * another process may hold locked. One per corral process. Its parts are CoreParts' members
+ * (the interface below merges into the class), set once by the constructor.
  */
-export class Core implements CoreParts {
-  readonly config: Config;
-  readonly store: Store;
-  readonly logger: Logger;
-  readonly owner: ProcessIdentity;
-  readonly workspaces: Workspaces;
-  readonly runners: Runners;
-  readonly backends: ReadonlyMap<string, Backend>;
-  readonly streams: StreamFollower;
-  readonly pending: PendingRecords;
-  readonly relays: Relays;
-  readonly ballast: Ballast;
-  readonly bwrap: string | null;
-  readonly usesSubreaper: boolean;
+export interface Core extends CoreParts {}
+export class Core {
   closed = false;
   /** SIGTERM to SIGKILL; shorter during a shutdown, which has a deadline. */
   graceMs: number;
@@ -75,19 +64,7 @@ export class Core implements CoreParts {
   lostStore: { readonly error: CorralError; readonly rescue: string | null } | null = null;
 
   constructor(parts: CoreParts) {
-    this.config = parts.config;
-    this.store = parts.store;
-    this.logger = parts.logger;
-    this.owner = parts.owner;
-    this.workspaces = parts.workspaces;
-    this.runners = parts.runners;
-    this.backends = parts.backends;
-    this.streams = parts.streams;
-    this.pending = parts.pending;
-    this.relays = parts.relays;
-    this.ballast = parts.ballast;
-    this.bwrap = parts.bwrap;
-    this.usesSubreaper = parts.usesSubreaper;
+    Object.assign(this, parts);
     this.graceMs = parts.config.graceMs;
   }
 
