@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -90,6 +91,8 @@ describe.each(["process", "tmux"] as const)("the %s runner's handle", (kind: Run
     expect(ended).toBe(false);
     await later.stop(handle, { graceMs: 2000 });
     if (recovered.running) await recovered.ended;
+    // A corral watches adopted agents for as long as it runs: an ended one leaves it nothing.
+    expect(getEventListeners(watching.signal, "abort")).toHaveLength(0);
     expect(later.recover(handle, watching.signal)).toEqual({ running: false });
     watching.abort();
   });

@@ -126,13 +126,17 @@ export abstract class LocalRunner<H extends LocalHandle> implements Runner {
     if (root === null || !isAlive(root)) return { running: false };
     const ended = new Promise<void>((resolve) => {
       if (signal.aborted) return;
+      const stop = (): void => clearInterval(timer);
       const timer = setInterval(() => {
         if (isAlive(root)) return;
-        clearInterval(timer);
+        stop();
+        // One listener per watched agent, removed at its end: a corral that adopts agents for
+        // weeks keeps none for those that ended.
+        signal.removeEventListener("abort", stop);
         resolve();
       }, RECOVERED_POLL_MS);
       timer.unref();
-      signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+      signal.addEventListener("abort", stop, { once: true });
     });
     return { running: true, ended };
   }
