@@ -14,7 +14,7 @@ export async function benchStall(bench: Bench): Promise<void> {
   const { client } = await serveWithAgents(home, 0);
   const call = async (name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })).structuredContent as Record<string, unknown>;
   try {
-    const taskId = ((await call("list_real_tasks", {})).tasks as { taskId: string }[])[0]?.taskId as string;
+    const taskId = ((await call("list_real_tasks", {})).tasks as { task_id: string }[])[0]?.task_id as string;
     const printer = await call("deploy_headless_agent", {
       task_id: taskId,
       agent_type: "printer",
