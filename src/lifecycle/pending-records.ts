@@ -91,16 +91,14 @@ export class PendingRecords {
     // The disk refused the copy: the record on disk stands, without what the update adds.
     if (written === null) return;
     const path = join(dir, name);
-    const aside = `${path}.replaced`;
-    try {
-      await rename(path, aside);
-    } catch (cause) {
-      if ((cause as { code?: unknown }).code !== "ENOENT") throw cause;
+    // Looked for and replaced in one turn of the event loop (a rename over it is atomic): a
+    // pass of this process that recorded the end and removed it meanwhile is never undone, which
+    // would leave an end already on record waiting in the journal.
+    if (!existsSync(path)) {
       await removeQuietly(written);
       return;
     }
-    await rename(written, path);
-    await removeQuietly(aside);
+    renameSync(written, path);
   }
 
   /** Every waiting record, oldest first; a file that does not parse is set aside as `.bad`. */
