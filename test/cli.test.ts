@@ -102,8 +102,13 @@ describe("logs: none on a terminal unless asked for", () => {
     expect(jsonLines(output)).toEqual([]);
   });
 
-  it("--log-level and CORRAL_LOG_LEVEL ask for JSON logs on stderr; stdout stays the command's", async () => {
-    for (const [args, env] of [[["--log-level", "info", ...ARGS], unasked], [ARGS, { ...unasked, CORRAL_LOG_LEVEL: "info" }]] as const) {
+  it("--log-level, CORRAL_LOG_LEVEL and CORRAL_LOG ask for JSON logs on stderr; stdout stays the command's", async () => {
+    const asked = [
+      [["--log-level", "info", ...ARGS], unasked],
+      [ARGS, { ...unasked, CORRAL_LOG_LEVEL: "info" }],
+      [ARGS, { ...unasked, CORRAL_LOG: "info" }],
+    ] as const;
+    for (const [args, env] of asked) {
       const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...env, CORRAL_HOME: home() } });
       expect(jsonLines(stderr).map((l) => (JSON.parse(l) as { msg: string }).msg)).toContain("agent cleaned");
       expect(jsonLines(stdout)).toEqual([]);

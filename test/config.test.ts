@@ -33,7 +33,7 @@ describe("nested configuration", () => {
   });
 
   it("still reads claude's former variables, and the new name wins when both are set", () => {
-    const former = settings(BACKEND_SECTIONS).filter((s) => s.aliases.length > 0);
+    const former = settings(BACKEND_SECTIONS).filter((s) => s.path[0] === "backends" && s.aliases.length > 0);
     expect(former.map((s) => [s.env, s.aliases])).toEqual([
       ["CORRAL_BACKENDS_CLAUDE_PATH", ["CORRAL_CLAUDE_PATH"]],
       ["CORRAL_BACKENDS_CLAUDE_PERMISSION_MODE", ["CORRAL_CLAUDE_PERMISSION_MODE"]],

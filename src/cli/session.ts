@@ -22,13 +22,16 @@ export function die(error: CorralError, code = 2, output: Output = {}): never {
 
 /** The variable that asks for logs, set by the environment or by the global --log-level. */
 export const LOG_LEVEL_VARIABLE = "CORRAL_LOG_LEVEL";
+/** Its short name, which asks as much. */
+const LOG_VARIABLE = "CORRAL_LOG";
 
 /**
  * A terminal command's logger: JSON lines at `level` only when logs were asked for, else
  * warnings and errors as plain sentences, so a person at a terminal never reads JSON.
  */
 export function terminalLogger(level: string): Logger {
-  return process.env[LOG_LEVEL_VARIABLE] === undefined ? createPlainLogger() : createLogger(level);
+  const asked = process.env[LOG_LEVEL_VARIABLE] !== undefined || process.env[LOG_VARIABLE] !== undefined;
+  return asked ? createLogger(level) : createPlainLogger();
 }
 
 /** A corral for one command: no background watching, closed when the command is done. */

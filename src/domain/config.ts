@@ -147,12 +147,15 @@ export function envName(path: readonly string[]): string {
   return `CORRAL_${path.map(SCREAMING).join("_")}`;
 }
 
+/** Short names people type for a general setting, read when its own variable is not set. */
+const GENERAL_ALIASES: Readonly<Record<string, readonly string[]>> = { logLevel: ["CORRAL_LOG"] };
+
 /** `claude` + `path` → `claudePath`: a backend's key as a flat key, as it was before sections. */
 const flatKey = (backend: string, key: string): string => `${backend}${key.charAt(0).toUpperCase()}${key.slice(1)}`;
 
 /** Every setting, general ones first, then each backend's section in the registry's order. */
 export function settings(sections: BackendSections): Setting[] {
-  const general = Object.keys(GeneralConfigSchema.shape).map((key): Setting => ({ path: [key], env: envName([key]), aliases: [] }));
+  const general = Object.keys(GeneralConfigSchema.shape).map((key): Setting => ({ path: [key], env: envName([key]), aliases: GENERAL_ALIASES[key] ?? [] }));
   const backends = Object.entries(sections.schemas).flatMap(([name, section]) =>
     Object.keys(section.shape).map((key): Setting => {
       const former = (sections.formerFlatKeys[name] ?? []).includes(key);
