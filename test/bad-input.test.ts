@@ -67,7 +67,7 @@ describe("bad input gets a specific error and changes nothing", () => {
     ["a relative cwd", { cwd: "project" }, "INVALID_INPUT", 'cwd: must be an absolute path, not "project"'],
     ["a NUL byte in the cwd", { cwd: "/tmp/a\0b" }, "INVALID_INPUT", "cwd: may not contain a NUL byte"],
     ["a cwd that is a file", { cwd: "/etc/hostname" }, "INVALID_INPUT", "cwd: /etc/hostname is not a directory"],
-    ["a command for the claude backend", { backend: "claude" }, "INVALID_INPUT", "command: the claude backend runs claude and takes no command"],
+    ["a command for the claude backend", { backend: "claude" }, "INVALID_INPUT", "command: the claude backend runs claude and takes no argv"],
     ["an unknown parent", { parentId: "lead-120000-abcdef" }, "UNKNOWN_AGENT", "parent_id: no agent lead-120000-abcdef"],
     ["a malformed parent id", { parentId: "x" }, "INVALID_ID", "parent_id: an agent id looks like"],
     ["a NUL byte in the command", { command: ["echo", "a\0b"] }, "INVALID_INPUT", "NUL"],

@@ -33,7 +33,7 @@ export const claude: BackendDefinition<typeof ClaudeSettingsSchema, "claude"> = 
     },
     // An argv given to a claude agent would be silently ignored: refuse it instead.
     check: ({ command }) =>
-      command === null ? ok(undefined) : fail("INVALID_INPUT", "the claude backend runs claude and takes no command; use the command backend to run an argv", "command"),
+      command === null ? ok(undefined) : fail("INVALID_INPUT", "the claude backend runs claude and takes no argv; use the command backend to run one", "command"),
     plan: (spec) => claudePlan(settings, context, spec),
   }),
 };
