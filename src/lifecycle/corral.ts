@@ -113,11 +113,6 @@ export class Corral {
     return this.core.runners;
   }
 
-  /** bwrap, when agents run contained (see containedView); null when they see what corral sees. */
-  get bwrap(): string | null {
-    return this.core.bwrap;
-  }
-
   createTask(raw: CreateTaskInput): Result<TaskRecord> {
     return this.deployment.createTask(raw);
   }
