@@ -141,8 +141,7 @@ export class Endings {
     if (agent === null || agent.process === null) return { signalled: [], survivors: [] };
     const { runner, handle } = this.core.handleOf(agent);
     const report = await runner.stop(handle, { graceMs: this.core.graceMs });
-    const survivors = runner.stats(handle).processes;
-    return { signalled: report.signalled.map((p) => p.pid), survivors: survivors.map((p) => p.pid) };
+    return { signalled: report.signalled.map((p) => p.pid), survivors: report.survivors.map((p) => p.pid) };
   }
 
   private schedulePending(): void {
