@@ -52,7 +52,7 @@ function demoPlan(): RunPlan {
 }
 
 /**
- * The claude to run: the one configured (CORRAL_CLAUDE_PATH, else `claude` on PATH), else, in
+ * The claude to run: the one configured (CORRAL_BACKENDS_CLAUDE_PATH, else `claude` on PATH), else, in
  * corral's own checkout, the pinned devDependency. An installed corral does not bring claude.
  */
 function claudePath(configured: string): string | null {
@@ -76,7 +76,7 @@ export function registerDemo(program: Command): void {
           code: "LAUNCH_FAILED",
           message:
             `the demo runs the real claude CLI, and ${configured} is not on PATH: install it (npm install -g @anthropic-ai/claude-code), ` +
-            "or set CORRAL_CLAUDE_PATH to its path; in corral's checkout, npm ci installs it",
+            "or set CORRAL_BACKENDS_CLAUDE_PATH to its path; in corral's checkout, npm ci installs it",
         });
       }
       // From here on a signal stops the demo's agents and removes its dir before corral exits.
