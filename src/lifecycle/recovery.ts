@@ -1,4 +1,3 @@
-import { setMaxListeners } from "node:events";
 import { describeUnknown } from "../domain/errors.js";
 import type { AgentId } from "../domain/ids.js";
 import type { AgentRecord } from "../store/records.js";
@@ -27,7 +26,7 @@ export class Recovery {
   /** The dead corral each adopted agent came from: shutdown hands the agent back, never kills it. */
   private readonly adoptedFrom = new Map<AgentId, ProcessIdentity>();
   /** Aborted when this corral closes: it stops watching the agents it adopted. */
-  private readonly watching = watchingController();
+  private readonly watching = new AbortController();
   private reconciling: Promise<ReconcileReport> | null = null;
 
   constructor(
@@ -161,11 +160,4 @@ export class Recovery {
     if (recorded !== null) return this.endings.onExit(id, recorded);
     return this.endings.onLostExit(id, "it ended while no corral was its parent");
   }
-}
-
-/** One signal for every adopted agent watched at once: as many listeners as agents, no warning at 11. */
-function watchingController(): AbortController {
-  const controller = new AbortController();
-  setMaxListeners(0, controller.signal);
-  return controller;
 }

@@ -45,6 +45,10 @@ export abstract class LocalRunner<H extends LocalHandle> implements Runner {
   abstract readonly unavailable: string | null;
   protected abstract readonly schema: z.ZodType<H>;
 
+  /** Recovered agents' roots, each with what settles its end: one timer looks at them all. */
+  private readonly watched = new Map<LocalRoot, () => void>();
+  private watchTimer: NodeJS.Timeout | null = null;
+
   constructor(protected readonly setup: LocalSetup) {}
 
   get capabilities(): RunnerCapabilities {
@@ -72,9 +76,13 @@ export abstract class LocalRunner<H extends LocalHandle> implements Runner {
     return fail("DB_CORRUPT", `the stored handle is not a ${this.kind} runner's: ${problems.join("; ")}`);
   }
 
-  /** A handle passed in is one this runner made or read back; anything else is a defect. */
+  /**
+   * The handle as this runner's own shape. A handle reaches a runner only from its readHandle
+   * (which checked it), place or start (which made it), so it is not checked again on every
+   * stop, look and reap.
+   */
   protected local(handle: AgentHandle): H {
-    return this.schema.parse(handle);
+    return handle as unknown as H;
   }
 
   place(placement: Placement): Result<AgentHandle> {
@@ -124,21 +132,37 @@ export abstract class LocalRunner<H extends LocalHandle> implements Runner {
   recover(handle: AgentHandle, signal: AbortSignal): Recovery {
     const { root } = this.local(handle);
     if (root === null || !isAlive(root)) return { running: false };
-    const ended = new Promise<void>((resolve) => {
+    return { running: true, ended: this.watch(root, signal) };
+  }
+
+  /**
+   * Settles when `root` is gone. One timer polls every recovered root of this runner, and stops
+   * (with its one abort listener) when none is left or the signal aborts: a runner belongs to
+   * one corral process, whose signal is the same for every agent it recovers.
+   */
+  private watch(root: LocalRoot, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
       if (signal.aborted) return;
-      const stop = (): void => clearInterval(timer);
-      const timer = setInterval(() => {
-        if (isAlive(root)) return;
-        stop();
-        // One listener per watched agent, removed at its end: a corral that adopts agents for
-        // weeks keeps none for those that ended.
+      this.watched.set(root, resolve);
+      if (this.watchTimer !== null) return;
+      const stop = (): void => {
+        clearInterval(timer);
+        this.watchTimer = null;
+        this.watched.clear();
         signal.removeEventListener("abort", stop);
-        resolve();
+      };
+      const timer = setInterval(() => {
+        for (const [watchedRoot, ended] of this.watched) {
+          if (isAlive(watchedRoot)) continue;
+          this.watched.delete(watchedRoot);
+          ended();
+        }
+        if (this.watched.size === 0) stop();
       }, RECOVERED_POLL_MS);
       timer.unref();
+      this.watchTimer = timer;
       signal.addEventListener("abort", stop, { once: true });
     });
-    return { running: true, ended };
   }
 
   stats(handle: AgentHandle): AgentUsage {
