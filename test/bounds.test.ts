@@ -200,14 +200,16 @@ describe("an agent with a lifetime of its own outlives its coordinator's client"
 describe("reply budget and request ids (pure)", () => {
   it("leaves a reply that fits as it is, and clips one that does not until it fits", () => {
     const small = { a: "b", list: [1, 2, 3] };
-    expect(fitToBudget(small, 1000)).toEqual({ fits: true, value: small, clipped: false });
+    expect(fitToBudget(small, 1000)).toEqual({ fits: true, value: small, clipped: false, text: JSON.stringify(small) });
     const big = { rows: Array.from({ length: 5000 }, (_, i) => ({ id: i, text: "t".repeat(500) })) };
     const fitted = fitToBudget(big, 64 * 1024);
     expect(fitted.fits).toBe(true);
     if (!fitted.fits) return;
     expect(fitted.clipped).toBe(true);
     expect(jsonBytes(fitted.value)).toBeLessThanOrEqual(64 * 1024);
+    expect(fitted.text).toBe(JSON.stringify(fitted.value));
     expect(fitted.value.rows[0]).toMatchObject({ id: 0 });
+    expect(fitted.value).toMatchObject({ truncated: true });
   });
 
   it("says how big a reply is when nothing can make it fit", () => {

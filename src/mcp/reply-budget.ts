@@ -20,21 +20,35 @@ const LEVELS: readonly ClipLevel[] = [
   { text: 64, items: 3 },
 ];
 
-export type Fitted<T> = { readonly fits: true; readonly value: T; readonly clipped: boolean } | { readonly fits: false; readonly bytes: number };
+/** A reply that fits, with the JSON it was measured by, to be sent as it is; or how big it was. */
+export type Fitted<T> =
+  | { readonly fits: true; readonly value: T; readonly clipped: boolean; readonly text: string }
+  | { readonly fits: false; readonly bytes: number };
 
 export function jsonBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value) ?? "");
 }
 
-/** The value as it is when it fits, else the least clipped version that fits, else how big it is. */
+/**
+ * The value as it is when it fits, else the least clipped version that fits, else how big it
+ * is. A clipped object says so (`truncated: true`, counted in the budget); each version is
+ * serialised once, and the text that fitted is the one sent.
+ */
 export function fitToBudget<T>(value: T, budget: number): Fitted<T> {
-  const bytes = jsonBytes(value);
-  if (bytes <= budget) return { fits: true, value, clipped: false };
+  const text = JSON.stringify(value) ?? "";
+  const bytes = Buffer.byteLength(text);
+  if (bytes <= budget) return { fits: true, value, clipped: false, text };
   for (const level of LEVELS) {
-    const clipped = clip(value, level) as T;
-    if (jsonBytes(clipped) <= budget) return { fits: true, value: clipped, clipped: true };
+    const clipped = markTruncated(clip(value, level)) as T;
+    const clippedText = JSON.stringify(clipped) ?? "";
+    if (Buffer.byteLength(clippedText) <= budget) return { fits: true, value: clipped, clipped: true, text: clippedText };
   }
   return { fits: false, bytes };
+}
+
+/** An object that was clipped carries `truncated: true`; a list has nowhere to say it. */
+function markTruncated(value: unknown): unknown {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? { ...value, truncated: true } : value;
 }
 
 function clip(value: unknown, level: ClipLevel): unknown {

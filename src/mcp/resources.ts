@@ -19,7 +19,7 @@ function json<S extends z.ZodType>(uri: URL, schema: S, result: Result<z.input<S
   if (!fitted.fits) {
     throw refused({ code: "REPLY_TOO_LARGE", message: `${uri.href} would be ${fitted.bytes} bytes, over the ${REPLY_BUDGET_BYTES}-byte budget; use the tools, which page` });
   }
-  return { contents: [{ uri: uri.href, mimeType: "application/json", text: JSON.stringify(fitted.value) }] };
+  return { contents: [{ uri: uri.href, mimeType: "application/json", text: fitted.text }] };
 }
 
 /** The newest tasks, as many as one page holds: the tools page through the rest. */

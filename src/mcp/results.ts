@@ -30,9 +30,8 @@ export function toolResult<T extends object>(result: Result<T>, budget = REPLY_B
       ),
     );
   }
-  const value = fitted.clipped ? { ...fitted.value, truncated: true } : fitted.value;
   return {
-    content: [{ type: "text", text: JSON.stringify(value) }],
-    structuredContent: value as Record<string, unknown>,
+    content: [{ type: "text", text: fitted.text }],
+    structuredContent: fitted.value as Record<string, unknown>,
   };
 }
