@@ -13,6 +13,26 @@ const compat = {
 };
 const REPORTS = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false } as const;
 
+// The inputs are made once per process: a coordinator serving contained agents makes their
+// tools for each relay connection, and the published schemas are cached by schema.
+const ProgressInput = z.strictObject({ status: Field.progressStatus, message: Field.message, progress: Field.progress.optional(), ...compat });
+const FindingInput = z.strictObject({
+  finding_type: Field.findingType,
+  severity: Field.severity,
+  message: Field.message,
+  data: Field.findingData.optional(),
+  ...compat,
+});
+const SpawnInput = z.strictObject({
+  child_agent_type: Field.agentType,
+  child_prompt: Field.prompt,
+  model: Field.model.optional(),
+  effort: Field.effort.optional(),
+  task_id: compat.task_id,
+  parent_agent_id: Field.agentId.optional().describe("accepted for compatibility; must be your own id"),
+});
+const NoInput = z.strictObject({});
+
 /** Who is calling, asked again on every call: an agent that has ended is refused from then on. */
 export type AgentIdentity = () => Promise<Result<AgentRecord>>;
 
@@ -40,7 +60,7 @@ export function agentTools(corral: Corral, identity: AgentIdentity): Tool[] {
       description:
         "Tells the coordinator how your work goes: a short status (e.g. 'working', 'blocked', 'completed'), a message, " +
         "and a percentage. Call it when you start, after each significant step, and with status 'completed' when done.",
-      input: z.strictObject({ status: Field.progressStatus, message: Field.message, progress: Field.progress.optional(), ...compat }),
+      input: ProgressInput,
       output: ReportedView,
       annotations: REPORTS,
       run: async ({ status, message, progress, task_id, agent_id }) => {
@@ -60,13 +80,7 @@ export function agentTools(corral: Corral, identity: AgentIdentity): Tool[] {
       name: "report_agent_finding",
       title: "Report a finding",
       description: "Records something the coordinator must know — a bug, a risk, a result — with a type and a severity.",
-      input: z.strictObject({
-        finding_type: Field.findingType,
-        severity: Field.severity,
-        message: Field.message,
-        data: Field.findingData.optional(),
-        ...compat,
-      }),
+      input: FindingInput,
       output: ReportedView,
       annotations: REPORTS,
       run: async ({ finding_type, severity, message, data, task_id, agent_id }) => {
@@ -89,14 +103,7 @@ export function agentTools(corral: Corral, identity: AgentIdentity): Tool[] {
       description:
         "Starts a helper agent under you, with its own mission; it reports to the coordinator like you do. " +
         "Refused beyond the depth and children limits. The child is stopped if your own run ends first.",
-      input: z.strictObject({
-        child_agent_type: Field.agentType,
-        child_prompt: Field.prompt,
-        model: Field.model.optional(),
-        effort: Field.effort.optional(),
-        task_id: compat.task_id,
-        parent_agent_id: Field.agentId.optional().describe("accepted for compatibility; must be your own id"),
-      }),
+      input: SpawnInput,
       output: SpawnedView,
       fields: { agent_type: "child_agent_type", prompt: "child_prompt", parent_id: "parent_agent_id" },
       annotations: REPORTS,
@@ -125,7 +132,7 @@ export function agentTools(corral: Corral, identity: AgentIdentity): Tool[] {
       name: "get_task_context",
       title: "Task context",
       description: "Your identity (agent id, type, parent, depth) and your task's description and shared context.",
-      input: z.strictObject({}),
+      input: NoInput,
       output: TaskContextView,
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
       run: async () => {

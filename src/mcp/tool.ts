@@ -41,8 +41,15 @@ export interface Tool {
 }
 
 /** Any answer may come clipped to the reply budget (results.ts), and then says so. */
-const clippable = <O extends z.ZodObject>(output: O): z.ZodObject =>
-  "truncated" in output.shape ? output : output.extend({ truncated: z.boolean().optional().describe("set when the answer was clipped to fit the reply budget") });
+const clippable = (output: z.ZodObject): z.ZodObject => {
+  const made = clippables.get(output);
+  if (made !== undefined) return made;
+  const extended = "truncated" in output.shape ? output : output.extend({ truncated: z.boolean().optional().describe("set when the answer was clipped to fit the reply budget") });
+  clippables.set(output, extended);
+  return extended;
+};
+/** One extended schema per output, so that its published schema is made once too. */
+const clippables = new WeakMap<z.ZodObject, z.ZodObject>();
 
 /**
  * A tool from one source: its zod input and output are what it checks, what it answers, and
