@@ -46,7 +46,7 @@ program
     const relay = process.env[RELAY_VARIABLE];
     if (options.agent === true && relay !== undefined && relay !== "") {
       // A contained agent: no database here, its tools are served on its relay socket.
-      process.exit(await relayStdio(relay, createLogger(process.env.CORRAL_LOG_LEVEL === "silent" ? "silent" : "warn")));
+      process.exit(await relayStdio(relay, createLogger((process.env.CORRAL_LOG_LEVEL ?? process.env.CORRAL_LOG) === "silent" ? "silent" : "warn")));
     }
     const config = loadConfig();
     if (!config.ok) die(config.error);

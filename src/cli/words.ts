@@ -1,3 +1,4 @@
+import { snakeCase } from "../contract/casing.js";
 import type { CorralError } from "../domain/errors.js";
 
 /**
@@ -18,8 +19,6 @@ const CLI_WORDS: Readonly<Record<string, string>> = {
   reason: "--reason",
   count: "--agents",
 };
-
-const snakeCase = (word: string): string => word.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
 
 /** The command line's word for an input, or its snake_case name where no flag spells it. */
 export function cliWord(field: string): string {
