@@ -37,6 +37,7 @@ const driver: BackendDriver = {
   backend: "claude",
   capabilities: unwrap(findBackend("claude")).capabilities,
   structuredStream: true,
+  callsTools: true,
   deployArgs: (mission, acts) => ({ backend: "claude", prompt: prompt(mission, acts), model: "sonnet" }),
 };
 
