@@ -1,20 +1,25 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { scriptBlock, startModelServer, type ModelServer, type Step } from "../src/demo/model-server/index.js";
 import { unwrap } from "../src/domain/errors.js";
+import type { AgentId, TaskId } from "../src/domain/ids.js";
 import type { AgentRecord } from "../src/store/records.js";
 import type { Corral } from "../src/lifecycle/corral.js";
 import { createLogger } from "../src/lifecycle/logger.js";
 import { serveOwnAgents } from "../src/mcp/agent-serving.js";
+import { scriptedClaudeEnv } from "./helpers/claude-env.js";
+import { startCoordinator } from "./helpers/mcp-client.js";
 import { openCorral } from "./helpers/sandbox.js";
 import { withStore } from "./helpers/store.js";
 import { until } from "./helpers/until.js";
 
 const HTTP_AGENT = join(import.meta.dirname, "..", "dist", "test", "fixtures", "workers", "http-agent.js");
 
-let corral: Corral;
+let corral: Corral | null = null;
 afterEach(async () => {
-  await corral.shutdown("test over");
+  await corral?.shutdown("test over");
+  corral = null;
 });
 
 /** A corral that serves its agents' tools, as `corral serve` and `corral run` do. */
@@ -93,5 +98,62 @@ describe("agents call their tools over their corral's loopback endpoint", () => 
     const unknown = await post(url, { Authorization: `Bearer ${token}` }, INITIALIZE);
     expect(unknown.status).toBe(403);
     expect(await unknown.text()).toContain("the bearer token matches no agent in this state dir");
+  });
+});
+
+describe("an HTTP agent whose corral exits while it runs", () => {
+  let model: ModelServer;
+  beforeAll(async () => {
+    model = await startModelServer();
+  });
+  afterAll(async () => {
+    await model.close();
+  });
+
+  const progress = (message: string): Step => ({ tool: "mcp__corral__update_agent_progress", input: { status: "working", message, progress: 10 } });
+  const awaitFile = (path: string): Step => ({ tool: "Bash", input: { command: `for i in $(seq 600); do [ -e ${path} ] && break; sleep 0.1; done`, description: "wait" } });
+
+  it("is told its tools are unreachable while no corral serves it, and is served again on the same URL by the corral that adopts it", async () => {
+    const env = scriptedClaudeEnv(model.url, { CORRAL_BACKENDS_CLAUDE_ALLOWED_TOOLS: "Bash", CORRAL_ON_SHUTDOWN: "detach" });
+    const first = await startCoordinator(env);
+    const home = first.home;
+    const firstPid = first.transport.pid;
+    const gone = join(home, "first-corral-gone");
+    const back = join(home, "adopted");
+    const { task_id } = await first.call<{ task_id: string }>("create_real_task", { description: "owner exits" });
+    const prompt = `Report through the owner's exit.\n\n${scriptBlock([
+      progress("before the exit"),
+      awaitFile(gone),
+      progress("while no corral serves"),
+      awaitFile(back),
+      progress("after the adoption"),
+      { say: "done" },
+    ])}`;
+    const { agent_id } = await first.call<{ agent_id: string }>("deploy_headless_agent", { task_id, agent_type: "survivor", backend: "claude", prompt });
+    const messages = (): unknown[] =>
+      withStore(home, (store) => store.events.forTask(task_id as TaskId)).filter((e) => e.kind === "progress").map((e) => e.data.message);
+    await until("the first report", () => messages().includes("before the exit"), 30_000);
+    const url = withStore(home, (store) => store.agents.get(agent_id as AgentId)?.toolsUrl) ?? "";
+
+    await first.close();
+    writeFileSync(gone, "");
+    const toolResults = (): string => JSON.stringify(model.requests.map((r) => r.body));
+    await until("the agent's call with no corral to answer it", () => toolResults().includes("Unable to connect"), 30_000);
+
+    const second = await startCoordinator({ ...env, CORRAL_HOME: home, CORRAL_ON_SHUTDOWN: "terminate" });
+    try {
+      await until("the adopting corral listening on the agent's URL", () => withStore(home, (store) => store.agents.get(agent_id as AgentId)?.owner.pid !== firstPid), 10_000);
+      expect((await post(url, {}, INITIALIZE)).status).toBe(401);
+      writeFileSync(back, "");
+      await second.call("wait_for_agents", { task_id, agent_ids: [agent_id], timeout_s: 60 });
+      expect(messages()).toEqual(["before the exit", "after the adoption"]);
+      const status = await second.call<{ agents: { agent_id: string; status: string }[] }>("get_real_task_status", { task_id });
+      expect(status.agents.find((a) => a.agent_id === agent_id)?.status).toBe("completed");
+    } finally {
+      // An adopted agent is handed back, never killed, when its adopter closes.
+      const live = withStore(home, (store) => store.agents.get(agent_id as AgentId)?.status) === "running";
+      if (live) await second.call("kill_real_agent", { task_id, agent_id, reason: "test over" });
+      await second.close();
+    }
   });
 });

@@ -53,6 +53,12 @@ export class AgentEndpoints {
     return listened.ok ? ok(undefined) : listened;
   }
 
+  /** Whether this process listens where `url` points. */
+  serves(url: string): boolean {
+    const port = portOf(url);
+    return port.ok && this.listening.has(port.value);
+  }
+
   /** Stops every listener and drops every connection: this process no longer serves agents. */
   closeAll(): void {
     for (const server of this.listening.values()) {

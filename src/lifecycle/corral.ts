@@ -286,6 +286,21 @@ export class Corral {
     await this.close();
   }
 
+  /**
+   * Agents left running whose tools this process served over HTTP: until a corral on this state
+   * dir adopts them (any watching corral does at once: corral serve, corral run), their CLIs
+   * are told at each call that the server cannot be reached, and then served on the same URL.
+   */
+  private warnOfUnservedAgents(): void {
+    const { core } = this;
+    const left = core.store.agents.live().filter((agent) => agent.toolsUrl !== null && core.endpoints.serves(agent.toolsUrl));
+    if (left.length === 0) return;
+    core.logger.warn(
+      { agents: left.map((agent) => agent.id) },
+      `${left.length} agent(s) left running call their tools on this process's endpoint: their calls fail until a corral on this state dir adopts them (start corral serve, or any corral run)`,
+    );
+  }
+
   /** Waits for cleanups under way and closes the store. Agents still running keep running. */
   async close(): Promise<void> {
     const { core } = this;
@@ -293,6 +308,7 @@ export class Corral {
     core.closed = true;
     for (const timer of this.timers) clearInterval(timer);
     this.upkeep.stop();
+    this.warnOfUnservedAgents();
     core.relays.closeAll();
     core.endpoints.closeAll();
     this.recovery.stopWatching();
