@@ -1,3 +1,4 @@
+import { benchAgentMemory } from "./cases/agent-memory.js";
 import { benchAgentServers } from "./cases/agentservers.js";
 import { benchDeploy } from "./cases/deploy.js";
 import { benchEvents } from "./cases/events.js";
@@ -28,6 +29,7 @@ const CASES: Readonly<Record<string, BenchCase>> = {
   stall: benchStall,
   status: benchStatus,
   agentservers: benchAgentServers,
+  memory: benchAgentMemory,
   recovery: benchRecovery,
   shutdown: benchShutdown,
   gc: benchGc,

@@ -5,7 +5,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { scriptBlock, startModelServer, type ModelServer, type Step } from "../src/demo/model-server/index.js";
 import { unwrap } from "../src/domain/errors.js";
 import type { Corral } from "../src/lifecycle/corral.js";
-import { serveRelayedAgents } from "../src/mcp/relay.js";
+import { createLogger } from "../src/lifecycle/logger.js";
+import { serveOwnAgents } from "../src/mcp/agent-serving.js";
 import { scriptedClaudeEnv } from "./helpers/claude-env.js";
 import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 import { openCorral } from "./helpers/sandbox.js";
@@ -21,7 +22,7 @@ afterEach(async () => {
 
 function containedCorral(subreaper: "auto" | "none"): Corral {
   const opened = openCorral({ containment: "bwrap", subreaper });
-  opened.serveAgentsWith(serveRelayedAgents(opened, "test"));
+  serveOwnAgents(opened, "test", createLogger("silent"));
   return opened;
 }
 

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { unwrap } from "../src/domain/errors.js";
 import type { Corral } from "../src/lifecycle/corral.js";
-import { serveRelayedAgents } from "../src/mcp/relay.js";
+import { createLogger } from "../src/lifecycle/logger.js";
+import { serveOwnAgents } from "../src/mcp/agent-serving.js";
 import { agentScript, openCorral } from "./helpers/sandbox.js";
 
 /** Every path under `dir` (itself included) whose mode lets group or others in. */
@@ -43,7 +44,7 @@ describe.each([
   it("no file or dir corral writes is readable by group or others, while agents run and after they are cleaned", async () => {
     const home = join(process.env.CORRAL_TEST_ROOT as string, `fresh-${runner}-${containment}`, "state");
     corral = openCorral({ home, runner, containment, ballastMb: 1, backends: { claude: { path: agentScript("idle-claude.sh") } } });
-    corral.serveAgentsWith(serveRelayedAgents(corral, "test"));
+    serveOwnAgents(corral, "test", createLogger("silent"));
     const task = unwrap(corral.createTask({ description: "private files" }));
     const worker = unwrap(
       await corral.deploy({ taskId: task.id, agentType: "worker", prompt: "p", command: ["bash", "-c", "cat; echo done; read -r _ </dev/null"] }),

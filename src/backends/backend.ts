@@ -6,8 +6,11 @@ import type { StreamEvent } from "../domain/stream-events.js";
 /** Where a contained agent's server finds its relay socket (see lifecycle/relays.ts). */
 export const RELAY_VARIABLE = "CORRAL_AGENT_RELAY";
 
-/** Where an agent server finds its agent's token. */
+/** Where an agent server, or an agent calling its tools over HTTP, finds the agent's token. */
 export const AGENT_TOKEN_VARIABLE = "CORRAL_AGENT_TOKEN";
+
+/** Where an agent whose CLI has no MCP config of corral's finds its tools' URL. */
+export const AGENT_URL_VARIABLE = "CORRAL_AGENT_MCP_URL";
 
 export const EFFORTS = ["low", "medium", "high", "xhigh", "max"] as const;
 export type Effort = (typeof EFFORTS)[number];
@@ -24,18 +27,30 @@ export interface AgentSpec {
   readonly task: { readonly description: string; readonly context: Readonly<Record<string, unknown>> };
   /** The agent's private dir: the plan's files are written here and removed at cleanup. */
   readonly dir: string;
-  /** The credential the agent's own corral MCP server authenticates it with. */
-  readonly token: string;
-  /**
-   * For a contained agent, the socket its corral MCP server relays to: the agent is then who
-   * the socket serves, and gets no token.
-   */
-  readonly relay: string | null;
+  /** How the agent's CLI reaches corral's agent tools. */
+  readonly tools: AgentToolsRoute;
   /** The argv, for a backend whose input is an argv. */
   readonly command: readonly string[] | null;
   readonly model: string | null;
   readonly effort: Effort | null;
 }
+
+/**
+ * How an agent reaches its corral tools:
+ * - `http`: the corral that owns the agent serves them on a loopback URL; the CLI sends the
+ *   agent's token as a bearer token, and the connection must come from inside the agent's
+ *   process tree;
+ * - `server`: the CLI starts corral's agent server (`corral serve --agent`), which finds the
+ *   agent by its token and must run inside the agent's process tree;
+ * - `relay`: a contained agent's agent server relays to the socket in its relay dir, which
+ *   alone names the agent (no token).
+ */
+export type AgentToolsRoute =
+  | { readonly via: "http"; readonly url: string; readonly token: string }
+  | { readonly via: "server"; readonly token: string }
+  | { readonly via: "relay"; readonly socket: string };
+
+export type McpTransport = "stdio" | "http";
 
 /** What a backend wants launched. */
 export interface BackendPlan {
@@ -61,8 +76,11 @@ export interface BackendCapabilities {
   readonly resume: { readonly cli: boolean; readonly corral: boolean };
   /** Whether the run's cost comes from the CLI, is estimated by corral from tokens, or is unknown. */
   readonly costReporting: "reported" | "estimated" | "none";
-  /** How the agent reaches its corral tools (progress, findings, children); none: it cannot. */
-  readonly mcpTransport: "stdio" | "http" | "none";
+  /**
+   * The MCP transports the CLI can reach corral's agent tools by (progress, findings,
+   * children), for servers configured with headers; empty: it cannot.
+   */
+  readonly mcpTransports: readonly McpTransport[];
   /**
    * How the agent is granted tool permissions: `allowlist` (named tools allowed, a mode for the
    * rest), or `none` (the program does whatever it does, within the agent's containment).

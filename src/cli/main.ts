@@ -5,7 +5,8 @@ import { loadConfig } from "../lifecycle/config-loader.js";
 import { Corral } from "../lifecycle/corral.js";
 import { createLogger } from "../lifecycle/logger.js";
 import { RELAY_VARIABLE } from "../backends/backend.js";
-import { relayStdio, serveRelayedAgents } from "../mcp/relay.js";
+import { serveOwnAgents } from "../mcp/agent-serving.js";
+import { relayStdio } from "../mcp/relay.js";
 import { createAgentServer, createCoordinatorServer, serveStdio, tokenIdentity } from "../mcp/servers.js";
 import { registerAttach } from "./commands/attach.js";
 import { registerDemo } from "./commands/demo.js";
@@ -53,7 +54,7 @@ program
     const logger = createLogger(config.value.logLevel);
     const corral = Corral.open(config.value, logger, { watch: options.agent !== true });
     if (!corral.ok) die(corral.error);
-    if (options.agent !== true) corral.value.serveAgentsWith(serveRelayedAgents(corral.value, VERSION));
+    if (options.agent !== true) serveOwnAgents(corral.value, VERSION, logger);
     const server =
       options.agent === true
         ? createAgentServer(corral.value, VERSION, tokenIdentity(corral.value, process.env.CORRAL_AGENT_TOKEN, process.pid))

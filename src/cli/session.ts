@@ -3,7 +3,7 @@ import type { CorralError } from "../domain/errors.js";
 import { loadConfig } from "../lifecycle/config-loader.js";
 import { Corral } from "../lifecycle/corral.js";
 import { createLogger, createPlainLogger } from "../lifecycle/logger.js";
-import { serveRelayedAgents } from "../mcp/relay.js";
+import { serveOwnAgents } from "../mcp/agent-serving.js";
 import { printJsonError } from "./json-output.js";
 import { VERSION } from "./version.js";
 import { cliErrorLine } from "./words.js";
@@ -38,9 +38,10 @@ export function terminalLogger(level: string): Logger {
 export async function withCorral<T>(work: (corral: Corral) => Promise<T> | T, output: Output = {}): Promise<T> {
   const config = loadConfig();
   if (!config.ok) die(config.error, 2, output);
-  const corral = Corral.open(config.value, terminalLogger(config.value.logLevel), { watch: false });
+  const logger = terminalLogger(config.value.logLevel);
+  const corral = Corral.open(config.value, logger, { watch: false });
   if (!corral.ok) die(corral.error, 2, output);
-  corral.value.serveAgentsWith(serveRelayedAgents(corral.value, VERSION));
+  serveOwnAgents(corral.value, VERSION, logger);
   try {
     return await work(corral.value);
   } finally {

@@ -63,6 +63,12 @@ export const GeneralConfigSchema = z
       .describe("what an agent sees of the file system: none (all you can), bwrap (its cwd, its own dir and the paths allowed below), auto (bwrap when it works here)"),
     containmentReadOnly: pathList.describe("under bwrap, paths an agent may also read that its view hides (/tmp, home dirs, /run/user)"),
     containmentWritable: pathList.describe("under bwrap, paths an agent may also write (e.g. ~/.claude to keep claude's sessions)"),
+    agentTools: z
+      .enum(["http", "server"])
+      .default("http")
+      .describe(
+        "how an agent's CLI reaches its corral tools: http (served by the corral that owns it, on loopback, where the CLI can), or server (a corral serve --agent process of its own)",
+      ),
     cleanupRetryMs: positiveInt.default(30_000).describe("how often a partial cleanup is retried"),
     shutdownDeadlineMs: positiveInt
       .default(3_000)

@@ -16,6 +16,7 @@ import type { Store } from "../store/store.js";
 import type { Ballast } from "./ballast.js";
 import { handleOf } from "./handles.js";
 import type { PendingRecords } from "./pending-records.js";
+import type { AgentEndpoints } from "./agent-endpoints.js";
 import type { Relays } from "./relays.js";
 import type { StreamFollower } from "./stream-follower.js";
 import type { Workspaces } from "./workspace.js";
@@ -37,6 +38,7 @@ export interface CoreParts {
   readonly streams: StreamFollower;
   readonly pending: PendingRecords;
   readonly relays: Relays;
+  readonly endpoints: AgentEndpoints;
   readonly ballast: Ballast;
   readonly bwrap: string | null;
   readonly usesSubreaper: boolean;

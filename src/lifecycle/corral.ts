@@ -3,7 +3,7 @@ import type { Config } from "../domain/config.js";
 import type { Result } from "../domain/errors.js";
 import type { AgentId, TaskId } from "../domain/ids.js";
 import type { AgentRecord, TaskRecord } from "../store/records.js";
-import type { ProcessIdentity } from "../runners/host.js";
+import type { LoopbackPeer, ProcessIdentity } from "../runners/host.js";
 import type { Runners } from "../runners/registry.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { AgentOutputView, OutputQuery } from "./agent-output.js";
@@ -17,6 +17,7 @@ import { openParts } from "./opening.js";
 import type { PageQuery } from "./paging.js";
 import { Queries, type WaitOutcome } from "./queries.js";
 import { Recovery, type ReconcileReport } from "./recovery.js";
+import type { EndpointHandler } from "./agent-endpoints.js";
 import type { RelayHandler } from "./relays.js";
 import { lifetimeOf } from "./reaper.js";
 import { Termination, type KillResult } from "./termination.js";
@@ -126,11 +127,19 @@ export class Corral {
   }
 
   /**
-   * Serves contained agents' tools on their relay sockets, through `handler` (the MCP layer's);
-   * a corral process that deploys or adopts contained agents needs it.
+   * Serves the tools of the agents this process owns, through the MCP layer's handlers: over
+   * loopback HTTP for agents whose CLI calls them there, on relay sockets for contained
+   * agents. A corral process that deploys or adopts agents needs it; one that does not serve
+   * gives its agents a server process of their own.
    */
-  serveAgentsWith(handler: RelayHandler): void {
-    this.core.relays.serveWith(handler);
+  serveAgentsWith(handlers: { readonly relay: RelayHandler; readonly http: EndpointHandler }): void {
+    this.core.relays.serveWith(handlers.relay);
+    this.core.endpoints.serveWith(handlers.http);
+  }
+
+  /** The agent a bearer token belongs to, for a loopback connection from inside its processes. */
+  authenticateConnection(token: string | undefined, peer: LoopbackPeer): Promise<Result<AgentRecord>> {
+    return this.calls.authenticateConnection(token, peer);
   }
 
   kill(rawId: string, reason?: string): Promise<Result<KillResult>> {
@@ -277,6 +286,21 @@ export class Corral {
     await this.close();
   }
 
+  /**
+   * Agents left running whose tools this process served over HTTP: until a corral on this state
+   * dir adopts them (any watching corral does at once: corral serve, corral run), their CLIs
+   * are told at each call that the server cannot be reached, and then served on the same URL.
+   */
+  private warnOfUnservedAgents(): void {
+    const { core } = this;
+    const left = core.store.agents.live().filter((agent) => agent.toolsUrl !== null && core.endpoints.serves(agent.toolsUrl));
+    if (left.length === 0) return;
+    core.logger.warn(
+      { agents: left.map((agent) => agent.id) },
+      `${left.length} agent(s) left running call their tools on this process's endpoint: their calls fail until a corral on this state dir adopts them (start corral serve, or any corral run)`,
+    );
+  }
+
   /** Waits for cleanups under way and closes the store. Agents still running keep running. */
   async close(): Promise<void> {
     const { core } = this;
@@ -284,7 +308,9 @@ export class Corral {
     core.closed = true;
     for (const timer of this.timers) clearInterval(timer);
     this.upkeep.stop();
+    this.warnOfUnservedAgents();
     core.relays.closeAll();
+    core.endpoints.closeAll();
     this.recovery.stopWatching();
     this.endings.stopRetrying();
     core.streams.stop();

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { realpathSync, statfsSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { AGENT_TOKEN_VARIABLE, RELAY_VARIABLE, type Backend, type BackendPlan } from "../backends/backend.js";
+import { AGENT_TOKEN_VARIABLE, RELAY_VARIABLE, type AgentToolsRoute, type Backend, type BackendPlan } from "../backends/backend.js";
 import { defaultBackend, findBackend } from "../backends/registry.js";
 import type { RunnerKind } from "../domain/config.js";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
@@ -100,6 +100,8 @@ export class Deployment {
 
     const mark = randomBytes(16).toString("hex");
     const token = newToken();
+    const toolsUrl = this.servesOverHttp(backend) ? await core.endpoints.url() : ok(null);
+    if (!toolsUrl.ok) return toolsUrl;
     const inserted = await core.writeForCall(() => core.store.agents.insert(
       {
         id: agentId,
@@ -121,6 +123,7 @@ export class Deployment {
         logPath: paths.value.log,
         mark,
         tokenHash: hashToken(token),
+        toolsUrl: toolsUrl.value,
         owner: core.owner,
         createdAt: Date.now(),
       },
@@ -133,6 +136,12 @@ export class Deployment {
 
     // A contained agent's tools are served on its relay socket, which must listen before it starts.
     const relay: Result<string | null> = core.bwrap === null ? ok(null) : await core.relays.listen(agentId);
+    const tools: AgentToolsRoute =
+      relay.ok && relay.value !== null
+        ? { via: "relay", socket: relay.value }
+        : toolsUrl.value !== null
+          ? { via: "http", url: toolsUrl.value, token }
+          : { via: "server", token };
     const plan = !relay.ok ? relay : backend.plan({
       agentId,
       taskId,
@@ -143,11 +152,10 @@ export class Deployment {
       depth: agent.depth,
       task: { description: task.description, context: task.context },
       dir: paths.value.dir,
-      token,
+      tools,
       command,
       model: input.value.model ?? null,
       effort: input.value.effort ?? null,
-      relay: relay.value,
     });
     const launched = plan.ok ? await this.launch(agent, runner, backend, plan.value, relay.ok ? relay.value : null) : plan;
     if (!launched.ok) {
@@ -195,6 +203,17 @@ export class Deployment {
     const runner = this.core.runners.launchable(runnerKind);
     if (!runner.ok) return runner;
     return ok({ backend, runner: runner.value, command });
+  }
+
+  /**
+   * Whether a new agent calls its tools over HTTP, served by this process: where the setting
+   * asks for it, the CLI can, and this process serves agents (an agent's own server process,
+   * deploying a child, does not: the child gets a server process too). A contained agent
+   * reaches them through its relay socket instead.
+   */
+  private servesOverHttp(backend: Backend): boolean {
+    const { core } = this;
+    return core.bwrap === null && core.config.agentTools === "http" && backend.capabilities.mcpTransports.includes("http") && core.endpoints.serving;
   }
 
   /** Below the free-space floor new agents are refused; the running ones keep running. */

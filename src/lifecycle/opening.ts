@@ -13,6 +13,7 @@ import { Ballast } from "./ballast.js";
 import type { CoreParts } from "./core.js";
 import { makeDirs } from "./directories.js";
 import { PendingRecords, spareJournalDir } from "./pending-records.js";
+import { AgentEndpoints } from "./agent-endpoints.js";
 import { Relays } from "./relays.js";
 import { corralEntry } from "./self.js";
 import { StreamFollower } from "./stream-follower.js";
@@ -76,6 +77,7 @@ export function openParts(config: Config, logger: Logger): Result<CoreParts> {
     streams: new StreamFollower(store.value, logger, STREAM_POLL_MS),
     pending: new PendingRecords(join(config.home, "pending"), logger, spareJournalDir(config.home)),
     relays: new Relays((id) => workspaces.relayDir(id)),
+    endpoints: new AgentEndpoints(),
     ballast,
     bwrap,
     usesSubreaper: tools.value.tini !== null,

@@ -99,7 +99,7 @@ export class Recovery {
         report.adopted.push(agent.id);
         this.adoptedFrom.set(agent.id, orphan.owner);
         this.watch(agent, recovered.ended);
-        if (agent.spec.containment === "bwrap") await this.relisten(agent.id);
+        await this.serveTools(agent);
       }
     }
     for (const agent of store.cleanups.running()) {
@@ -135,10 +135,17 @@ export class Recovery {
     this.watching.abort();
   }
 
-  /** An adopted contained agent is served again on a new socket in its relay dir. */
-  private async relisten(id: AgentId): Promise<void> {
-    const listening = await this.core.relays.listen(id);
-    if (!listening.ok) this.core.logger.warn({ agent: id, err: listening.error.message }, "an adopted contained agent cannot reach its tools");
+  /**
+   * An adopted agent's tools are served again where its CLI calls them: a contained agent's on a
+   * new socket in its relay dir, an HTTP agent's on the port its dead owner listened on.
+   * Until then its calls failed, and its CLI said so to the agent; failing now, they go on
+   * failing, and the log says why.
+   */
+  private async serveTools(agent: AgentRecord): Promise<void> {
+    const { core } = this;
+    const listening =
+      agent.spec.containment === "bwrap" ? await core.relays.listen(agent.id) : agent.toolsUrl !== null ? await core.endpoints.adopt(agent.toolsUrl) : null;
+    if (listening !== null && !listening.ok) core.logger.warn({ agent: agent.id, err: listening.error.message }, "an adopted agent cannot reach its tools");
   }
 
   /** Follows an adopted agent: its stream, and its end, as its runner recovered it. */

@@ -1,8 +1,9 @@
 import type { Config } from "../domain/config.js";
 import { ancestry as ancestorsOf } from "../supervisor/ancestry.js";
 import { Cgroups } from "../supervisor/cgroup.js";
-import { blindSpots } from "../supervisor/discover.js";
+import { blindSpots, treeOf } from "../supervisor/discover.js";
 import { identify, isAlive, sameProcess as same, type ProcessIdentity } from "../supervisor/identity.js";
+import { clientSocketInode, socketHolder, type LoopbackPeer } from "../supervisor/sockets.js";
 
 /**
  * What the lifecycle needs to know about the machine corral itself runs on, as opposed to
@@ -10,7 +11,7 @@ import { identify, isAlive, sameProcess as same, type ProcessIdentity } from "..
  * claimer) still lives, and an agent server's ancestry. A process is named by pid and start
  * time for its whole life, never by pid alone.
  */
-export type { ProcessIdentity };
+export type { LoopbackPeer, ProcessIdentity };
 
 export const sameProcess = same;
 
@@ -27,6 +28,20 @@ export function stillRunning(process: ProcessIdentity): boolean {
 /** The process and its ancestors, nearest first: who an agent server runs inside. */
 export function ancestry(pid: number): ProcessIdentity[] {
   return ancestorsOf(pid);
+}
+
+/**
+ * Who holds the client end of a loopback connection made to this process, looked for among
+ * `root` and its descendants: `unseen` when /proc shows no such connection (it closed, or the
+ * client is in another network namespace), `outside` when none of them holds it.
+ */
+export type ConnectionHolder = { readonly found: "holder"; readonly process: ProcessIdentity } | { readonly found: "unseen" | "outside" };
+
+export function connectionHolder(peer: LoopbackPeer, root: ProcessIdentity): ConnectionHolder {
+  const inode = clientSocketInode(peer);
+  if (inode === null) return { found: "unseen" };
+  const holder = socketHolder(inode, treeOf(root));
+  return holder === null ? { found: "outside" } : { found: "holder", process: holder };
 }
 
 export type DiscoveryCheck = { readonly level: "ok" | "warn" | "fail"; readonly detail: string };

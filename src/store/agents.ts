@@ -22,6 +22,8 @@ export interface NewAgent {
   readonly mark: string;
   /** sha256 of the agent server's token; null for agents that get none. */
   readonly tokenHash: string | null;
+  /** Where the agent calls its tools over HTTP (see AgentEndpoints), or null. */
+  readonly toolsUrl: string | null;
   readonly owner: { readonly pid: number; readonly startTime: string };
   readonly createdAt: number;
 }
@@ -56,9 +58,9 @@ export class AgentTable {
     this.activeStmt = activeStmt;
     const insertStmt = db.prepare(
       `INSERT INTO agents (id, task_id, type, parent_id, depth, status, backend, runner, prompt, spec, cwd,
-         agent_dir, log_path, mark, token_hash, owner_pid, owner_start, created_at)
+         agent_dir, log_path, mark, token_hash, tools_url, owner_pid, owner_start, created_at)
        VALUES (@id, @taskId, @type, @parentId, @depth, 'pending', @backend, @runner, @prompt, @spec, @cwd,
-         @agentDir, @logPath, @mark, @tokenHash, @ownerPid, @ownerStart, @createdAt)`,
+         @agentDir, @logPath, @mark, @tokenHash, @toolsUrl, @ownerPid, @ownerStart, @createdAt)`,
     );
     const bumpTask = db.prepare(
       `UPDATE tasks SET agent_count = agent_count + 1, active_count = active_count + 1 WHERE id = ?`,

@@ -135,6 +135,11 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE agents DROP COLUMN subreaper;
   ALTER TABLE agents DROP COLUMN cgroup;
   `,
+  // Where the agent's CLI calls its corral tools over HTTP: the port of the corral that
+  // launched it, which a corral adopting the agent listens on again.
+  `
+  ALTER TABLE agents ADD COLUMN tools_url TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

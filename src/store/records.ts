@@ -101,6 +101,7 @@ const AgentColumns = z.object({
   limit_warnings: json.nullable(),
   transcript_path: z.string().nullable(),
   handle: json.nullable(),
+  tools_url: z.string().nullable(),
 });
 
 /**
@@ -206,6 +207,8 @@ export const AgentRowSchema = AgentColumns.transform((r) => {
     process: r.pid === null || r.proc_start === null ? null : { pid: r.pid, startTime: r.proc_start },
     /** What the agent's runner keeps to find it again (see runners/runner.ts), from its placement on; read back by that runner. */
     handle: r.handle,
+    /** Where the agent's CLI calls its corral tools over HTTP; null when it reaches them otherwise. */
+    toolsUrl: r.tools_url,
     slotHeld: r.slot_held === 1,
     lastEventAt: r.last_event_at,
     cleanupClaim: r.cleanup_claim,

@@ -24,7 +24,7 @@ export interface ProcStat {
 const scratch = Buffer.alloc(256 * 1024);
 
 /** A process that vanished between listing and reading is an expected race, not an error. */
-function isGone(cause: unknown): boolean {
+export function isGone(cause: unknown): boolean {
   const code = (cause as { code?: unknown }).code;
   return code === "ENOENT" || code === "ESRCH" || code === "EACCES" || code === "EPERM";
 }

@@ -16,11 +16,10 @@ const spec: AgentSpec = {
   depth: 1,
   task: { description: "Harden the parser", context: { success_criteria: ["tests pass"], constraints: ["no new deps"] } },
   dir: "/state/agents/writer",
-  token: "secret-token",
+  tools: { via: "server", token: "secret-token" },
   command: null,
   model: "sonnet",
   effort: "high",
-  relay: null,
 };
 
 const backend = unwrap(
@@ -60,8 +59,17 @@ describe("the claude backend's plan", () => {
     expect(plan.env.CORRAL_AGENT_TOKEN).toBe("secret-token");
   });
 
+  it("points an agent that calls its tools over HTTP at its corral's URL, the token only in a header expression", () => {
+    const overHttp = unwrap(backend.plan({ ...spec, tools: { via: "http", url: "http://127.0.0.1:4321/mcp", token: "secret-token" } }));
+    expect(JSON.parse(overHttp.files["mcp.json"] as string)).toEqual({
+      mcpServers: { corral: { type: "http", url: "http://127.0.0.1:4321/mcp", headers: { Authorization: "Bearer ${CORRAL_AGENT_TOKEN}" } } },
+    });
+    expect(overHttp.files["mcp.json"]).not.toContain("secret-token");
+    expect(overHttp.env.CORRAL_AGENT_TOKEN).toBe("secret-token");
+  });
+
   it("gives a contained agent no token: its server relays to the socket that stands for it", () => {
-    const contained = unwrap(backend.plan({ ...spec, relay: "/state/relay/writer-120000-abcdef/mcp.sock" }));
+    const contained = unwrap(backend.plan({ ...spec, tools: { via: "relay", socket: "/state/relay/writer-120000-abcdef/mcp.sock" } }));
     const server = (JSON.parse(contained.files["mcp.json"] as string) as { mcpServers: { corral: { env: Record<string, string> } } }).mcpServers.corral;
     expect(server.env).toEqual({ CORRAL_AGENT_RELAY: "/state/relay/writer-120000-abcdef/mcp.sock" });
     expect(contained.env.CORRAL_AGENT_TOKEN).toBeUndefined();

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unwrap } from "../../src/domain/errors.js";
@@ -9,8 +10,11 @@ import { scriptBlock, startModelServer, type ModelServer, type Step } from "../.
 import { loadConfig } from "../../src/lifecycle/config-loader.js";
 import { Corral } from "../../src/lifecycle/corral.js";
 import { createLogger } from "../../src/lifecycle/logger.js";
+import { treeOf } from "../../src/supervisor/discover.js";
+import { readStat } from "../../src/supervisor/procfs.js";
 import { scriptedClaudeEnv } from "../helpers/claude-env.js";
 import { startCoordinator, type Coordinator } from "../helpers/mcp-client.js";
+import { withStore } from "../helpers/store.js";
 import { scenariosFor, Session, type Act, type BackendDriver } from "./scenarios.js";
 
 const tool = (name: string, input: Record<string, unknown>): Step => ({ tool: `mcp__corral__${name}`, input });
@@ -37,6 +41,7 @@ const driver: BackendDriver = {
   backend: "claude",
   capabilities: unwrap(findBackend("claude")).capabilities,
   structuredStream: true,
+  callsTools: true,
   deployArgs: (mission, acts) => ({ backend: "claude", prompt: prompt(mission, acts), model: "sonnet" }),
 };
 
@@ -62,22 +67,28 @@ let model: ModelServer;
 let c: Coordinator;
 let session: Session;
 
-beforeAll(async () => {
-  model = await startModelServer();
-  c = await startCoordinator(
+/** A coordinator whose claude agents reach corral's tools as `agentTools` says, and a task on it. */
+async function coordinator(agentTools: "http" | "server"): Promise<{ c: Coordinator; session: Session }> {
+  const started = await startCoordinator(
     scriptedClaudeEnv(model.url, {
       CORRAL_BACKENDS_CLAUDE_ALLOWED_TOOLS: "Bash",
       CORRAL_MAX_DEPTH: "1",
+      CORRAL_AGENT_TOOLS: agentTools,
       // As if corral itself ran inside a Claude Code session: agents must still start.
       CLAUDECODE: "1",
       CLAUDE_CODE_ENTRYPOINT: "cli",
     }),
   );
-  const { task_id } = await c.call<{ task_id: string }>("create_real_task", {
+  const { task_id } = await started.call<{ task_id: string }>("create_real_task", {
     description: "scripted end-to-end run",
     success_criteria: ["every agent reports and finishes"],
   });
-  session = new Session(c, task_id, driver);
+  return { c: started, session: new Session(started, task_id, driver) };
+}
+
+beforeAll(async () => {
+  model = await startModelServer();
+  ({ c, session } = await coordinator("http"));
 });
 
 afterAll(async () => {
@@ -85,8 +96,31 @@ afterAll(async () => {
   await model?.close();
 });
 
+describe("with agentTools=server: each claude agent's tools in a corral serve --agent process of its own", () => {
+  let own: { c: Coordinator; session: Session } | undefined;
+  beforeAll(async () => {
+    own = await coordinator("server");
+  });
+  afterAll(async () => {
+    await own?.c.close();
+  });
+  scenariosFor(driver, () => (own as { session: Session }).session);
+});
+
 describe("the claude backend, end to end: real claude agents through corral serve", () => {
   scenariosFor(driver, () => session);
+
+  it("calls its tools on its corral's loopback endpoint, with no process of corral's in its tree and its token in no file", async () => {
+    const agent = await session.deploy("caller", [{ report: { status: "working", message: "over http", progress: 5 } }, { hang: true }]);
+    for (let i = 0; i < 400 && (await session.agent(agent.agent_id)).progress !== 5; i += 1) await sleep(50);
+    const row = withStore(c.home, (store) => store.agents.get(agent.agent_id as AgentId));
+    const config = readFileSync(join(row?.agentDir ?? "", "mcp.json"), "utf8");
+    expect(JSON.parse(config)).toEqual({ mcpServers: { corral: { type: "http", url: row?.toolsUrl, headers: { Authorization: "Bearer ${CORRAL_AGENT_TOKEN}" } } } });
+    const tree = treeOf({ pid: agent.pid!, startTime: readStat(agent.pid!)!.startTime });
+    const argvs = tree.map((p) => readFileSync(`/proc/${p.pid}/cmdline`, "latin1"));
+    expect(argvs.filter((argv) => argv.includes("serve\0--agent"))).toEqual([]);
+    await c.call("kill_real_agent", { task_id: session.taskId, agent_id: agent.agent_id });
+  });
 
   it("runs three agents at once, each with its own stream, tool calls, cost and validation", async () => {
     const workers = await Promise.all(

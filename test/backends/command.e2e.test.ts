@@ -24,6 +24,7 @@ const driver: BackendDriver = {
   backend: "command",
   capabilities: unwrap(findBackend("command")).capabilities,
   structuredStream: false,
+  callsTools: false,
   deployArgs: (mission, acts) => ({ backend: "command", prompt: mission, command: ["bash", "-c", script(acts)] }),
 };
 

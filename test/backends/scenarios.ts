@@ -30,6 +30,8 @@ export interface BackendDriver {
   readonly capabilities: BackendCapabilities;
   /** Whether its output is a structured stream that corral parses into events. */
   readonly structuredStream: boolean;
+  /** Whether its agents act through corral's tools (its CLI is an MCP client corral configures). */
+  readonly callsTools: boolean;
   /** The deploy's arguments (besides task and type) for an agent that acts out `acts`; `mission` is its prompt's own text. */
   deployArgs(mission: string, acts: readonly Act[]): Record<string, unknown>;
 }
@@ -111,19 +113,19 @@ export class Session {
 
 interface Scenario {
   readonly name: string;
-  /** Whether a backend that declares these capabilities can act it out. */
-  readonly applies: (capabilities: BackendCapabilities) => boolean;
+  /** Whether a backend, as its driver describes it, can act it out. */
+  readonly applies: (driver: BackendDriver) => boolean;
   run(session: Session): Promise<void>;
 }
 
-const reportsThroughTools = (capabilities: BackendCapabilities): boolean => capabilities.mcpTransport !== "none";
+const reportsThroughTools = (driver: BackendDriver): boolean => driver.callsTools;
 const always = (): boolean => true;
 
 /** What every finished agent's record holds, more where its backend reports more. */
 function expectFinished(session: Session, agent: AgentView): void {
   expect(agent.status).toBe("completed");
   if (session.driver.capabilities.costReporting === "reported") expect(agent.cost_usd).toBeGreaterThan(0);
-  if (session.driver.capabilities.mcpTransport !== "none") expect(agent.corral_connected).toBe(true);
+  if (session.driver.callsTools) expect(agent.corral_connected).toBe(true);
 }
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -177,7 +179,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: "runs in tmux with the same record, nothing of the terminal read as its output",
     applies: always,
     async run(session) {
-      const reports = reportsThroughTools(session.driver.capabilities);
+      const reports = reportsThroughTools(session.driver);
       const done: Act[] = reports ? [{ report: { status: "completed", message: "done in tmux", progress: 100 } }] : [];
       const agent = await session.deploy("watched", [...done, { say: "bye from tmux" }], "tmux");
       await session.waitFor([agent.agent_id]);
@@ -287,7 +289,7 @@ export const SCENARIOS: readonly Scenario[] = [
  * describe; `session` is made in the file's beforeAll.
  */
 export function scenariosFor(driver: BackendDriver, session: () => Session): void {
-  for (const scenario of SCENARIOS.filter((s) => s.applies(driver.capabilities))) {
+  for (const scenario of SCENARIOS.filter((s) => s.applies(driver))) {
     it(scenario.name, () => scenario.run(session()));
   }
 }

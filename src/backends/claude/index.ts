@@ -17,7 +17,10 @@ export const claude: BackendDefinition<typeof ClaudeSettingsSchema, "claude"> = 
     // with the archive but does not resume agents yet.
     resume: { cli: true, corral: false },
     costReporting: "reported",
-    mcpTransport: "stdio",
+    // Both checked with 2.1.197: `${VAR}` is expanded in an http server's headers as in a
+    // stdio server's env, and a stateless http server that comes back on the same URL is
+    // used again by the next call.
+    mcpTransports: ["http", "stdio"],
     permissionModel: "allowlist",
   },
   create: (settings, context) => ({

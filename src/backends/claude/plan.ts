@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { ok, type Result } from "../../domain/errors.js";
 import { composeAgentPrompt } from "../agent-prompt.js";
-import { AGENT_TOKEN_VARIABLE, RELAY_VARIABLE, type AgentSpec, type BackendContext, type BackendPlan } from "../backend.js";
+import { AGENT_TOKEN_VARIABLE, RELAY_VARIABLE, type AgentSpec, type AgentToolsRoute, type BackendContext, type BackendPlan } from "../backend.js";
 import type { ClaudeSettings } from "./settings.js";
 
 /** The name corral's MCP server has in each agent's config: its tools are mcp__corral__*. */
@@ -39,22 +39,7 @@ const MCP_FILE = "mcp.json";
  * prompt on stdin and the MCP config naming the agent server.
  */
 export function claudePlan(settings: ClaudeSettings, context: BackendContext, spec: AgentSpec): Result<BackendPlan> {
-  const mcpConfig = {
-    mcpServers: {
-      [CORRAL_SERVER]: {
-        type: "stdio",
-        command: context.agentServer.command,
-        args: context.agentServer.args,
-        // The CLI expands ${VAR} in an MCP server's env from its own environment (checked
-        // with 2.1.197): the token stays out of this file, which other agents of the same
-        // user could read, and reaches the server only through the agent's environment.
-        env:
-          spec.relay === null
-            ? { [AGENT_TOKEN_VARIABLE]: `\${${AGENT_TOKEN_VARIABLE}}`, CORRAL_HOME: context.agentServer.home }
-            : { [RELAY_VARIABLE]: spec.relay },
-      },
-    },
-  };
+  const mcpConfig = { mcpServers: { [CORRAL_SERVER]: corralServerEntry(context, spec.tools) } };
   const argv = [
     settings.path,
     "-p",
@@ -79,7 +64,7 @@ export function claudePlan(settings: ClaudeSettings, context: BackendContext, sp
   // `claude -p` starts its first turn without waiting for MCP servers still starting, so
   // an agent whose first act is to report would find no corral tool (checked with 2.1.197).
   env.MCP_CONNECTION_NONBLOCKING = "0";
-  if (spec.relay === null) env[AGENT_TOKEN_VARIABLE] = spec.token;
+  if (spec.tools.via !== "relay") env[AGENT_TOKEN_VARIABLE] = spec.tools.token;
   env.CORRAL_AGENT_ID = spec.agentId;
   env.CORRAL_TASK_ID = spec.taskId;
   return ok({
@@ -89,4 +74,22 @@ export function claudePlan(settings: ClaudeSettings, context: BackendContext, sp
     env,
     stdin: PROMPT_FILE,
   });
+}
+
+/**
+ * corral's entry in the agent's MCP config. The CLI expands `${VAR}` from its own environment
+ * in a stdio server's env and an http server's headers (checked with 2.1.197): the token stays
+ * out of this file, which other agents of the same user could read, and travels only in the
+ * agent's environment.
+ */
+function corralServerEntry(context: BackendContext, tools: AgentToolsRoute): Record<string, unknown> {
+  const token = `\${${AGENT_TOKEN_VARIABLE}}`;
+  switch (tools.via) {
+    case "http":
+      return { type: "http", url: tools.url, headers: { Authorization: `Bearer ${token}` } };
+    case "server":
+      return { type: "stdio", command: context.agentServer.command, args: context.agentServer.args, env: { [AGENT_TOKEN_VARIABLE]: token, CORRAL_HOME: context.agentServer.home } };
+    case "relay":
+      return { type: "stdio", command: context.agentServer.command, args: context.agentServer.args, env: { [RELAY_VARIABLE]: tools.socket } };
+  }
 }

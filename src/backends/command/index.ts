@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { z } from "zod";
 import { fail, ok, type Result } from "../../domain/errors.js";
-import type { BackendDefinition, BackendPlan } from "../backend.js";
+import { AGENT_TOKEN_VARIABLE, AGENT_URL_VARIABLE, type BackendDefinition, type BackendPlan } from "../backend.js";
 
 const PROMPT_FILE = "prompt.txt";
 
@@ -29,9 +29,11 @@ export const command: BackendDefinition<typeof CommandSettingsSchema, "command">
     input: "argv",
     resume: { cli: false, corral: false },
     costReporting: "none",
-    // corral writes it no MCP config and gives it no token (a contained one gets its relay
-    // socket, and may start `corral serve --agent` itself): its exit and output are the record.
-    mcpTransport: "none",
+    // A program has no MCP config for corral to write. Where its corral serves agent tools over
+    // HTTP it gets the URL and its token in its environment (CORRAL_AGENT_MCP_URL,
+    // CORRAL_AGENT_TOKEN) and may call them; a contained one gets its relay socket and may
+    // start `corral serve --agent` itself. Otherwise its exit and output are the record.
+    mcpTransports: ["http"],
     permissionModel: "none",
   },
   create: () => ({
@@ -54,6 +56,7 @@ export const command: BackendDefinition<typeof CommandSettingsSchema, "command">
           CORRAL_TASK_ID: spec.taskId,
           CORRAL_AGENT_TYPE: spec.agentType,
           CORRAL_PROMPT_FILE: join(spec.dir, PROMPT_FILE),
+          ...(spec.tools.via === "http" ? { [AGENT_URL_VARIABLE]: spec.tools.url, [AGENT_TOKEN_VARIABLE]: spec.tools.token } : {}),
         },
         stdin: PROMPT_FILE,
       });

@@ -9,7 +9,7 @@ import { envName } from "../../domain/config.js";
 import { unwrap } from "../../domain/errors.js";
 import { loadConfig } from "../../lifecycle/config-loader.js";
 import { Corral } from "../../lifecycle/corral.js";
-import { serveRelayedAgents } from "../../mcp/relay.js";
+import { serveOwnAgents } from "../../mcp/agent-serving.js";
 import { findExecutable } from "../../runners/executables.js";
 import { exitCodeOf, orchestrate, type RunOutcome, type RunPlan } from "../orchestrate.js";
 import { die, terminalLogger } from "../session.js";
@@ -107,7 +107,7 @@ export function registerDemo(program: Command): void {
         CORRAL_LOG_LEVEL: "warn",
       });
       const corral = unwrap(Corral.open(unwrap(loadConfig()), logger, { watch: false }));
-      corral.serveAgentsWith(serveRelayedAgents(corral, VERSION));
+      serveOwnAgents(corral, VERSION, logger);
       let outcome: RunOutcome = "failed";
       try {
         process.stdout.write(`corral demo: state in ${home}, model server at ${model.url}\n`);
