@@ -2,8 +2,10 @@ import { benchAgentServers } from "./cases/agentservers.js";
 import { benchDeploy } from "./cases/deploy.js";
 import { benchEvents } from "./cases/events.js";
 import { benchGc } from "./cases/gc.js";
+import { benchIdleCpu } from "./cases/idle-cpu.js";
 import { benchKill } from "./cases/kill.js";
 import { benchLifecycles } from "./cases/lifecycles.js";
+import { benchReconcileCpu } from "./cases/reconcile-cpu.js";
 import { benchRecovery } from "./cases/recovery.js";
 import { benchRoundTrip } from "./cases/roundtrip.js";
 import { benchRunners } from "./cases/runners.js";
@@ -31,6 +33,8 @@ const CASES: Readonly<Record<string, BenchCase>> = {
   recovery: benchRecovery,
   shutdown: benchShutdown,
   gc: benchGc,
+  "idle-cpu": benchIdleCpu,
+  "reconcile-cpu": benchReconcileCpu,
 };
 
 await runBench(CASES, process.argv.slice(2));
