@@ -2,12 +2,12 @@ import { existsSync } from "node:fs";
 import { isAlive, type ProcessIdentity } from "../../supervisor/identity.js";
 
 /** How often the watched keepers' status files are looked for: one stat each. */
-export const STATUS_POLL_MS = 200;
+export const STATUS_POLL_MS = 250;
 /**
  * Every this many looks the keepers themselves are looked at too (a read of /proc each), for
  * a keeper that ended without writing its status file (killed with its pane or server).
  */
-export const KEEPER_LOOK_EVERY = 5;
+export const KEEPER_LOOK_EVERY = 4;
 
 interface Watched {
   readonly keeper: ProcessIdentity;
