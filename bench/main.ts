@@ -1,6 +1,7 @@
 import { benchAgentServers } from "./cases/agentservers.js";
 import { benchDeploy } from "./cases/deploy.js";
 import { benchEvents } from "./cases/events.js";
+import { benchFollowCpu } from "./cases/follow-cpu.js";
 import { benchGc } from "./cases/gc.js";
 import { benchIdleCpu } from "./cases/idle-cpu.js";
 import { benchKill } from "./cases/kill.js";
@@ -35,6 +36,7 @@ const CASES: Readonly<Record<string, BenchCase>> = {
   gc: benchGc,
   "idle-cpu": benchIdleCpu,
   "reconcile-cpu": benchReconcileCpu,
+  "follow-cpu": benchFollowCpu,
 };
 
 await runBench(CASES, process.argv.slice(2));
