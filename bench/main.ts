@@ -2,9 +2,12 @@ import { benchAgentMemory } from "./cases/agent-memory.js";
 import { benchAgentServers } from "./cases/agentservers.js";
 import { benchDeploy } from "./cases/deploy.js";
 import { benchEvents } from "./cases/events.js";
+import { benchFollowCpu } from "./cases/follow-cpu.js";
 import { benchGc } from "./cases/gc.js";
+import { benchIdleCpu } from "./cases/idle-cpu.js";
 import { benchKill } from "./cases/kill.js";
 import { benchLifecycles } from "./cases/lifecycles.js";
+import { benchReconcileCpu } from "./cases/reconcile-cpu.js";
 import { benchRecovery } from "./cases/recovery.js";
 import { benchRoundTrip } from "./cases/roundtrip.js";
 import { benchRunners } from "./cases/runners.js";
@@ -33,6 +36,9 @@ const CASES: Readonly<Record<string, BenchCase>> = {
   recovery: benchRecovery,
   shutdown: benchShutdown,
   gc: benchGc,
+  "idle-cpu": benchIdleCpu,
+  "reconcile-cpu": benchReconcileCpu,
+  "follow-cpu": benchFollowCpu,
 };
 
 await runBench(CASES, process.argv.slice(2));

@@ -1,4 +1,6 @@
-import { writeFileSync } from "node:fs";
+import Database from "better-sqlite3";
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
@@ -10,7 +12,9 @@ import { Corral } from "../src/lifecycle/corral.js";
 import { createLogger } from "../src/lifecycle/logger.js";
 import { isAlive, type ProcessIdentity } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
+import { agentRow } from "./helpers/builders.js";
 import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
+import { withStore } from "./helpers/store.js";
 
 // Corrals are shut down (their agents killed) even when a test fails half-way.
 const opened: (Corral | Coordinator)[] = [];
@@ -192,6 +196,33 @@ describe("a coordinator watching in the background", () => {
       expect([ended.status, ended.cleanupStatus]).toEqual(["killed", "done"]);
       expect(ended.reason).toMatch(/^stuck: /);
       expect(isAlive(agent.root)).toBe(false);
+    }
+  });
+});
+
+describe("reconcile costs what changed, not what exists", () => {
+  it("reads no row of a corral that lives: one of its rows that cannot be read does not disturb it", async () => {
+    const bystander = spawn("sleep", ["60"], { stdio: "ignore" });
+    const bystanderExited = new Promise((resolve) => bystander.once("exit", resolve));
+    try {
+      const home = mkdtempSync(join(process.env.CORRAL_TEST_ROOT as string, "state-"));
+      const corral = corralAt(home, "adopt");
+      const task = unwrap(corral.createTask({ description: "bystander" }));
+      const owner = { pid: bystander.pid as number, startTime: readStat(bystander.pid as number)!.startTime };
+      const id = "w-000000-00000b" as AgentId;
+      withStore(home, (store) => unwrap(store.agents.insert(agentRow(task, owner, { id }), corral.config)));
+      const db = new Database(join(home, "corral.db"));
+      db.prepare("UPDATE agents SET status = 'running', spec = 'not json' WHERE id = ?").run(id);
+      db.close();
+      const report = await corral.reconcile();
+      expect([...report.adopted, ...report.failed, ...report.terminated, ...report.foundEnded]).toEqual([]);
+      // Its owner gone, the same row is read, and refused for what it holds.
+      bystander.kill("SIGKILL");
+      await bystanderExited;
+      await expect(corral.reconcile()).rejects.toThrow(/invalid JSON/);
+    } finally {
+      bystander.kill("SIGKILL");
+      await bystanderExited;
     }
   });
 });

@@ -31,6 +31,8 @@ export interface Deferred {
 export class Endings {
   private pendingTimer: NodeJS.Timeout | null = null;
   private recording: Promise<number> | null = null;
+  /** The store's change mark when the last look found no partial cleanup. */
+  private nonePartialAt: string | null = null;
 
   constructor(private readonly core: Core) {}
 
@@ -209,8 +211,13 @@ export class Endings {
   async retryCleanups(): Promise<number> {
     const { core } = this;
     if (core.closed || !core.store.writableNow()) return 0;
+    // None was partial when nothing was written since the last look found none.
+    const mark = core.store.changeMark();
+    if (mark === this.nonePartialAt) return 0;
+    const partial = core.store.cleanups.partial();
+    this.nonePartialAt = partial.length === 0 ? mark : null;
     let taken = 0;
-    for (const agent of core.store.cleanups.partial()) {
+    for (const agent of partial) {
       const claim = core.newClaim();
       if (!core.store.cleanups.retry(agent.id, claim)) continue;
       taken += 1;

@@ -26,7 +26,8 @@ function readLiveTail(path: string, limit: number): LogTail {
   try {
     const size = fstatSync(fd).size;
     const length = Math.min(size, limit);
-    const data = Buffer.alloc(length);
+    // Not zero-filled: only the bytes read are handed out.
+    const data = Buffer.allocUnsafe(length);
     const read = readSync(fd, data, 0, length, size - length);
     return { source: "live", data: data.subarray(0, read), totalBytes: size };
   } finally {

@@ -38,12 +38,17 @@ export function lifetimeOf(agent: Pick<AgentRecord, "spec">): number | null {
  * task's live logs are over taskDiskBudgetMb its agents with the largest logs are stopped.
  */
 export function planReap(agents: readonly AgentRecord[], config: Config, now: number, probe: ReapProbe): ReapAction[] {
+  const actions = planAgentRules(agents, config, now, probe);
+  const ending = new Set(actions.flatMap((action) => (action.kind === "end" ? [action.id] : [])));
+  const logs = agents
+    .filter((a) => a.status === "running" && a.startedAt !== null && !ending.has(a.id))
+    .map((agent) => ({ id: agent.id, taskId: agent.taskId, bytes: probe.logBytes(agent.logPath) }));
+  return [...actions, ...planDiskBudget(logs, config)];
+}
+
+/** The rules each agent is judged by alone: its wall-clock limit, being stuck, its resource limits. */
+export function planAgentRules(agents: readonly AgentRecord[], config: Config, now: number, probe: ReapProbe): ReapAction[] {
   const actions: ReapAction[] = [];
-  const ending = new Set<AgentId>();
-  const end = (action: Extract<ReapAction, { kind: "end" }>): void => {
-    actions.push(action);
-    ending.add(action.id);
-  };
   const limits = limitsOf(config);
   const running = agents.filter((a) => a.status === "running" && a.startedAt !== null);
   for (const agent of running) {
@@ -53,14 +58,14 @@ export function planReap(agents: readonly AgentRecord[], config: Config, now: nu
     const limit = own ?? config.maxRuntimeMs;
     if (limit > 0 && ran > limit) {
       const which = own === null ? `maxRuntimeMs=${config.maxRuntimeMs}` : `its max_runtime_s=${own / 1000}`;
-      end({ kind: "end", id: agent.id, status: "timed_out", reason: `ran ${Math.round(ran / 1000)} s, longer than ${which}`, why: "time" });
+      actions.push({ kind: "end", id: agent.id, status: "timed_out", reason: `ran ${Math.round(ran / 1000)} s, longer than ${which}`, why: "time" });
       continue;
     }
     const quiet = now - Math.max(startedAt, agent.lastEventAt ?? 0, probe.modifiedAt(agent.logPath));
     if (quiet > config.stuckMs) {
       const reason = `stuck: no output and no progress for ${Math.round(quiet / 1000)} s (stuckMs=${config.stuckMs})`;
       if (config.onStuck === "terminate") {
-        end({ kind: "end", id: agent.id, status: "killed", reason, why: "stuck" });
+        actions.push({ kind: "end", id: agent.id, status: "killed", reason, why: "stuck" });
         continue;
       }
       if (agent.stuckSince === null) actions.push({ kind: "mark_stuck", id: agent.id, since: now - quiet, reason });
@@ -71,30 +76,55 @@ export function planReap(agents: readonly AgentRecord[], config: Config, now: nu
       const usage = probe.usage(agent);
       const reached = limitReached(limits, usage);
       if (reached !== null) {
-        end({ kind: "end", id: agent.id, status: "killed", reason: reached, why: "limit" });
+        actions.push({ kind: "end", id: agent.id, status: "killed", reason: reached, why: "limit" });
         continue;
       }
       const warnings = limitWarnings(limits, usage);
       if (warnings.join("\n") !== agent.limitWarnings.join("\n")) actions.push({ kind: "limit_warnings", id: agent.id, warnings });
     }
   }
+  return actions;
+}
 
+/** A running agent's log, as the disk budget weighs it. */
+export interface LogSize {
+  readonly id: AgentId;
+  readonly taskId: string;
+  readonly bytes: number;
+}
+
+/** While a task's live logs are over taskDiskBudgetMb, its agents with the largest logs are stopped. */
+export function planDiskBudget(logs: readonly LogSize[], config: Config): ReapAction[] {
+  const actions: ReapAction[] = [];
   const budget = config.taskDiskBudgetMb * MB;
-  const byTask = new Map<string, { agent: AgentRecord; bytes: number }[]>();
-  for (const agent of running) {
-    if (ending.has(agent.id)) continue;
-    const logs = byTask.get(agent.taskId) ?? [];
-    logs.push({ agent, bytes: probe.logBytes(agent.logPath) });
-    byTask.set(agent.taskId, logs);
+  const byTask = new Map<string, LogSize[]>();
+  for (const log of logs) {
+    const task = byTask.get(log.taskId) ?? [];
+    task.push(log);
+    byTask.set(log.taskId, task);
   }
-  for (const logs of byTask.values()) {
-    let total = logs.reduce((sum, l) => sum + l.bytes, 0);
-    for (const { agent, bytes } of [...logs].sort((a, b) => b.bytes - a.bytes)) {
+  for (const task of byTask.values()) {
+    let total = task.reduce((sum, l) => sum + l.bytes, 0);
+    for (const { id, bytes } of [...task].sort((a, b) => b.bytes - a.bytes)) {
       if (total <= budget) break;
       const reason = `its task's logs passed taskDiskBudgetMb=${config.taskDiskBudgetMb} (this agent's log: ${(bytes / MB).toFixed(1)} MB)`;
-      end({ kind: "end", id: agent.id, status: "killed", reason, why: "disk" });
+      actions.push({ kind: "end", id, status: "killed", reason, why: "disk" });
       total -= bytes;
     }
   }
   return actions;
+}
+
+/**
+ * When the reaper must look at a running agent again, judged by the rules above: at its
+ * wall-clock limit, or stuckMs after its last sign of life, whichever comes first; at once (the
+ * next round) while it is flagged stuck, so the flag lifts when it moves again, and while
+ * resource limits are set, since only a look at its processes tells how near they are.
+ */
+export function nextLook(agent: AgentRecord, config: Config, now: number, probe: Pick<ReapProbe, "modifiedAt">): number {
+  if (agent.stuckSince !== null || anyLimit(limitsOf(config)) || agent.startedAt === null) return now;
+  const limit = lifetimeOf(agent) ?? config.maxRuntimeMs;
+  const deadline = limit > 0 ? agent.startedAt + limit + 1 : Number.POSITIVE_INFINITY;
+  const lastSign = Math.max(agent.startedAt, agent.lastEventAt ?? 0, probe.modifiedAt(agent.logPath));
+  return Math.min(deadline, lastSign + config.stuckMs + 1);
 }

@@ -1,5 +1,6 @@
 import { describeUnknown } from "../domain/errors.js";
 import type { AgentId } from "../domain/ids.js";
+import type { Owner } from "../store/ownership.js";
 import type { AgentRecord } from "../store/records.js";
 import { sameProcess, stillRunning, type ProcessIdentity } from "../runners/host.js";
 import { CLEANUP_STEPS } from "./cleanup.js";
@@ -28,6 +29,12 @@ export class Recovery {
   /** Aborted when this corral closes: it stops watching the agents it adopted. */
   private readonly watching = new AbortController();
   private reconciling: Promise<ReconcileReport> | null = null;
+  /**
+   * The owners of live agents and the cleanups under way, as read at a change mark of the
+   * store: while nothing was written since, they still hold, and a round only asks whether
+   * each owner and claimer still lives.
+   */
+  private seen: { readonly mark: string; readonly owners: readonly Owner[]; readonly cleanups: readonly AgentRecord[] } | null = null;
 
   constructor(
     private readonly core: Core,
@@ -73,8 +80,15 @@ export class Recovery {
       return report;
     }
     const endings: Promise<unknown>[] = [];
-    for (const orphan of store.agents.live()) {
-      if (sameProcess(orphan.owner, core.owner) || stillRunning(orphan.owner)) continue;
+    // One look at each owner, and the rows of a dead one alone are read: what a live corral
+    // owns costs nothing here, however much it is.
+    const mark = store.changeMark();
+    if (this.seen?.mark !== mark) this.seen = { mark, owners: store.ownership.liveOwners(), cleanups: store.cleanups.running() };
+    const { owners, cleanups } = this.seen;
+    const orphans = owners
+      .filter((owner) => !sameProcess(owner, core.owner) && !stillRunning(owner))
+      .flatMap((owner) => store.ownership.liveOwnedBy(owner));
+    for (const orphan of orphans) {
       if (orphan.process === null) {
         // Caught mid-launch: whatever it may have started is found by its mark at cleanup.
         const ending = this.endings.end(orphan.id, { status: "failed", reason: "its corral died while launching it", exit: null });
@@ -102,7 +116,7 @@ export class Recovery {
         await this.serveTools(agent);
       }
     }
-    for (const agent of store.cleanups.running()) {
+    for (const agent of cleanups) {
       const claimer = agent.cleanupClaim?.claimer ?? null;
       if (claimer !== null && stillRunning(claimer)) continue;
       const claim = core.newClaim();

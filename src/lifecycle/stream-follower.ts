@@ -4,6 +4,7 @@ import type { AgentId } from "../domain/ids.js";
 import type { StreamEvent } from "../domain/stream-events.js";
 import { isUnwritable } from "../store/database.js";
 import type { Store } from "../store/store.js";
+import { statOrNull } from "./file-stat.js";
 import { readStream } from "./stream-reader.js";
 
 interface Followed {
@@ -11,6 +12,10 @@ interface Followed {
   readonly counted: Set<string>;
   /** Reads that failed in a row. */
   failures: number;
+  /** The agent's log, once its row was read. */
+  logPath: string | null;
+  /** The log's size when it was last read (or found unchanged): the read's change marker. */
+  seen: number;
 }
 
 /**
@@ -21,8 +26,13 @@ export const FOLLOW_FAILURES_ALLOWED = 8;
 
 /**
  * Keeps the store up to date with what running agents' output streams say (session, tokens,
- * tool calls, latest text), by reading each log's new lines every interval. Opens, reads and
- * closes: it holds no descriptor between reads.
+ * tool calls, latest text). Every interval each log is looked at with one stat; only a log
+ * that grew since the last look has its row read and its new bytes read and stored, so a
+ * quiet agent costs a stat. Opens, reads and closes: it holds no descriptor between reads.
+ *
+ * A stat rather than fs.watch: inotify is silent on some file systems and its watches are a
+ * per-user limit, while a stat costs about two microseconds; and a busy log would raise an
+ * event for every write, where the interval takes all of them in one read.
  */
 export class StreamFollower {
   private readonly followed = new Map<AgentId, Followed>();
@@ -37,7 +47,7 @@ export class StreamFollower {
   ) {}
 
   follow(id: AgentId, parseLine: (line: string) => StreamEvent[]): void {
-    this.followed.set(id, { parseLine, counted: new Set(), failures: 0 });
+    this.followed.set(id, { parseLine, counted: new Set(), failures: 0, logPath: null, seen: -1 });
     if (this.timer === null) {
       this.timer = setInterval(() => this.poll(), this.intervalMs);
       this.timer.unref();
@@ -63,19 +73,29 @@ export class StreamFollower {
     if (this.followed.size === 0) this.stop();
   }
 
-  private poll(): void {
+  /** One look at every followed log; the timer makes one each interval. */
+  poll(): void {
     // Each agent's read ends in a write: once one was refused (another process holds the lock),
     // the next rounds ask first, without waiting, instead of each read waiting for it in turn.
     if (this.refused && !this.store.writableNow()) return;
     this.refused = false;
     for (const [id, followed] of this.followed) {
       try {
+        let size = followed.logPath === null ? null : sizeOf(followed.logPath);
+        if (size !== null && size === followed.seen) continue;
         const agent = this.store.agents.get(id);
         if (agent === null || agent.endedAt !== null) {
           this.unfollow(id);
           continue;
         }
+        if (size === null) {
+          followed.logPath = agent.logPath;
+          size = sizeOf(agent.logPath);
+        }
         readStream(this.store, agent, followed.parseLine, followed.counted, false);
+        // The size from before the read: bytes written since are read at the next look. A
+        // refused write (thrown) leaves the size unseen, so the same bytes are read again.
+        followed.seen = size;
         followed.failures = 0;
       } catch (cause) {
         if (isUnwritable(cause)) {
@@ -96,3 +116,5 @@ export class StreamFollower {
     }
   }
 }
+
+const sizeOf = (path: string): number => statOrNull(path)?.size ?? 0;

@@ -6,6 +6,12 @@ import type { AgentRecord } from "../store/records.js";
 import type { Store } from "../store/store.js";
 
 const CHUNK = 1 << 20;
+/**
+ * One buffer for every read (reads are synchronous, so never two at once): a follower looks
+ * at its logs four times a second, and a fresh zero-filled MiB each time is most of its cost.
+ * What is kept of a read is copied out of it.
+ */
+let scratch: Buffer | null = null;
 const TEXT_KEPT = 500;
 
 /** Folds a stretch of stream events into totals, counting each model response's usage once. */
@@ -77,7 +83,7 @@ export function readStream(
   };
   try {
     const size = fstatSync(fd).size;
-    const buffer = Buffer.alloc(CHUNK);
+    const buffer = (scratch ??= Buffer.allocUnsafe(CHUNK));
     let pending = Buffer.alloc(0);
     let position = offset;
     while (position < size) {

@@ -2,6 +2,7 @@ import { statfsSync } from "node:fs";
 import { transcriptFilesOf } from "../backends/backend.js";
 import type { RunnerKind } from "../domain/config.js";
 import { describeUnknown } from "../domain/errors.js";
+import { sameProcess } from "../runners/host.js";
 import type { AgentId, TaskId } from "../domain/ids.js";
 import { cleanupHealth } from "./cleanup-health.js";
 import type { Core } from "./core.js";
@@ -9,7 +10,8 @@ import { planDiskFloor } from "./disk-floor.js";
 import type { Endings } from "./endings.js";
 import { modifiedAt, statOrNull } from "./file-stat.js";
 import { collectGarbage, type GcReport } from "./gc.js";
-import { planReap, type ReapProbe } from "./reaper.js";
+import { nextLook, planAgentRules, planDiskBudget, type ReapProbe } from "./reaper.js";
+import { ReapSchedule } from "./reap-schedule.js";
 import type { CleanupHealthView } from "./views.js";
 
 /** How often the free space under the state dir is checked against diskReserveMb. */
@@ -49,6 +51,8 @@ export class Upkeep {
   private diskTimer: NodeJS.Timeout | null = null;
   /** Each running agent's log size at the last disk check. */
   private readonly logSizes = new Map<AgentId, number>();
+  /** The running agents this process owns, and when the reaper looks at each again. */
+  private readonly schedule = new ReapSchedule();
 
   constructor(
     private readonly core: Core,
@@ -56,12 +60,14 @@ export class Upkeep {
   ) {}
 
   /**
-   * Applies the reaper's rules (see planReap) to the running agents this process owns, and
-   * returns the agents it acted on.
+   * Applies the reaper's rules (see planAgentRules) to the running agents this process owns
+   * that are due (see ReapSchedule), and the disk budget to them all, and returns the agents
+   * it acted on. An agent not due is not read: a round costs what is due and one stat of each
+   * log, however many agents run.
    */
   async reap(now = Date.now()): Promise<ReapReport> {
     const { core } = this;
-    const { store } = core;
+    const { store, config } = core;
     const acted = { timedOut: [] as AgentId[], stuck: [] as AgentId[], overDiskBudget: [] as AgentId[], atLimit: [] as AgentId[], warned: [] as AgentId[] };
     // A locked database would make each of its writes wait: the reaper waits for the next round.
     if (core.closed || !store.writableNow()) return acted;
@@ -74,10 +80,24 @@ export class Upkeep {
         return runner.stats(handle).processes;
       },
     };
+    const { schedule } = this;
+    schedule.sync(store.changeMark(), () => store.ownership.runningOwnedBy(core.owner));
+    const due = schedule.due(now).flatMap((id) => {
+      const agent = store.agents.get(id);
+      if (agent?.status === "running" && sameProcess(agent.owner, core.owner)) return [agent];
+      schedule.drop(id);
+      return [];
+    });
+    const actions = planAgentRules(due, config, now, probe);
+    const ending = new Set(actions.flatMap((action) => (action.kind === "end" ? [action.id] : [])));
+    const logs = [...schedule.all()].filter((m) => !ending.has(m.id)).map((m) => ({ id: m.id, taskId: m.taskId, bytes: probe.logBytes(m.logPath) }));
+    actions.push(...planDiskBudget(logs, config));
+    for (const agent of due) schedule.later(agent.id, nextLook(agent, config, now, probe));
     const endings: Promise<unknown>[] = [];
-    for (const action of planReap(store.ownership.liveOwnedBy(core.owner), core.config, now, probe)) {
+    for (const action of actions) {
       switch (action.kind) {
         case "end":
+          schedule.drop(action.id);
           if (action.why === "time") acted.timedOut.push(action.id);
           else if (action.why === "stuck") acted.stuck.push(action.id);
           else if (action.why === "limit") acted.atLimit.push(action.id);
@@ -86,6 +106,7 @@ export class Upkeep {
           break;
         case "mark_stuck":
           acted.stuck.push(action.id);
+          schedule.later(action.id, now);
           if (store.flags.markStuck(action.id, action.since)) core.logger.warn({ agent: action.id }, action.reason);
           break;
         case "clear_stuck":

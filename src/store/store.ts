@@ -68,6 +68,7 @@ export class Store {
   /** The database file this store opened; see lost(). */
   private readonly file: FileIdentity | null;
   private refusedAt = Number.NEGATIVE_INFINITY;
+  private readonly totalChangesStmt;
 
   private constructor(db: Db, path: string, guard: WriteGuard) {
     this.db = db;
@@ -84,6 +85,7 @@ export class Store {
     this.outcomes = new AgentOutcomes(db, guard);
     this.events = new EventTable(db, guard);
     this.cleanupSteps = new CleanupStepTable(db, guard);
+    this.totalChangesStmt = db.prepare("SELECT total_changes()").pluck();
   }
 
   /** `guard` wraps the writes that record an agent's end, events and cleanup (see WriteGuard). */
@@ -103,6 +105,16 @@ export class Store {
     if (now === null) return `${this.path} was deleted`;
     if (this.file !== null && (now.dev !== this.file.dev || now.ino !== this.file.ino)) return `${this.path} was replaced by another file`;
     return null;
+  }
+
+  /**
+   * A mark that moves whenever the database changed: a commit by another connection (SQLite's
+   * data_version) or a row changed through this one (total_changes). Equal marks mean nothing
+   * was written in between, so what was read then still holds; two integers, read in a
+   * microsecond or two.
+   */
+  changeMark(): string {
+    return `${this.db.pragma("data_version", { simple: true }) as number}:${this.totalChangesStmt.get() as number}`;
   }
 
   /** Writes a consistent copy of the open database to `target`, which must not exist. */

@@ -26,6 +26,23 @@ export function statOf(identity: ProcessIdentity): ProcStat | null {
 
 export const isAlive = (identity: ProcessIdentity): boolean => statOf(identity) !== null;
 
+/**
+ * Whether the pid names some process, zombies included: one system call, a tenth of what
+ * isAlive costs, for a watch that looks often and confirms with isAlive now and then (the pid
+ * may since name another process).
+ */
+export function pidTaken(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (cause) {
+    const code = (cause as { code?: unknown }).code;
+    if (code === "ESRCH") return false;
+    if (code === "EPERM") return true;
+    throw cause;
+  }
+}
+
 export type SignalOutcome = "sent" | "gone";
 
 /**

@@ -4,7 +4,7 @@ import type { RunnerKind } from "../../domain/config.js";
 import { fail, ok, type Result } from "../../domain/errors.js";
 import { cgroupUsage, removeCgroup, type CgroupCaps, type Cgroups } from "../../supervisor/cgroup.js";
 import { blindSpots, discover } from "../../supervisor/discover.js";
-import { isAlive, type ProcessIdentity } from "../../supervisor/identity.js";
+import { isAlive, pidTaken, type ProcessIdentity } from "../../supervisor/identity.js";
 import { terminate, type TerminationReport } from "../../supervisor/terminate.js";
 import { usageOf } from "../../supervisor/usage.js";
 import type {
@@ -31,8 +31,13 @@ export interface LocalSetup {
   readonly caps: CgroupCaps;
 }
 
-/** How often a recovered agent's root is looked for: it is not our child, so /proc is all there is. */
-const RECOVERED_POLL_MS = 200;
+/**
+ * How often a recovered agent's root is looked for: it is not our child, so the kernel is all
+ * there is. A look is one kill(pid, 0); every RECOVERED_CONFIRM_EVERY looks, /proc confirms
+ * that the pid still names the root (its zombie, or a reused pid, answers kill too).
+ */
+const RECOVERED_POLL_MS = 250;
+const RECOVERED_CONFIRM_EVERY = 4;
 
 /**
  * What the local runners share: an agent is a tree of processes on this machine, found by its
@@ -151,9 +156,12 @@ export abstract class LocalRunner<H extends LocalHandle> implements Runner {
         this.watched.clear();
         signal.removeEventListener("abort", stop);
       };
+      let looks = 0;
       const timer = setInterval(() => {
+        looks += 1;
+        const confirm = looks % RECOVERED_CONFIRM_EVERY === 0;
         for (const [watchedRoot, ended] of this.watched) {
-          if (isAlive(watchedRoot)) continue;
+          if (pidTaken(watchedRoot.pid) && (!confirm || isAlive(watchedRoot))) continue;
           this.watched.delete(watchedRoot);
           ended();
         }

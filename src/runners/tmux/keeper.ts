@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ExitStatus } from "../../domain/agent-state.js";
 import { isAlive, type ProcessIdentity } from "../../supervisor/identity.js";
 import { statusFromCode } from "../local/signals.js";
+import type { KeeperWatch } from "./exit-watch.js";
 
 const EXIT_POLL_MAX_MS = 50;
 
@@ -53,24 +55,21 @@ export const KEEPER = [
 
 /**
  * The agent's end is the keeper's: it exits right after writing the agent's status. Not
- * corral's child, so it is watched through /proc. null when the keeper left no status (it
- * was killed itself) and tmux keeps none either.
+ * corral's child, so its end is seen by the status file it writes (see KeeperWatch), then
+ * confirmed through /proc. null when the keeper left no status (it was killed itself) and tmux
+ * keeps none either.
  */
-export function exitOf(keeper: ProcessIdentity, statusFile: string, paneStatus: () => Promise<ExitStatus | null>): Promise<ExitStatus | null> {
-  return new Promise((resolve) => {
-    let delay = 1;
-    const check = (): void => {
-      if (isAlive(keeper)) {
-        delay = Math.min(delay * 2, EXIT_POLL_MAX_MS);
-        setTimeout(check, delay);
-        return;
-      }
-      const written = readExitStatus(statusFile);
-      if (written !== null) resolve(written);
-      else void paneStatus().then(resolve);
-    };
-    check();
-  });
+export async function exitOf(
+  keeper: ProcessIdentity,
+  statusFile: string,
+  watch: KeeperWatch,
+  paneStatus: () => Promise<ExitStatus | null>,
+): Promise<ExitStatus | null> {
+  await watch.ended(keeper, statusFile);
+  // The file is there as soon as the keeper opens it: the code, and the keeper's exit, follow
+  // within moments.
+  for (let delay = 1; isAlive(keeper); delay = Math.min(delay * 2, EXIT_POLL_MAX_MS)) await sleep(delay);
+  return readExitStatus(statusFile) ?? paneStatus();
 }
 
 /** null when the keeper wrote none, or when it cannot be read: either way the status is lost. */

@@ -12,6 +12,7 @@ import { LocalRunner, type LocalSetup } from "../local/local-runner.js";
 import { statusFromCode } from "../local/signals.js";
 import type { AgentHandle, Placement, ReleaseReport, RunnerCapabilities, RunnerLaunch } from "../runner.js";
 import { clientError, tmuxClient } from "./client.js";
+import { KeeperWatch } from "./exit-watch.js";
 import { ARG_COUNT, ARG_PREFIX, exitOf, KEEPER, PANE_STATUS_MARK, readExitStatus } from "./keeper.js";
 import { TMUX_MISSING, type TmuxTools } from "./tools.js";
 
@@ -53,6 +54,8 @@ export class TmuxRunner extends LocalRunner<TmuxHandle> {
   readonly kind = "tmux";
   readonly unavailable: string | null;
   protected readonly schema = TmuxHandleSchema;
+  /** The keepers of the agents this runner started, watched for their ends by one timer. */
+  private readonly keepers = new KeeperWatch();
 
   constructor(
     private readonly tools: TmuxTools | null,
@@ -138,7 +141,7 @@ export class TmuxRunner extends LocalRunner<TmuxHandle> {
     }
     return ok({
       root: { pid: agent.pid, startTime: agent.startTime, sid: stat.session, subreaper: this.setup.wrapping.tiniPath !== null },
-      exited: exitOf(keeper, handle.statusFile, () => this.paneStatus(handle)),
+      exited: exitOf(keeper, handle.statusFile, this.keepers, () => this.paneStatus(handle)),
     });
   }
 
