@@ -15,6 +15,7 @@ import type { CreateTaskInput, DeployInput, EventInput } from "./inputs.js";
 import { createLogger } from "./logger.js";
 import { openParts } from "./opening.js";
 import type { PageQuery } from "./paging.js";
+import type { AgentPageView } from "./reply-views.js";
 import { Queries, type WaitOutcome } from "./queries.js";
 import { Recovery, type ReconcileReport } from "./recovery.js";
 import type { RelayHandler } from "./relays.js";
@@ -196,8 +197,13 @@ export class Corral {
     return this.queries.listTasks();
   }
 
-  taskPage(rawPage: PageQuery): Result<{ tasks: TaskSummaryView[]; page: PageView }> {
+  taskPage(rawPage: PageQuery): Result<{ page: PageView; tasks: TaskSummaryView[] }> {
     return this.queries.taskPage(rawPage);
+  }
+
+  /** One page of every agent (all) or of those not yet ended, after their counts and totals. */
+  agentPage(all: boolean, rawPage: PageQuery): Result<AgentPageView> {
+    return this.queries.agentPage(all, rawPage);
   }
 
   output(rawTaskId: string, rawAgentId: string, rawQuery: OutputQuery): Promise<Result<AgentOutputView>> {
@@ -292,7 +298,15 @@ export class Corral {
     await Promise.all(core.inFlight.values());
     // An agent stopped just now may have exited without its exit being handled yet: an exit the
     // database refused goes to the journal, and must be there before this process goes.
-    await Promise.race([Promise.all(this.deployment.exitsOfTheDead()), sleep(EXIT_HANDLED_WAIT_MS)]);
+    // The wait is cancelled once they are: a timer left running would hold the process for its whole length.
+    const waited = new AbortController();
+    await Promise.race([
+      Promise.all(this.deployment.exitsOfTheDead()),
+      sleep(EXIT_HANDLED_WAIT_MS, undefined, { signal: waited.signal }).catch((error: unknown) => {
+        if (!waited.signal.aborted) throw error;
+      }),
+    ]);
+    waited.abort();
     // What this process recorded since the file went: into the rescued copy, for a person to put back.
     if (core.lostStore?.rescue != null) core.rescueStore(core.lostStore.rescue);
     // The state dir's cgroup parent goes with the last agent; agents still running keep theirs.
