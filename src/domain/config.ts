@@ -21,6 +21,10 @@ export const CONTAINMENTS = ["none", "bwrap", "auto"] as const;
 export type Containment = (typeof CONTAINMENTS)[number];
 
 /** How much corral logs, to stderr. */
+/** What a tool answer's text holds: its JSON, a brief of it, or whichever the client's name calls for. */
+export const MCP_TEXTS = ["auto", "json", "brief"] as const;
+export type McpText = (typeof MCP_TEXTS)[number];
+
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 /** A list of absolute paths, from a file's array or a variable's colon-separated string (like PATH). */
@@ -96,6 +100,12 @@ export const GeneralConfigSchema = z
       .enum(["adopt", "terminate"])
       .default("adopt")
       .describe("what to do with an agent whose corral died: watch it to its end, or kill it"),
+    mcpText: z
+      .enum(MCP_TEXTS)
+      .default("auto")
+      .describe(
+        "what a tool answer's text holds beside its structured content: json (the same JSON, for clients that read only text), brief (a few lines), auto (brief for clients known to read the structured content: Claude Code; json for others)",
+      ),
     logLevel: z.enum(LOG_LEVELS).default("info"),
   })
   .strict();
