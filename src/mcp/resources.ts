@@ -5,7 +5,8 @@ import { errorView } from "../contract/errors.js";
 import { toWire } from "../contract/wire.js";
 import type { CorralError, Result } from "../domain/errors.js";
 import type { Corral } from "../lifecycle/corral.js";
-import { EventView, TaskStatusView, TaskSummaryView } from "../lifecycle/views.js";
+import { TaskPageView } from "../lifecycle/reply-views.js";
+import { EventView, TaskStatusView } from "../lifecycle/views.js";
 import { MAX_PAGE, REPLY_BUDGET_BYTES } from "../domain/bounds.js";
 import { fitToBudget } from "./reply-budget.js";
 
@@ -22,8 +23,8 @@ function json<S extends z.ZodType>(uri: URL, schema: S, result: Result<z.input<S
   return { contents: [{ uri: uri.href, mimeType: "application/json", text: fitted.text }] };
 }
 
-/** The newest tasks, as many as one page holds: the tools page through the rest. */
-const newestTasks = (corral: Corral) => corral.listTasks().slice(0, MAX_PAGE);
+/** The newest tasks, as many as one page holds: list_real_tasks pages through the rest. */
+const newestTasks = (corral: Corral) => corral.taskPage({ limit: MAX_PAGE });
 
 const one = (value: string | string[] | undefined): string => (Array.isArray(value) ? (value[0] ?? "") : (value ?? ""));
 
@@ -32,17 +33,19 @@ export function registerResources(server: McpServer, corral: Corral): void {
   server.registerResource(
     "tasks",
     "tasks://list",
-    { title: "Tasks", description: "every task with its agent counts", mimeType: "application/json" },
-    async (uri) => json(uri, z.array(TaskSummaryView), { ok: true, value: newestTasks(corral) }),
+    { title: "Tasks", description: `the newest ${MAX_PAGE} tasks with their agent counts, as list_real_tasks's first page`, mimeType: "application/json" },
+    async (uri) => json(uri, TaskPageView, newestTasks(corral)),
   );
 
-  const taskList = () => ({
-    resources: newestTasks(corral).map((t) => ({ uri: `task://${t.taskId}/status`, name: `${t.taskId} status`, mimeType: "application/json" })),
-  });
+  const taskList = () => {
+    const tasks = newestTasks(corral);
+    if (!tasks.ok) throw refused(tasks.error);
+    return { resources: tasks.value.tasks.map((t) => ({ uri: `task://${t.taskId}/status`, name: `${t.taskId} status`, mimeType: "application/json" })) };
+  };
   server.registerResource(
     "task-status",
     new ResourceTemplate("task://{task_id}/status", { list: taskList }),
-    { title: "Task status", description: "what get_real_task_status returns", mimeType: "application/json" },
+    { title: "Task status", description: "what get_real_task_status returns: the counts, totals and agents needing attention, and the first page of agents", mimeType: "application/json" },
     async (uri, { task_id }) => json(uri, TaskStatusView, corral.status(one(task_id), {})),
   );
 
