@@ -9,6 +9,7 @@ import { benchRoundTrip } from "./cases/roundtrip.js";
 import { benchRunners } from "./cases/runners.js";
 import { benchShutdown } from "./cases/shutdown.js";
 import { benchStall } from "./cases/stall.js";
+import { benchStartup } from "./cases/startup.js";
 import { benchStatus } from "./cases/status.js";
 import { benchWriters } from "./cases/writers.js";
 import { runBench, type BenchCase } from "./harness.js";
@@ -31,6 +32,7 @@ const CASES: Readonly<Record<string, BenchCase>> = {
   recovery: benchRecovery,
   shutdown: benchShutdown,
   gc: benchGc,
+  startup: benchStartup,
 };
 
 await runBench(CASES, process.argv.slice(2));

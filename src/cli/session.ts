@@ -3,7 +3,7 @@ import type { CorralError } from "../domain/errors.js";
 import { loadConfig } from "../lifecycle/config-loader.js";
 import { Corral } from "../lifecycle/corral.js";
 import { createLogger, createPlainLogger } from "../lifecycle/logger.js";
-import { serveRelayedAgents } from "../mcp/relay.js";
+import type { RelayHandler } from "../lifecycle/relays.js";
 import { printJsonError } from "./json-output.js";
 import { VERSION } from "./version.js";
 import { cliErrorLine } from "./words.js";
@@ -34,13 +34,26 @@ export function terminalLogger(level: string): Logger {
   return asked ? createLogger(level) : createPlainLogger();
 }
 
+/**
+ * Contained agents' relays, served by the MCP layer, which is loaded at the first connection:
+ * a command that never deploys or adopts a contained agent never pays for the MCP SDK. A
+ * socket buffers what arrives until the server's transport reads it.
+ */
+function relayedAgents(corral: Corral): RelayHandler {
+  let serving: Promise<RelayHandler> | null = null;
+  return (id, connection) => {
+    serving ??= import("../mcp/relay.js").then((relay) => relay.serveRelayedAgents(corral, VERSION));
+    void serving.then((serve) => serve(id, connection));
+  };
+}
+
 /** A corral for one command: no background watching, closed when the command is done. */
 export async function withCorral<T>(work: (corral: Corral) => Promise<T> | T, output: Output = {}): Promise<T> {
   const config = loadConfig();
   if (!config.ok) die(config.error, 2, output);
   const corral = Corral.open(config.value, terminalLogger(config.value.logLevel), { watch: false });
   if (!corral.ok) die(corral.error, 2, output);
-  corral.value.serveAgentsWith(serveRelayedAgents(corral.value, VERSION));
+  corral.value.serveAgentsWith(relayedAgents(corral.value));
   try {
     return await work(corral.value);
   } finally {

@@ -1,6 +1,7 @@
 import { isAbsolute, join, posix } from "node:path";
 import { z } from "zod";
 import { fail, ok, type Result } from "./errors.js";
+import { LOG_LEVELS } from "./log-levels.js";
 
 const positiveInt = z.coerce.number().int().positive();
 
@@ -20,12 +21,12 @@ export type RunnerKind = (typeof RUNNER_KINDS)[number];
 export const CONTAINMENTS = ["none", "bwrap", "auto"] as const;
 export type Containment = (typeof CONTAINMENTS)[number];
 
-/** How much corral logs, to stderr. */
 /** What a tool answer's text holds: its JSON, a brief of it, or whichever the client's name calls for. */
 export const MCP_TEXTS = ["auto", "json", "brief"] as const;
 export type McpText = (typeof MCP_TEXTS)[number];
 
-export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+/** How much corral logs, to stderr. */
+export { LOG_LEVELS };
 
 /** A list of absolute paths, from a file's array or a variable's colon-separated string (like PATH). */
 const pathList = z
