@@ -137,6 +137,9 @@ describe("corral serve, driven by an MCP client over stdio", () => {
     expect(JSON.parse(await text(`task://${task_id}/status`)).counts.completed).toBe(3);
     expect(await text(`agent://${task_id}/${quick[2]!.agent_id}/output`)).toBe("worker 3 got: job 3\n");
     expect(JSON.parse(await text("tasks://list"))).toEqual({ page: { offset: 0, returned: 1, total: 1, next: null }, tasks: [expect.objectContaining({ task_id })] });
+    const timeline = JSON.parse(await text(`task://${task_id}/progress-timeline`)) as { total: number; events: { id: number }[] };
+    expect(timeline.events.length).toBe(Math.min(timeline.total, 500));
+    expect(timeline.events.map((e) => e.id)).toEqual([...timeline.events.map((e) => e.id)].sort((a, b) => a - b));
   });
 
   it("spawns children within the depth limit and refuses the one beyond it", async () => {

@@ -15,7 +15,7 @@ import type { CreateTaskInput, DeployInput, EventInput } from "./inputs.js";
 import { createLogger } from "./logger.js";
 import { openParts } from "./opening.js";
 import type { PageQuery } from "./paging.js";
-import type { AgentPageView } from "./reply-views.js";
+import type { AgentPageView, TimelineView } from "./reply-views.js";
 import { Queries, type WaitOutcome } from "./queries.js";
 import { Recovery, type ReconcileReport } from "./recovery.js";
 import type { RelayHandler } from "./relays.js";
@@ -23,7 +23,7 @@ import { lifetimeOf } from "./reaper.js";
 import { Termination, type KillResult } from "./termination.js";
 import { Upkeep, type CorralStats, type ReapReport } from "./upkeep.js";
 import type { GcReport } from "./gc.js";
-import type { AgentView, CleanupHealthView, CleanupRecordView, DatabaseView, EventView, PageView, TaskStatusView, TaskSummaryView } from "./views.js";
+import type { AgentView, CleanupHealthView, CleanupRecordView, DatabaseView, PageView, TaskStatusView, TaskSummaryView } from "./views.js";
 import type { Workspaces } from "./workspace.js";
 
 /** How often the database file is checked to still be the one open (a stat). */
@@ -185,7 +185,7 @@ export class Corral {
     return this.queries.pendingCount();
   }
 
-  timeline(rawTaskId: string): Result<EventView[]> {
+  timeline(rawTaskId: string): Result<TimelineView> {
     return this.queries.timeline(rawTaskId);
   }
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { isTerminal } from "../domain/agent-state.js";
-import { MAX_WAIT_IDS } from "../domain/bounds.js";
+import { MAX_PAGE, MAX_WAIT_IDS } from "../domain/bounds.js";
 import { fail, ok, type Result } from "../domain/errors.js";
 import type { AgentId, TaskId } from "../domain/ids.js";
 import { parseAgentId } from "./inputs.js";
@@ -10,7 +10,7 @@ import { cleanupHealth } from "./cleanup-health.js";
 import type { Core } from "./core.js";
 import { findAgent, findTask } from "./lookup.js";
 import { pageView, parsePage, whole, type PageQuery } from "./paging.js";
-import type { AgentPageView } from "./reply-views.js";
+import type { AgentPageView, TimelineView } from "./reply-views.js";
 import { agentView, countsOf, eventView, taskStatus, taskSummary, totalsOf } from "./task-status.js";
 import type { AgentView, CleanupHealthView, DatabaseView, EventView, PageView, TaskStatusView, TaskSummaryView } from "./views.js";
 
@@ -62,13 +62,13 @@ export class Queries {
     return this.core.pending.list().length;
   }
 
-  /** Every progress report and finding of a task, oldest first. */
-  timeline(rawTaskId: string): Result<EventView[]> {
+  /** A task's newest `limit` events, oldest first, and how many it has in all. */
+  timeline(rawTaskId: string, limit: number = MAX_PAGE): Result<TimelineView> {
     const usable = this.core.usable();
     if (!usable.ok) return usable;
     const task = findTask(this.core.store, rawTaskId);
     if (!task.ok) return task;
-    return ok(this.core.store.events.forTask(task.value.id).map(eventView));
+    return ok({ total: task.value.eventCount, events: this.core.store.events.newestForTask(task.value.id, limit).map(eventView) });
   }
 
   /** Every agent of every task, or only the ones not yet ended. */

@@ -1,12 +1,12 @@
 import { ResourceTemplate, type McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { ErrorCode as RpcErrorCode, McpError, type ReadResourceResult } from "@modelcontextprotocol/sdk/types.js";
-import { z } from "zod";
+import type { z } from "zod";
 import { errorView } from "../contract/errors.js";
 import { toWire } from "../contract/wire.js";
 import type { CorralError, Result } from "../domain/errors.js";
 import type { Corral } from "../lifecycle/corral.js";
-import { TaskPageView } from "../lifecycle/reply-views.js";
-import { EventView, TaskStatusView } from "../lifecycle/views.js";
+import { TaskPageView, TimelineView } from "../lifecycle/reply-views.js";
+import { TaskStatusView } from "../lifecycle/views.js";
 import { MAX_PAGE, REPLY_BUDGET_BYTES } from "../domain/bounds.js";
 import { fitToBudget } from "./reply-budget.js";
 
@@ -52,8 +52,8 @@ export function registerResources(server: McpServer, corral: Corral): void {
   server.registerResource(
     "task-progress-timeline",
     new ResourceTemplate("task://{task_id}/progress-timeline", { list: undefined }),
-    { title: "Progress timeline", description: "every progress report and finding of a task, oldest first", mimeType: "application/json" },
-    async (uri, { task_id }) => json(uri, z.array(EventView), corral.timeline(one(task_id))),
+    { title: "Progress timeline", description: `a task's newest ${MAX_PAGE} events (progress, findings, its agents' streams), oldest first, and how many it has`, mimeType: "application/json" },
+    async (uri, { task_id }) => json(uri, TimelineView, corral.timeline(one(task_id))),
   );
 
   server.registerResource(
