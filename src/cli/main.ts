@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import type { Command as CommandType } from "commander";
-import { LOG_LEVELS } from "../domain/log-levels.js";
+import { LOG_LEVEL_VARIABLE, LOG_LEVELS } from "../domain/log-levels.js";
 import { RELAY_VARIABLE } from "../backends/backend.js";
 import { signalExitCode } from "./signals.js";
 import { VERSION } from "./version.js";
@@ -12,9 +12,6 @@ if (asked.length === 1 && (asked[0] === "--version" || asked[0] === "-V")) {
   process.stdout.write(`${VERSION}\n`);
   process.exit(0);
 }
-
-/** The variable that asks for logs (session.ts's LOG_LEVEL_VARIABLE, which this module does not load). */
-const LOG_LEVEL_VARIABLE = "CORRAL_LOG_LEVEL";
 
 /** Each command's registration, loaded only when the command line names it (or asks for help). */
 const COMMANDS: Readonly<Record<string, () => Promise<(program: CommandType) => void>>> = {
@@ -95,7 +92,7 @@ program
   });
 
 const named = commandNamed(asked);
-const registrations = named !== undefined && named in COMMANDS ? [COMMANDS[named]] : Object.values(COMMANDS);
-for (const register of await Promise.all(registrations.map((load) => load?.()))) register?.(program);
+const only = named === undefined ? undefined : COMMANDS[named];
+for (const register of await Promise.all((only === undefined ? Object.values(COMMANDS) : [only]).map((load) => load()))) register(program);
 
 await program.parseAsync(process.argv);

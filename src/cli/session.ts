@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { CorralError } from "../domain/errors.js";
+import { LOG_LEVEL_VARIABLE } from "../domain/log-levels.js";
 import { loadConfig } from "../lifecycle/config-loader.js";
 import { Corral } from "../lifecycle/corral.js";
 import { createLogger, createPlainLogger } from "../lifecycle/logger.js";
@@ -20,9 +21,7 @@ export function die(error: CorralError, code = 2, output: Output = {}): never {
   process.exit(code);
 }
 
-/** The variable that asks for logs, set by the environment or by the global --log-level. */
-export const LOG_LEVEL_VARIABLE = "CORRAL_LOG_LEVEL";
-/** Its short name, which asks as much. */
+/** The short name of LOG_LEVEL_VARIABLE, which asks as much. */
 const LOG_VARIABLE = "CORRAL_LOG";
 
 /**
