@@ -155,6 +155,22 @@ describe("lists come in pages", () => {
     expect(corral.status(task.id, { limit: 100_000 })).toMatchObject({ ok: false, error: { code: "INVALID_INPUT", field: "limit" } });
   });
 
+  it("pages the tasks newest first, and refuses a task page's cursor for a task's agents", async () => {
+    corral = openCorral();
+    const made = [1, 2, 3].map((n) => unwrap(corral!.createTask({ description: `task ${n}` })).id);
+    const first = unwrap(corral.taskPage({ limit: 2 }));
+    expect(first.page).toMatchObject({ offset: 0, returned: 2, total: 3 });
+    const rest = unwrap(corral.taskPage({ limit: 2, cursor: first.page.next as string }));
+    expect(rest.page).toMatchObject({ offset: 2, returned: 1, next: null });
+    const paged = [...first.tasks, ...rest.tasks];
+    expect(paged.map((t) => t.taskId).sort()).toEqual([...made].sort());
+    expect(paged.map((t) => Date.parse(t.createdAt))).toEqual(paged.map((t) => Date.parse(t.createdAt)).sort((a, b) => b - a));
+    expect(corral.status(made[0] as string, { cursor: first.page.next as string })).toMatchObject({
+      ok: false,
+      error: { code: "INVALID_INPUT", field: "cursor", message: expect.stringMatching(/^the cursor is stale for this list: it pages tasks/) as string },
+    });
+  });
+
   it("answers the status of a task of 10,000 agents within the reply budget, its counts and totals over all of them", async () => {
     // The text a client that reads only text gets: the JSON again, so the whole reply is twice the structured content.
     coordinator = await startCoordinator({ CORRAL_MCP_TEXT: "json" });
