@@ -13,6 +13,7 @@ import { benchRoundTrip } from "./cases/roundtrip.js";
 import { benchRunners } from "./cases/runners.js";
 import { benchShutdown } from "./cases/shutdown.js";
 import { benchStall } from "./cases/stall.js";
+import { benchStartup } from "./cases/startup.js";
 import { benchStatus } from "./cases/status.js";
 import { benchWriters } from "./cases/writers.js";
 import { runBench, type BenchCase } from "./harness.js";
@@ -39,6 +40,7 @@ const CASES: Readonly<Record<string, BenchCase>> = {
   "idle-cpu": benchIdleCpu,
   "reconcile-cpu": benchReconcileCpu,
   "follow-cpu": benchFollowCpu,
+  startup: benchStartup,
 };
 
 await runBench(CASES, process.argv.slice(2));

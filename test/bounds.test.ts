@@ -7,7 +7,7 @@ import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { MAX_REQUEST_BYTES, MAX_WAIT_IDS, REPLY_BUDGET_BYTES } from "../src/domain/bounds.js";
 import { ok, unwrap } from "../src/domain/errors.js";
-import type { TaskId } from "../src/domain/ids.js";
+import type { AgentId, TaskId } from "../src/domain/ids.js";
 import { Corral } from "../src/lifecycle/corral.js";
 import { loadConfig } from "../src/lifecycle/config-loader.js";
 import { createLogger } from "../src/lifecycle/logger.js";
@@ -19,6 +19,8 @@ import { readStat } from "../src/supervisor/procfs.js";
 import { CORRAL_BIN, startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
 import { openCorral } from "./helpers/sandbox.js";
 import { withStore } from "./helpers/store.js";
+import { agentRow, cleanupClaim, ROOMY_LIMITS } from "./helpers/builders.js";
+import type { TaskRecord } from "../src/store/records.js";
 
 let coordinator: Coordinator | null = null;
 let corral: Corral | null = null;
@@ -152,6 +154,56 @@ describe("lists come in pages", () => {
     expect(corral.status(task.id, { cursor: "../x" })).toMatchObject({ ok: false, error: { code: "INVALID_INPUT", field: "cursor" } });
     expect(corral.status(task.id, { limit: 100_000 })).toMatchObject({ ok: false, error: { code: "INVALID_INPUT", field: "limit" } });
   });
+
+  it("pages the tasks newest first, and refuses a task page's cursor for a task's agents", async () => {
+    corral = openCorral();
+    const made = [1, 2, 3].map((n) => unwrap(corral!.createTask({ description: `task ${n}` })).id);
+    const first = unwrap(corral.taskPage({ limit: 2 }));
+    expect(first.page).toMatchObject({ offset: 0, returned: 2, total: 3 });
+    const rest = unwrap(corral.taskPage({ limit: 2, cursor: first.page.next as string }));
+    expect(rest.page).toMatchObject({ offset: 2, returned: 1, next: null });
+    const paged = [...first.tasks, ...rest.tasks];
+    expect(paged.map((t) => t.taskId).sort()).toEqual([...made].sort());
+    expect(paged.map((t) => Date.parse(t.createdAt))).toEqual(paged.map((t) => Date.parse(t.createdAt)).sort((a, b) => b - a));
+    expect(corral.status(made[0] as string, { cursor: first.page.next as string })).toMatchObject({
+      ok: false,
+      error: { code: "INVALID_INPUT", field: "cursor", message: expect.stringMatching(/^the cursor is stale for this list: it pages tasks/) as string },
+    });
+  });
+
+  it("answers the status of a task of 10,000 agents within the reply budget, its counts and totals over all of them", async () => {
+    // The text a client that reads only text gets: the JSON again, so the whole reply is twice the structured content.
+    coordinator = await startCoordinator({ CORRAL_MCP_TEXT: "json" });
+    const c = coordinator;
+    const { task_id } = await c.call<{ task_id: string }>("create_real_task", { description: "ten thousand" });
+    withStore(c.home, (store) => {
+      const task = store.tasks.get(task_id as TaskId) as TaskRecord;
+      for (let i = 0; i < 10_000; i += 1) {
+        const id = `many-000000-${i.toString(16).padStart(6, "0")}` as AgentId;
+        unwrap(store.agents.insert(agentRow(task, { pid: 1, startTime: "1" }, { id, cwd: "/", createdAt: i }), { ...ROOMY_LIMITS, maxConcurrentAgents: 20_000, maxAgentsPerTask: 20_000 }));
+        store.runs.end(id, { status: i % 10 === 0 ? "failed" : "killed", reason: null, exit: null, at: i, claim: cleanupClaim("a") });
+        store.cleanups.finish(id, cleanupClaim("a"), "done", i);
+      }
+    });
+    const first = await rawCall(c, "get_real_task_status", { task_id });
+    expect(first.result.isError).toBeFalsy();
+    const status = first.result.structuredContent as {
+      counts: Record<string, number>;
+      attention: { total: number };
+      page: { total: number; returned: number; next: string | null };
+      truncated?: boolean;
+    };
+    expect(status.counts).toMatchObject({ killed: 9_000, failed: 1_000 });
+    expect(status.attention).toMatchObject({ total: 1_000 });
+    expect(status.page).toMatchObject({ total: 10_000, returned: 100 });
+    expect(status.truncated).toBeUndefined();
+    // The JSON twice (structured and text, for a client that reads text only), each within the budget.
+    expect(jsonBytes(first.result.structuredContent)).toBeLessThanOrEqual(REPLY_BUDGET_BYTES);
+    expect(first.bytes).toBeLessThan(2 * REPLY_BUDGET_BYTES);
+    const last = await rawCall(c, "get_real_task_status", { task_id, limit: 500, cursor: status.page.next as string });
+    expect(last.result.isError).toBeFalsy();
+    expect(jsonBytes(last.result.structuredContent)).toBeLessThanOrEqual(REPLY_BUDGET_BYTES);
+  }, 60_000);
 
   it("waits on a bounded number of agents and shows the ended ones first", async () => {
     corral = openCorral();

@@ -49,12 +49,29 @@ describe("the corral command line", () => {
     expect(ps.stdout).not.toContain("\u001b[");
 
     expect((await cli("ps", "-a")).stdout).toContain(`${done.id}`);
-    const json = JSON.parse((await cli("ps", "-a", "--json")).stdout) as { agent_id: string; status: string; latest_message: string | null }[];
-    expect(json.map((a) => [a.agent_id, a.status])).toEqual([
+    const json = JSON.parse((await cli("ps", "-a", "--json")).stdout) as {
+      counts: Record<string, number>;
+      page: { total: number; next: string | null };
+      agents: { agent_id: string; status: string; latest_message: string | null }[];
+    };
+    expect(json.counts).toMatchObject({ running: 1, completed: 1 });
+    expect(json.page).toMatchObject({ total: 2, next: null });
+    expect(json.agents.map((a) => [a.agent_id, a.status])).toEqual([
       [running.id, "running"],
       [done.id, "completed"],
     ]);
-    expect(json[0]?.latest_message).toBe("halfway there");
+    expect(json.agents[0]?.latest_message).toBe("halfway there");
+
+    // A page at a time: the first says where the next starts, and the next holds the rest.
+    const first = await cli("ps", "-a", "--limit", "1");
+    expect(first.stdout).toMatch(/^agents 1–1 of 2; next: corral ps -a --cursor [A-Za-z0-9_-]+$/m);
+    const cursor = /--cursor (\S+)$/m.exec(first.stdout)?.[1] as string;
+    const second = JSON.parse((await cli("ps", "-a", "--limit", "1", "--cursor", cursor, "--json")).stdout) as typeof json;
+    expect(second.agents.map((a) => a.agent_id)).toEqual([done.id]);
+    expect(second.page).toMatchObject({ offset: 1, returned: 1, next: null });
+    const stale = await cli("ps", "--cursor", cursor);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toMatch(/^corral: INVALID_INPUT: --cursor: the cursor is stale for this list/);
   });
 
   it("--json prints an error as JSON too, on stdout", async () => {

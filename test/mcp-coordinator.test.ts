@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { MAX_CURSOR_CHARS } from "../src/domain/bounds.js";
 import { isAlive } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
 import { startCoordinator, type Coordinator } from "./helpers/mcp-client.js";
@@ -135,7 +136,10 @@ describe("corral serve, driven by an MCP client over stdio", () => {
     };
     expect(JSON.parse(await text(`task://${task_id}/status`)).counts.completed).toBe(3);
     expect(await text(`agent://${task_id}/${quick[2]!.agent_id}/output`)).toBe("worker 3 got: job 3\n");
-    expect(JSON.parse(await text("tasks://list"))).toEqual([expect.objectContaining({ task_id })]);
+    expect(JSON.parse(await text("tasks://list"))).toEqual({ page: { offset: 0, returned: 1, total: 1, next: null }, tasks: [expect.objectContaining({ task_id })] });
+    const timeline = JSON.parse(await text(`task://${task_id}/progress-timeline`)) as { total: number; events: { id: number }[] };
+    expect(timeline.events.length).toBe(Math.min(timeline.total, 500));
+    expect(timeline.events.map((e) => e.id)).toEqual([...timeline.events.map((e) => e.id)].sort((a, b) => a - b));
   });
 
   it("spawns children within the depth limit and refuses the one beyond it", async () => {
@@ -212,7 +216,7 @@ describe("malformed input gets a clear error naming the argument at fault", () =
     ["get_agent_output", { task_id: task, agent_id: agent, max_bytes: 16_000_000 }, /^INVALID_INPUT: max_bytes: .*<=524288/],
     ["get_agent_output", { task_id: task, agent_id: agent, filter: "(" }, /^INVALID_INPUT: filter: /],
     ["wait_for_agents", { task_id: task, agent_ids: Array.from({ length: 1001 }, () => agent) }, /^INVALID_ID: agent_ids: .*<=1000/],
-    ["get_real_task_status", { task_id: task, cursor: "x".repeat(50) }, /^INVALID_INPUT: cursor: /],
+    ["get_real_task_status", { task_id: task, cursor: "x".repeat(MAX_CURSOR_CHARS + 1) }, /^INVALID_INPUT: cursor: /],
     ["kill_real_agent", { task_id: task }, /^INVALID_ID: agent_id: /],
     ["kill_real_agent", { task_id: task, agent_id: "ghost-000000-000000" }, /^UNKNOWN_TASK: task_id: /],
     ["wait_for_agents", { task_id: task, mode: "some" }, /^INVALID_INPUT: mode: /],

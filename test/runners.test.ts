@@ -179,7 +179,9 @@ describe("agents recorded before handles", () => {
     const live = await start(runners.get("process"), home, ["sleep", "300"]);
     const path = join(home, "old.db");
     const old = new Database(path);
-    for (const [version, sql] of MIGRATIONS.slice(0, -1).entries()) {
+    // The database as it was before the migration that made handles.
+    const handles = MIGRATIONS.findIndex((sql) => sql.includes("ADD COLUMN handle"));
+    for (const [version, sql] of MIGRATIONS.slice(0, handles).entries()) {
       old.exec(sql);
       old.pragma(`user_version = ${version + 1}`);
     }

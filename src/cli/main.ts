@@ -1,25 +1,42 @@
 #!/usr/bin/env node
-import { Command, Option } from "commander";
-import { LOG_LEVELS } from "../domain/config.js";
-import { loadConfig } from "../lifecycle/config-loader.js";
-import { Corral } from "../lifecycle/corral.js";
-import { createLogger } from "../lifecycle/logger.js";
+import type { Command as CommandType } from "commander";
+import { LOG_LEVEL_VARIABLE, LOG_LEVELS } from "../domain/log-levels.js";
 import { RELAY_VARIABLE } from "../backends/backend.js";
-import { serveOwnAgents } from "../mcp/agent-serving.js";
-import { relayStdio } from "../mcp/relay.js";
-import { createAgentServer, createCoordinatorServer, serveStdio, tokenIdentity } from "../mcp/servers.js";
-import { registerAttach } from "./commands/attach.js";
-import { registerDemo } from "./commands/demo.js";
-import { registerDoctor } from "./commands/doctor.js";
-import { registerGc } from "./commands/gc.js";
-import { registerKill } from "./commands/kill.js";
-import { registerLogs } from "./commands/logs.js";
-import { registerPs } from "./commands/ps.js";
-import { registerRun } from "./commands/run.js";
-import { registerStats } from "./commands/stats.js";
-import { die, LOG_LEVEL_VARIABLE } from "./session.js";
 import { signalExitCode } from "./signals.js";
 import { VERSION } from "./version.js";
+
+// Nothing heavy is imported above: each command loads what it runs when it runs (the MCP
+// SDK for serve, the store and zod for the rest), and --version alone loads nothing more.
+const asked = process.argv.slice(2);
+if (asked.length === 1 && (asked[0] === "--version" || asked[0] === "-V")) {
+  process.stdout.write(`${VERSION}\n`);
+  process.exit(0);
+}
+
+/** Each command's registration, loaded only when the command line names it (or asks for help). */
+const COMMANDS: Readonly<Record<string, () => Promise<(program: CommandType) => void>>> = {
+  run: async () => (await import("./commands/run.js")).registerRun,
+  ps: async () => (await import("./commands/ps.js")).registerPs,
+  logs: async () => (await import("./commands/logs.js")).registerLogs,
+  attach: async () => (await import("./commands/attach.js")).registerAttach,
+  kill: async () => (await import("./commands/kill.js")).registerKill,
+  stats: async () => (await import("./commands/stats.js")).registerStats,
+  gc: async () => (await import("./commands/gc.js")).registerGc,
+  doctor: async () => (await import("./commands/doctor.js")).registerDoctor,
+  demo: async () => (await import("./commands/demo.js")).registerDemo,
+};
+
+/** The command the arguments name: the first word that is neither an option nor --log-level's value. */
+function commandNamed(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i += 1) {
+    const arg = args[i] as string;
+    if (arg === "--log-level") i += 1;
+    else if (!arg.startsWith("-")) return arg;
+  }
+  return undefined;
+}
+
+const { Command, Option } = await import("commander");
 
 const program = new Command()
   .name("corral")
@@ -47,32 +64,35 @@ program
     const relay = process.env[RELAY_VARIABLE];
     if (options.agent === true && relay !== undefined && relay !== "") {
       // A contained agent: no database here, its tools are served on its relay socket.
+      const [{ relayStdio }, { createLogger }] = await Promise.all([import("../mcp/relay-agent.js"), import("../lifecycle/logger.js")]);
       process.exit(await relayStdio(relay, createLogger((process.env.CORRAL_LOG_LEVEL ?? process.env.CORRAL_LOG) === "silent" ? "silent" : "warn")));
     }
+    const [{ loadConfig }, { Corral }, { createLogger }, { serveOwnAgents }, servers, { die }] = await Promise.all([
+      import("../lifecycle/config-loader.js"),
+      import("../lifecycle/corral.js"),
+      import("../lifecycle/logger.js"),
+      import("../mcp/agent-serving.js"),
+      import("../mcp/servers.js"),
+      import("./session.js"),
+    ]);
     const config = loadConfig();
-    if (!config.ok) die(config.error);
+    if (!config.ok) return die(config.error);
     const logger = createLogger(config.value.logLevel);
     const corral = Corral.open(config.value, logger, { watch: options.agent !== true });
-    if (!corral.ok) die(corral.error);
+    if (!corral.ok) return die(corral.error);
     if (options.agent !== true) serveOwnAgents(corral.value, VERSION, logger);
     const server =
       options.agent === true
-        ? createAgentServer(corral.value, VERSION, tokenIdentity(corral.value, process.env.CORRAL_AGENT_TOKEN, process.pid))
-        : createCoordinatorServer(corral.value, VERSION);
+        ? servers.createAgentServer(corral.value, VERSION, servers.tokenIdentity(corral.value, process.env.CORRAL_AGENT_TOKEN, process.pid))
+        : servers.createCoordinatorServer(corral.value, VERSION);
     // The client ending the session (closing stdin) is a success; a signal exits as a shell
     // reports a command it ended: 143 for SIGTERM, 130 for SIGINT, 129 for SIGHUP.
-    const signal = await serveStdio(server, corral.value, logger);
+    const signal = await servers.serveStdio(server, corral.value, logger);
     process.exit(signal === null ? 0 : signalExitCode(signal));
   });
 
-registerRun(program);
-registerPs(program);
-registerLogs(program);
-registerAttach(program);
-registerKill(program);
-registerStats(program);
-registerGc(program);
-registerDoctor(program);
-registerDemo(program);
+const named = commandNamed(asked);
+const only = named === undefined ? undefined : COMMANDS[named];
+for (const register of await Promise.all((only === undefined ? Object.values(COMMANDS) : [only]).map((load) => load()))) register(program);
 
 await program.parseAsync(process.argv);

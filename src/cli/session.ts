@@ -1,9 +1,9 @@
 import type { Logger } from "pino";
 import type { CorralError } from "../domain/errors.js";
+import { LOG_LEVEL_VARIABLE } from "../domain/log-levels.js";
 import { loadConfig } from "../lifecycle/config-loader.js";
-import { Corral } from "../lifecycle/corral.js";
+import { type AgentHandlers, Corral } from "../lifecycle/corral.js";
 import { createLogger, createPlainLogger } from "../lifecycle/logger.js";
-import { serveOwnAgents } from "../mcp/agent-serving.js";
 import { printJsonError } from "./json-output.js";
 import { VERSION } from "./version.js";
 import { cliErrorLine } from "./words.js";
@@ -20,9 +20,7 @@ export function die(error: CorralError, code = 2, output: Output = {}): never {
   process.exit(code);
 }
 
-/** The variable that asks for logs, set by the environment or by the global --log-level. */
-export const LOG_LEVEL_VARIABLE = "CORRAL_LOG_LEVEL";
-/** Its short name, which asks as much. */
+/** The short name of LOG_LEVEL_VARIABLE, which asks as much. */
 const LOG_VARIABLE = "CORRAL_LOG";
 
 /**
@@ -34,6 +32,33 @@ export function terminalLogger(level: string): Logger {
   return asked ? createLogger(level) : createPlainLogger();
 }
 
+/**
+ * Agents' tools, served by the MCP layer, which is loaded at the first connection or request:
+ * a command that never deploys or adopts an agent never pays for the MCP SDK. A socket
+ * buffers what arrives until the server's transport reads it.
+ */
+function lazyAgentHandlers(corral: Corral, logger: Logger): AgentHandlers {
+  let serving: Promise<AgentHandlers> | null = null;
+  const handlers = (): Promise<AgentHandlers> => {
+    serving ??= import("../mcp/agent-serving.js").then((module) => module.agentHandlers(corral, VERSION, logger));
+    return serving;
+  };
+  const unserved = (error: unknown): void => {
+    logger.error({ err: error }, "agents' tools could not be loaded");
+  };
+  return {
+    relay: (id, connection) => void handlers().then((serve) => serve.relay(id, connection), unserved),
+    http: (request, response) =>
+      void handlers().then(
+        (serve) => serve.http(request, response),
+        (error: unknown) => {
+          unserved(error);
+          response.writeHead(503).end();
+        },
+      ),
+  };
+}
+
 /** A corral for one command: no background watching, closed when the command is done. */
 export async function withCorral<T>(work: (corral: Corral) => Promise<T> | T, output: Output = {}): Promise<T> {
   const config = loadConfig();
@@ -41,7 +66,7 @@ export async function withCorral<T>(work: (corral: Corral) => Promise<T> | T, ou
   const logger = terminalLogger(config.value.logLevel);
   const corral = Corral.open(config.value, logger, { watch: false });
   if (!corral.ok) die(corral.error, 2, output);
-  serveOwnAgents(corral.value, VERSION, logger);
+  corral.value.serveAgentsWith(lazyAgentHandlers(corral.value, logger));
   try {
     return await work(corral.value);
   } finally {

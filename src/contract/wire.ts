@@ -58,6 +58,20 @@ function branchOf(def: Def, value: unknown): z.ZodType | undefined {
 }
 
 /**
+ * The schema a lazy one stands for, made once: its getter builds a new schema at each call,
+ * which for a tree (a task's hierarchy) would be one per node of every reply.
+ */
+function resolved(schema: z.ZodType, getter: () => z.ZodType): z.ZodType {
+  let inner = lazies.get(schema);
+  if (inner === undefined) {
+    inner = getter();
+    lazies.set(schema, inner);
+  }
+  return inner;
+}
+const lazies = new WeakMap<z.ZodType, z.ZodType>();
+
+/**
  * A value as it is published: the keys of the objects `schema` describes in snake_case,
  * everything a caller wrote (free-form records, lines, messages) exactly as it was. The one
  * place where corral's camelCase becomes the contract's snake_case, for MCP and CLI alike.
@@ -95,7 +109,7 @@ function wire(schema: z.ZodType, value: unknown): unknown {
     case "readonly":
       return value === undefined || value === null || def.innerType === undefined ? value : wire(def.innerType, value);
     case "lazy":
-      return def.getter === undefined ? value : wire(def.getter(), value);
+      return def.getter === undefined ? value : wire(resolved(schema, def.getter), value);
     case "pipe":
       return def.in === undefined ? value : wire(def.in, value);
     case "union": {

@@ -48,3 +48,7 @@ export const MAX_LIFETIME_MS = 7 * 24 * 3600 * 1000;
 /** Rows on one page of a list reply, by default and at most. */
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 500;
+/** A list's cursor, as a caller sends it back (one corral made is under 200 characters). */
+export const MAX_CURSOR_CHARS = 300;
+/** Agents a task's status names as needing attention, beyond its counts. */
+export const MAX_ATTENTION = 20;

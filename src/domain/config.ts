@@ -1,6 +1,7 @@
 import { isAbsolute, join, posix } from "node:path";
 import { z } from "zod";
 import { fail, ok, type Result } from "./errors.js";
+import { LOG_LEVELS } from "./log-levels.js";
 
 const positiveInt = z.coerce.number().int().positive();
 
@@ -20,8 +21,12 @@ export type RunnerKind = (typeof RUNNER_KINDS)[number];
 export const CONTAINMENTS = ["none", "bwrap", "auto"] as const;
 export type Containment = (typeof CONTAINMENTS)[number];
 
+/** What a tool answer's text holds: its JSON, a brief of it, or whichever the client's name calls for. */
+export const MCP_TEXTS = ["auto", "json", "brief"] as const;
+export type McpText = (typeof MCP_TEXTS)[number];
+
 /** How much corral logs, to stderr. */
-export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export { LOG_LEVELS };
 
 /** A list of absolute paths, from a file's array or a variable's colon-separated string (like PATH). */
 const pathList = z
@@ -102,6 +107,12 @@ export const GeneralConfigSchema = z
       .enum(["adopt", "terminate"])
       .default("adopt")
       .describe("what to do with an agent whose corral died: watch it to its end, or kill it"),
+    mcpText: z
+      .enum(MCP_TEXTS)
+      .default("auto")
+      .describe(
+        "what a tool answer's text holds beside its structured content: json (the same JSON, for clients that read only text), brief (a few lines), auto (brief for clients known to read the structured content: Claude Code; json for others)",
+      ),
     logLevel: z.enum(LOG_LEVELS).default("info"),
   })
   .strict();

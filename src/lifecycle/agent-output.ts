@@ -1,5 +1,6 @@
+import { createRequire } from "node:module";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
-import { RE2JS, RE2JSException } from "re2js";
+import type * as Re2 from "re2js";
 import type { z } from "zod";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import type { StreamEvent } from "../domain/stream-events.js";
@@ -94,7 +95,7 @@ function parseJsonLine(line: string): Record<string, unknown> {
 
 export interface ParsedOutputQuery extends z.output<typeof OutputQuerySchema> {
   /** The compiled filter, and how much of each line it may look at. */
-  readonly pattern: { readonly re: RE2JS; readonly lineChars: number } | null;
+  readonly pattern: { readonly re: Re2.RE2JS; readonly lineChars: number } | null;
 }
 
 /**
@@ -102,13 +103,21 @@ export interface ParsedOutputQuery extends z.output<typeof OutputQuerySchema> {
  * such as (a+)+$ costs time linear in the line instead of exponential, as it would with
  * JavaScript's RegExp, which would then hold the event loop and every other call.
  */
+/**
+ * RE2JS (a quarter of a megabyte of code), loaded at the first filter: most processes — every
+ * command but `logs`, every agent's own server — never read output with one.
+ */
+let re2: typeof Re2 | null = null;
+const loadRe2 = (): typeof Re2 => (re2 ??= createRequire(import.meta.url)("re2js") as typeof Re2);
+
 export function parseOutputQuery(raw: OutputQuery): Result<ParsedOutputQuery> {
   const parsed = parseInput(OutputQuerySchema, raw);
   if (!parsed.ok) return parsed;
   if (parsed.value.filter === undefined) return ok({ ...parsed.value, pattern: null });
-  let re: RE2JS;
+  const { RE2JS: Compiler, RE2JSException } = loadRe2();
+  let re: Re2.RE2JS;
   try {
-    re = RE2JS.compile(parsed.value.filter);
+    re = Compiler.compile(parsed.value.filter);
   } catch (cause) {
     if (!(cause instanceof RE2JSException)) throw cause;
     return fail("INVALID_INPUT", `${describeUnknown(cause)}; filters use ${FILTER_SYNTAX}`, "filter");

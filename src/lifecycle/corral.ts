@@ -15,6 +15,7 @@ import type { CreateTaskInput, DeployInput, EventInput } from "./inputs.js";
 import { createLogger } from "./logger.js";
 import { openParts } from "./opening.js";
 import type { PageQuery } from "./paging.js";
+import type { AgentPageView, TimelineView } from "./reply-views.js";
 import { Queries, type WaitOutcome } from "./queries.js";
 import { Recovery, type ReconcileReport } from "./recovery.js";
 import type { EndpointHandler } from "./agent-endpoints.js";
@@ -23,7 +24,7 @@ import { lifetimeOf } from "./reaper.js";
 import { Termination, type KillResult } from "./termination.js";
 import { Upkeep, type CorralStats, type ReapReport } from "./upkeep.js";
 import type { GcReport } from "./gc.js";
-import type { AgentView, CleanupHealthView, CleanupRecordView, DatabaseView, EventView, PageView, TaskStatusView, TaskSummaryView } from "./views.js";
+import type { AgentView, CleanupHealthView, CleanupRecordView, DatabaseView, PageView, TaskStatusView, TaskSummaryView } from "./views.js";
 import type { Workspaces } from "./workspace.js";
 
 /** How often the database file is checked to still be the one open (a stat). */
@@ -39,6 +40,12 @@ export interface OpenOptions {
    * that drives reconcile() and reap() itself need not.
    */
   readonly watch: boolean;
+}
+
+/** How a process serves its agents' tools: on contained agents' relay sockets, and over loopback HTTP. */
+export interface AgentHandlers {
+  readonly relay: RelayHandler;
+  readonly http: EndpointHandler;
 }
 
 /**
@@ -132,7 +139,7 @@ export class Corral {
    * agents. A corral process that deploys or adopts agents needs it; one that does not serve
    * gives its agents a server process of their own.
    */
-  serveAgentsWith(handlers: { readonly relay: RelayHandler; readonly http: EndpointHandler }): void {
+  serveAgentsWith(handlers: AgentHandlers): void {
     this.core.relays.serveWith(handlers.relay);
     this.core.endpoints.serveWith(handlers.http);
   }
@@ -193,7 +200,7 @@ export class Corral {
     return this.queries.pendingCount();
   }
 
-  timeline(rawTaskId: string): Result<EventView[]> {
+  timeline(rawTaskId: string): Result<TimelineView> {
     return this.queries.timeline(rawTaskId);
   }
 
@@ -205,8 +212,13 @@ export class Corral {
     return this.queries.listTasks();
   }
 
-  taskPage(rawPage: PageQuery): Result<{ tasks: TaskSummaryView[]; page: PageView }> {
+  taskPage(rawPage: PageQuery): Result<{ page: PageView; tasks: TaskSummaryView[] }> {
     return this.queries.taskPage(rawPage);
+  }
+
+  /** One page of every agent (all) or of those not yet ended, after their counts and totals. */
+  agentPage(all: boolean, rawPage: PageQuery): Result<AgentPageView> {
+    return this.queries.agentPage(all, rawPage);
   }
 
   output(rawTaskId: string, rawAgentId: string, rawQuery: OutputQuery): Promise<Result<AgentOutputView>> {
@@ -318,7 +330,15 @@ export class Corral {
     await Promise.all(core.inFlight.values());
     // An agent stopped just now may have exited without its exit being handled yet: an exit the
     // database refused goes to the journal, and must be there before this process goes.
-    await Promise.race([Promise.all(this.deployment.exitsOfTheDead()), sleep(EXIT_HANDLED_WAIT_MS)]);
+    // The wait is cancelled once they are: a timer left running would hold the process for its whole length.
+    const waited = new AbortController();
+    await Promise.race([
+      Promise.all(this.deployment.exitsOfTheDead()),
+      sleep(EXIT_HANDLED_WAIT_MS, undefined, { signal: waited.signal }).catch((error: unknown) => {
+        if (!waited.signal.aborted) throw error;
+      }),
+    ]);
+    waited.abort();
     // What this process recorded since the file went: into the rescued copy, for a person to put back.
     if (core.lostStore?.rescue != null) core.rescueStore(core.lostStore.rescue);
     // The state dir's cgroup parent goes with the last agent; agents still running keep theirs.

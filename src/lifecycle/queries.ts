@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { isTerminal } from "../domain/agent-state.js";
-import { MAX_WAIT_IDS } from "../domain/bounds.js";
+import { MAX_PAGE, MAX_WAIT_IDS } from "../domain/bounds.js";
 import { fail, ok, type Result } from "../domain/errors.js";
 import type { AgentId, TaskId } from "../domain/ids.js";
 import { parseAgentId } from "./inputs.js";
@@ -9,8 +9,9 @@ import { parseOutputQuery, readAgentOutput, type AgentOutputView, type OutputQue
 import { cleanupHealth } from "./cleanup-health.js";
 import type { Core } from "./core.js";
 import { findAgent, findTask } from "./lookup.js";
-import { pageView, parsePage, WHOLE, type PageQuery } from "./paging.js";
-import { agentView, eventView, taskStatus, taskSummary } from "./task-status.js";
+import { pageView, parsePage, whole, type PageQuery } from "./paging.js";
+import type { AgentPageView, TimelineView } from "./reply-views.js";
+import { agentView, countsOf, eventView, taskStatus, taskSummary, totalsOf } from "./task-status.js";
 import type { AgentView, CleanupHealthView, DatabaseView, EventView, PageView, TaskStatusView, TaskSummaryView } from "./views.js";
 
 const WAIT_POLL_MS = 100;
@@ -28,13 +29,18 @@ export interface WaitOutcome {
 export class Queries {
   constructor(private readonly core: Core) {}
 
-  /** A task's agents, counts, hierarchy, latest progress and findings, and limits in use. */
+  /**
+   * A task's counts, totals and agents needing attention, one page of its agents and their
+   * hierarchy, latest progress and findings, and limits in use. Without a page query, every
+   * agent: for callers in this process, which have no reply to fit.
+   */
   status(rawTaskId: string, rawPage?: PageQuery): Result<TaskStatusView> {
     const usable = this.core.usable();
     if (!usable.ok) return usable;
     const task = findTask(this.core.store, rawTaskId);
     if (!task.ok) return task;
-    const page = rawPage === undefined ? ok(WHOLE) : parsePage(rawPage);
+    const list = `status:${task.value.id}`;
+    const page = rawPage === undefined ? ok(whole(list)) : parsePage(rawPage, list);
     if (!page.ok) return page;
     return ok({ ...taskStatus(this.core.store, this.core.config, task.value, page.value), database: this.database() });
   }
@@ -56,13 +62,13 @@ export class Queries {
     return this.core.pending.list().length;
   }
 
-  /** Every progress report and finding of a task, oldest first. */
-  timeline(rawTaskId: string): Result<EventView[]> {
+  /** A task's newest `limit` events, oldest first, and how many it has in all. */
+  timeline(rawTaskId: string, limit: number = MAX_PAGE): Result<TimelineView> {
     const usable = this.core.usable();
     if (!usable.ok) return usable;
     const task = findTask(this.core.store, rawTaskId);
     if (!task.ok) return task;
-    return ok(this.core.store.events.forTask(task.value.id).map(eventView));
+    return ok({ total: task.value.eventCount, events: this.core.store.events.newestForTask(task.value.id, limit).map(eventView) });
   }
 
   /** Every agent of every task, or only the ones not yet ended. */
@@ -74,15 +80,27 @@ export class Queries {
     return this.core.store.tasks.list().map(taskSummary);
   }
 
-  /** One page of the tasks, newest first. */
-  taskPage(rawPage: PageQuery): Result<{ tasks: TaskSummaryView[]; page: PageView }> {
+  /** One page of every agent, or of those not yet ended, in creation order, after their counts and totals. */
+  agentPage(all: boolean, rawPage: PageQuery): Result<AgentPageView> {
     const usable = this.core.usable();
     if (!usable.ok) return usable;
-    const page = parsePage(rawPage);
+    const page = parsePage(rawPage, all ? "agents" : "live agents");
     if (!page.ok) return page;
-    const all = this.core.store.tasks.list();
-    const tasks = all.slice(page.value.offset, page.value.offset + page.value.limit).map(taskSummary);
-    return ok({ tasks, page: pageView(page.value, tasks.length, all.length) });
+    const { summaries } = this.core.store;
+    const tally = summaries.tally(!all);
+    const agents = summaries.page(!all, page.value.after, page.value.limit);
+    return ok({ counts: countsOf(tally), totals: totalsOf(tally), page: pageView(page.value, agents, tally.total), agents: agents.map(agentView) });
+  }
+
+  /** One page of the tasks, newest first. */
+  taskPage(rawPage: PageQuery): Result<{ page: PageView; tasks: TaskSummaryView[] }> {
+    const usable = this.core.usable();
+    if (!usable.ok) return usable;
+    const page = parsePage(rawPage, "tasks");
+    if (!page.ok) return page;
+    const { tasks } = this.core.store;
+    const rows = tasks.page(page.value.after, page.value.limit);
+    return ok({ page: pageView(page.value, rows, tasks.count()), tasks: rows.map(taskSummary) });
   }
 
   /** An agent's output from its live log or its archive, shaped by the query. */

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { JsonRecord } from "../contract/wire.js";
 import { RUNNER_KINDS } from "../domain/config.js";
-import { AgentView, CleanupHealthView, CleanupRecordView, PageView, TaskSummaryView } from "./views.js";
+import { AgentView, CleanupHealthView, CleanupRecordView, EventView, PageView, TaskSummaryView, TotalsView } from "./views.js";
 
 /**
  * What the tools and commands answer beyond the state views: a created task, a deployed agent,
@@ -28,7 +28,20 @@ export const KillView = z.object({
   cleanup: CleanupRecordView,
 });
 
-export const TaskPageView = z.object({ tasks: z.array(TaskSummaryView), page: PageView });
+export const TaskPageView = z.object({ page: PageView, tasks: z.array(TaskSummaryView) });
+
+/** A page of agents across tasks (`corral ps --json`): the counts and totals over the whole list first. */
+export const AgentPageView = z.object({
+  counts: z.record(z.string(), z.number().int()),
+  totals: TotalsView,
+  page: PageView,
+  agents: z.array(AgentView),
+});
+export type AgentPageView = z.infer<typeof AgentPageView>;
+
+/** A task's timeline as its resource shows it: the newest events, oldest first, and how many there are in all. */
+export const TimelineView = z.object({ total: z.number().int(), events: z.array(EventView) });
+export type TimelineView = z.infer<typeof TimelineView>;
 
 export const WaitView = z.object({
   satisfied: z.boolean(),

@@ -3,10 +3,12 @@ import { AGENT_STATUSES } from "../domain/agent-state.js";
 import type { AgentRecord, AgentSummary, CleanupStepRecord, EventRecord, TaskRecord } from "../store/records.js";
 import type { Store } from "../store/store.js";
 import { cleanupHealth } from "./cleanup-health.js";
-import type { AgentView, CleanupRecordView, EventView, HierarchyNode, TaskStatusView, TaskSummaryView } from "./views.js";
+import type { SummaryTally } from "../store/summaries.js";
+import type { AgentView, AttentionView, CleanupRecordView, EventView, HierarchyNode, TaskStatusView, TaskSummaryView, TotalsView } from "./views.js";
 
+import { MAX_ATTENTION } from "../domain/bounds.js";
 import { DISCOVERY_METHODS } from "../runners/runner.js";
-import { pageView, WHOLE, type Page } from "./paging.js";
+import { pageView, type Page } from "./paging.js";
 
 const LATEST_PROGRESS = 10;
 const LATEST_FINDINGS = 20;
@@ -129,20 +131,36 @@ function hierarchy(agents: readonly AgentSummary[]): HierarchyNode[] {
   return roots;
 }
 
+/** Every status counted, those no agent is in as 0, so a reader need not know the list of statuses. */
+export function countsOf(tally: SummaryTally): Record<string, number> {
+  return Object.fromEntries(AGENT_STATUSES.map((s) => [s, tally.counts[s] ?? 0]));
+}
+
+export function totalsOf(tally: SummaryTally): TotalsView {
+  return { costUsd: tally.costUsd, inputTokens: tally.inputTokens, outputTokens: tally.outputTokens, toolCalls: tally.toolCalls };
+}
+
+function attention(store: Store, task: TaskRecord): AttentionView {
+  const { total, agents } = store.summaries.needingAttention(task.id, MAX_ATTENTION);
+  return { total, agents: agents.map((a) => ({ agentId: a.id, status: a.status, reason: a.reason, flags: flagsOf(a) })) };
+}
+
 /**
- * Everything a coordinator needs to know about a task, in one read that changes nothing. The
- * counts cover every agent; the agents and their hierarchy, one page of them in creation order.
+ * Everything a coordinator needs to know about a task, in one read that changes nothing: what
+ * holds for every agent (counts, totals, who needs attention) first, then one page of the
+ * agents and their hierarchy, in creation order. Each part is one indexed query, so the
+ * cost is the page's, not the task's.
  */
-export function taskStatus(store: Store, config: Config, task: TaskRecord, page: Page = WHOLE): Omit<TaskStatusView, "database"> {
-  const all = store.summaries.forTask(task.id);
-  const counts: Record<string, number> = Object.fromEntries(AGENT_STATUSES.map((s) => [s, 0]));
-  for (const agent of all) counts[agent.status] = (counts[agent.status] ?? 0) + 1;
-  const agents = all.slice(page.offset, page.offset + page.limit);
+export function taskStatus(store: Store, config: Config, task: TaskRecord, page: Page): Omit<TaskStatusView, "database"> {
+  const tally = store.summaries.tallyForTask(task.id);
+  const agents = store.summaries.pageForTask(task.id, page.after, page.limit);
   return {
     task: { ...taskSummary(task), context: contextView(task.context), workspace: task.workspace },
-    counts,
+    counts: countsOf(tally),
+    totals: totalsOf(tally),
+    attention: attention(store, task),
+    page: pageView(page, agents, tally.total),
     agents: agents.map(agentView),
-    page: pageView(page, agents.length, all.length),
     hierarchy: hierarchy(agents),
     latestProgress: store.events.latest(task.id, "progress", LATEST_PROGRESS).map(eventView),
     findings: store.events.latest(task.id, "finding", LATEST_FINDINGS).map(eventView),

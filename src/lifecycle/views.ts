@@ -106,13 +106,36 @@ export const DatabaseView = z.object({
 });
 export type DatabaseView = z.infer<typeof DatabaseView>;
 
+/** What a list's agents spent, over all of them. */
+export const TotalsView = z.object({
+  costUsd: z.number(),
+  inputTokens: z.number().int(),
+  outputTokens: z.number().int(),
+  toolCalls: z.number().int(),
+});
+export type TotalsView = z.infer<typeof TotalsView>;
+
+/** The agents that need a look: flagged (see AgentView.flags), or ended failed, crashed or timed out. */
+export const AttentionView = z.object({
+  /** How many there are in the task; `agents` names the first of them, in creation order. */
+  total: z.number().int(),
+  agents: z.array(z.object({ agentId: z.string(), status: z.enum(AGENT_STATUSES), reason: z.string().nullable(), flags: z.array(z.string()) })),
+});
+export type AttentionView = z.infer<typeof AttentionView>;
+
+/**
+ * A task's status: what holds for the whole task first (counts, totals, the agents needing
+ * attention), then one page of its agents, then the task's latest reports and the limits.
+ */
 export const TaskStatusView = z.object({
   task: TaskSummaryView.extend({ context: JsonRecord(), workspace: z.string() }),
   /** Over every agent of the task. */
   counts: z.record(z.string(), z.number().int()),
+  totals: TotalsView,
+  attention: AttentionView,
+  page: PageView,
   /** One page of the task's agents, in creation order, and their hierarchy. */
   agents: z.array(AgentView),
-  page: PageView,
   hierarchy: z.array(HierarchyNodeView),
   latestProgress: z.array(EventView),
   findings: z.array(EventView),

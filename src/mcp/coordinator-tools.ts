@@ -144,9 +144,10 @@ export function coordinatorTools(corral: Corral): Tool[] {
       name: "get_real_task_status",
       title: "Task status",
       description:
-        "Everything about a task in one read that changes nothing: counts by state, every agent with progress and " +
-        "latest message, the hierarchy, the latest progress and findings, and the limits in use. Agents come a page " +
-        "at a time (default 100): pass page.next as cursor for the next.",
+        "Everything about a task in one read that changes nothing. First what holds for every agent: counts by state, " +
+        "cost and token totals, and the agents needing attention (flagged, or ended failed, crashed or timed out); then " +
+        `one page of the agents (default ${DEFAULT_PAGE}) with progress and latest message, and their hierarchy; then the ` +
+        "latest progress and findings, and the limits in use. For the next page pass page.next, as given, as cursor.",
       input: z.strictObject({ task_id: Field.taskId, ...pageInput }),
       output: TaskStatusView,
       annotations: READ_ONLY,
@@ -199,7 +200,7 @@ export function coordinatorTools(corral: Corral): Tool[] {
     defineTool({
       name: "list_real_tasks",
       title: "List tasks",
-      description: "Every task, newest first, with its agent counts, a page at a time (default 100): pass page.next as cursor for the next.",
+      description: `Every task, newest first, with its agent counts, a page at a time (default ${DEFAULT_PAGE}): pass page.next, as given, as cursor for the next.`,
       input: z.strictObject(pageInput),
       output: TaskPageView,
       annotations: READ_ONLY,

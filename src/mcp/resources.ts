@@ -1,11 +1,12 @@
 import { ResourceTemplate, type McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { ErrorCode as RpcErrorCode, McpError, type ReadResourceResult } from "@modelcontextprotocol/sdk/types.js";
-import { z } from "zod";
+import type { z } from "zod";
 import { errorView } from "../contract/errors.js";
 import { toWire } from "../contract/wire.js";
 import type { CorralError, Result } from "../domain/errors.js";
 import type { Corral } from "../lifecycle/corral.js";
-import { EventView, TaskStatusView, TaskSummaryView } from "../lifecycle/views.js";
+import { TaskPageView, TimelineView } from "../lifecycle/reply-views.js";
+import { TaskStatusView } from "../lifecycle/views.js";
 import { MAX_PAGE, REPLY_BUDGET_BYTES } from "../domain/bounds.js";
 import { fitToBudget } from "./reply-budget.js";
 
@@ -22,8 +23,8 @@ function json<S extends z.ZodType>(uri: URL, schema: S, result: Result<z.input<S
   return { contents: [{ uri: uri.href, mimeType: "application/json", text: fitted.text }] };
 }
 
-/** The newest tasks, as many as one page holds: the tools page through the rest. */
-const newestTasks = (corral: Corral) => corral.listTasks().slice(0, MAX_PAGE);
+/** The newest tasks, as many as one page holds: list_real_tasks pages through the rest. */
+const newestTasks = (corral: Corral) => corral.taskPage({ limit: MAX_PAGE });
 
 const one = (value: string | string[] | undefined): string => (Array.isArray(value) ? (value[0] ?? "") : (value ?? ""));
 
@@ -32,25 +33,27 @@ export function registerResources(server: McpServer, corral: Corral): void {
   server.registerResource(
     "tasks",
     "tasks://list",
-    { title: "Tasks", description: "every task with its agent counts", mimeType: "application/json" },
-    async (uri) => json(uri, z.array(TaskSummaryView), { ok: true, value: newestTasks(corral) }),
+    { title: "Tasks", description: `the newest ${MAX_PAGE} tasks with their agent counts, as list_real_tasks's first page`, mimeType: "application/json" },
+    async (uri) => json(uri, TaskPageView, newestTasks(corral)),
   );
 
-  const taskList = () => ({
-    resources: newestTasks(corral).map((t) => ({ uri: `task://${t.taskId}/status`, name: `${t.taskId} status`, mimeType: "application/json" })),
-  });
+  const taskList = () => {
+    const tasks = newestTasks(corral);
+    if (!tasks.ok) throw refused(tasks.error);
+    return { resources: tasks.value.tasks.map((t) => ({ uri: `task://${t.taskId}/status`, name: `${t.taskId} status`, mimeType: "application/json" })) };
+  };
   server.registerResource(
     "task-status",
     new ResourceTemplate("task://{task_id}/status", { list: taskList }),
-    { title: "Task status", description: "what get_real_task_status returns", mimeType: "application/json" },
+    { title: "Task status", description: "what get_real_task_status returns: the counts, totals and agents needing attention, and the first page of agents", mimeType: "application/json" },
     async (uri, { task_id }) => json(uri, TaskStatusView, corral.status(one(task_id), {})),
   );
 
   server.registerResource(
     "task-progress-timeline",
     new ResourceTemplate("task://{task_id}/progress-timeline", { list: undefined }),
-    { title: "Progress timeline", description: "every progress report and finding of a task, oldest first", mimeType: "application/json" },
-    async (uri, { task_id }) => json(uri, z.array(EventView), corral.timeline(one(task_id))),
+    { title: "Progress timeline", description: `a task's newest ${MAX_PAGE} events (progress, findings, its agents' streams), oldest first, and how many it has`, mimeType: "application/json" },
+    async (uri, { task_id }) => json(uri, TimelineView, corral.timeline(one(task_id))),
   );
 
   server.registerResource(

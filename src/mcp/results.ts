@@ -1,8 +1,17 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { errorView } from "../contract/errors.js";
 import { REPLY_BUDGET_BYTES } from "../domain/bounds.js";
-import { fail, type CorralError, type Result } from "../domain/errors.js";
+import type { CorralError, Result } from "../domain/errors.js";
+import { briefOf } from "./brief.js";
 import { fitToBudget } from "./reply-budget.js";
+
+/**
+ * What a tool's answer carries as text besides its structured content: the same JSON (the
+ * spec's advice, for clients that read only the text), or a brief of it, for a client that
+ * gives its model the structured content (Claude Code replaces the text with it), so that a
+ * reply is not sent twice.
+ */
+export type TextForm = "json" | "brief";
 
 /**
  * An error as a tool's answer: `{"error": {code, message, field?}}` as its text, the same JSON
@@ -15,23 +24,25 @@ export function errorResult(error: CorralError): CallToolResult {
 
 /**
  * A tool's answer, already in the contract's words (contract/wire.ts): structured content, and
- * the same JSON as text for older clients, within the reply budget. A value over it is clipped
- * (and says `truncated: true`); one that cannot be clipped to fit is an error, never a reply
- * the client would drop the connection over.
+ * as text the same JSON or a brief of it (`text`), within the reply budget. A value over it is
+ * clipped (and says `truncated: true`); one that cannot be clipped to fit is an error, never a
+ * reply the client would drop the connection over.
  */
-export function toolResult<T extends object>(result: Result<T>, budget = REPLY_BUDGET_BYTES): CallToolResult {
+export function toolResult<T extends object>(
+  result: Result<T>,
+  budget = REPLY_BUDGET_BYTES,
+  text: { readonly form: TextForm; readonly tool: string } = { form: "json", tool: "" },
+): CallToolResult {
   if (!result.ok) return errorResult(result.error);
   const fitted = fitToBudget(result.value, budget);
   if (!fitted.fits) {
-    return toolResult(
-      fail(
-        "REPLY_TOO_LARGE",
-        `the answer would be ${fitted.bytes} bytes, over the ${budget}-byte reply budget; ask for less (a smaller limit or max_bytes, a tail, a filter, or the next page)`,
-      ),
-    );
+    return errorResult({
+      code: "REPLY_TOO_LARGE",
+      message: `the answer would be ${fitted.bytes} bytes, over the ${budget}-byte reply budget; ask for less (a smaller limit or max_bytes, a tail, a filter, or the next page)`,
+    });
   }
   return {
-    content: [{ type: "text", text: fitted.text }],
+    content: [{ type: "text", text: text.form === "json" ? fitted.text : briefOf(text.tool, fitted.value as Record<string, unknown>) }],
     structuredContent: fitted.value as Record<string, unknown>,
   };
 }

@@ -19,7 +19,7 @@ export function createCoordinatorServer(corral: Corral, version: string): McpSer
         "what is no longer needed. Every agent's processes and files are cleaned up when it ends.",
     },
   );
-  serveTools(server, coordinatorTools(corral));
+  serveTools(server, coordinatorTools(corral), corral.config.mcpText);
   registerResources(server, corral);
   return server;
 }
@@ -34,7 +34,7 @@ export function createAgentServer(corral: Corral, version: string, identity: Age
         "report status 'completed' when your mission is done.",
     },
   );
-  serveTools(server, agentTools(corral, identity));
+  serveTools(server, agentTools(corral, identity), corral.config.mcpText);
   return server;
 }
 

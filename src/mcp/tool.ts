@@ -14,9 +14,11 @@ import {
 import { z } from "zod";
 import { publishedSchema } from "../contract/json-schema.js";
 import { toWire } from "../contract/wire.js";
+import { REPLY_BUDGET_BYTES } from "../domain/bounds.js";
+import type { McpText } from "../domain/config.js";
 import type { Result } from "../domain/errors.js";
 import { parseInput, renameField } from "../lifecycle/inputs.js";
-import { errorResult, toolResult } from "./results.js";
+import { errorResult, toolResult, type TextForm } from "./results.js";
 
 export type ToolExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
@@ -34,10 +36,10 @@ export interface ToolSpec<I extends z.ZodObject, O extends z.ZodObject> {
   run(input: z.output<I>, extra: ToolExtra): Promise<Result<z.input<O>>> | Result<z.input<O>>;
 }
 
-/** A tool as served: what tools/list publishes of it, and its call. */
+/** A tool as served: what tools/list publishes of it, and its call, answering with text of the given form. */
 export interface Tool {
   readonly definition: PublishedTool;
-  call(args: unknown, extra: ToolExtra): Promise<CallToolResult>;
+  call(args: unknown, extra: ToolExtra, text?: TextForm): Promise<CallToolResult>;
 }
 
 /** Any answer may come clipped to the reply budget (results.ts), and then says so. */
@@ -67,13 +69,26 @@ export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(spec: T
       outputSchema: publishedSchema(output, "output") as PublishedTool["outputSchema"],
       annotations: spec.annotations,
     },
-    async call(args, extra) {
+    async call(args, extra, text = "json") {
       const input = parseInput(spec.input, args ?? {});
       if (!input.ok) return errorResult(input.error);
       const result = renameField(await spec.run(input.value, extra), spec.fields ?? {});
-      return toolResult(result.ok ? { ok: true, value: toWire(output, result.value) as object } : result);
+      return toolResult(result.ok ? { ok: true, value: toWire(output, result.value) as object } : result, REPLY_BUDGET_BYTES, { form: text, tool: spec.name });
     },
   };
+}
+
+/**
+ * The clients known to give their model a tool answer's structured content in place of its
+ * text: Claude Code (2.1.x: a result with structuredContent reaches the model as that JSON,
+ * its text blocks dropped). Others get the JSON as text, as the spec advises.
+ */
+const READ_STRUCTURED_CONTENT: ReadonlySet<string> = new Set(["claude-code"]);
+
+/** The text form a client gets, by the `mcpText` setting, or with `auto` by the name it gave at initialize. */
+export function textFormFor(setting: McpText, clientName: string | undefined): TextForm {
+  if (setting !== "auto") return setting;
+  return clientName !== undefined && READ_STRUCTURED_CONTENT.has(clientName) ? "brief" : "json";
 }
 
 /**
@@ -82,13 +97,13 @@ export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(spec: T
  * registerTool, so that a refused argument is an error like any other (`{code, message,
  * field}`), and the published schemas are exactly what contract/ makes.
  */
-export function serveTools(server: McpServer, tools: readonly Tool[]): void {
+export function serveTools(server: McpServer, tools: readonly Tool[], text: McpText = "auto"): void {
   const byName = new Map(tools.map((tool) => [tool.definition.name, tool]));
   server.server.registerCapabilities({ tools: { listChanged: false } });
   server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: tools.map((tool) => tool.definition) }));
   server.server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const tool = byName.get(request.params.name);
     if (tool === undefined) throw new McpError(RpcErrorCode.InvalidParams, `no tool ${request.params.name}: tools/list names the tools`);
-    return tool.call(request.params.arguments, extra);
+    return tool.call(request.params.arguments, extra, textFormFor(text, server.server.getClientVersion()?.name));
   });
 }

@@ -19,6 +19,7 @@ export class EventTable {
   private readonly byAgentStmt;
   private readonly byTaskStmt;
   private readonly latestStmt;
+  private readonly newestStmt;
   private readonly countsStmt;
 
   constructor(db: Db, guard: WriteGuard) {
@@ -43,6 +44,7 @@ export class EventTable {
     this.byAgentStmt = db.prepare(`SELECT * FROM events WHERE agent_id = ? AND id > ? ORDER BY id LIMIT ?`);
     this.byTaskStmt = db.prepare(`SELECT * FROM events WHERE task_id = ? AND id > ? ORDER BY id LIMIT ?`);
     this.latestStmt = db.prepare(`SELECT * FROM events WHERE task_id = ? AND kind = ? ORDER BY id DESC LIMIT ?`);
+    this.newestStmt = db.prepare(`SELECT * FROM (SELECT * FROM events WHERE task_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id`);
     this.countsStmt = db.prepare(`SELECT kind, COUNT(*) AS n FROM events WHERE agent_id = ? GROUP BY kind`);
   }
 
@@ -60,6 +62,11 @@ export class EventTable {
   }
 
   /** The task's newest events of one kind, newest first. */
+  /** The task's newest `limit` events of every kind, oldest first. */
+  newestForTask(taskId: TaskId, limit: number): EventRecord[] {
+    return this.newestStmt.all(taskId, limit).map((row) => EventRowSchema.parse(row));
+  }
+
   latest(taskId: TaskId, kind: EventKind, limit: number): EventRecord[] {
     return this.latestStmt.all(taskId, kind, limit).map((row) => EventRowSchema.parse(row));
   }

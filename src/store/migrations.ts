@@ -2,6 +2,13 @@
  * Schema history. Each entry moves the database from version i to i+1 and runs in one
  * transaction with the PRAGMA user_version bump, so a crash mid-migration changes nothing.
  */
+/**
+ * Which agents need their coordinator's attention (summaries.ts), as the partial index
+ * agents_needing_attention was made with it: changing it takes a migration that makes the
+ * index again.
+ */
+export const ATTENTION_PREDICATE = `(mcp_connected = 0 OR denials > 0 OR stream_errors > 0 OR cleanup_status = 'partial' OR (status = 'running' AND limit_warnings IS NOT NULL AND limit_warnings <> '[]') OR (stuck_since IS NOT NULL AND status IN ('running', 'pending')) OR status IN ('failed', 'crashed', 'timed_out'))`;
+
 export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE tasks (
@@ -139,6 +146,18 @@ export const MIGRATIONS: readonly string[] = [
   // launched it, which a corral adopting the agent listens on again.
   `
   ALTER TABLE agents ADD COLUMN tools_url TEXT;
+  `,
+  // Lists page in creation order from the key of the last row sent, and a status's figures
+  // are read from indexes alone: a task of ten thousand agents is never read whole.
+  `
+  CREATE INDEX agents_by_task_created ON agents(task_id, created_at, id);
+  CREATE INDEX agents_tally ON agents(task_id, status, cost_usd, input_tokens, output_tokens, tool_calls);
+  CREATE INDEX agents_needing_attention ON agents(task_id, created_at, id) WHERE ${ATTENTION_PREDICATE};
+  CREATE INDEX agents_by_created ON agents(created_at, id);
+  CREATE INDEX agents_by_cleanup ON agents(cleanup_status);
+  DROP INDEX agents_cleanup_open;
+  DROP INDEX agents_by_task;
+  CREATE INDEX tasks_by_created ON tasks(created_at, id);
   `,
 ];
 

@@ -1,9 +1,8 @@
 import type { Command } from "commander";
-import { z } from "zod";
-import { AgentView } from "../../lifecycle/views.js";
-import { printJson } from "../json-output.js";
+import { DEFAULT_PAGE, MAX_PAGE } from "../../domain/bounds.js";
+import type { AgentPageView } from "../../lifecycle/reply-views.js";
+import type { AgentView } from "../../lifecycle/views.js";
 import { age, paint, statusColour, table } from "../format.js";
-import { withCorral } from "../session.js";
 
 function row(agent: AgentView, now: number): string[] {
   return [
@@ -19,26 +18,55 @@ function row(agent: AgentView, now: number): string[] {
   ];
 }
 
+/** Where the page stands, and the command that shows the next one, under the table. */
+function footer(view: AgentPageView, all: boolean): string {
+  const { page } = view;
+  const shown = `agents ${page.offset + 1}–${page.offset + page.returned} of ${page.total}`;
+  return page.next === null ? "" : `${shown}; next: corral ps${all ? " -a" : ""} --cursor ${page.next}\n`;
+}
+
+interface PsOptions {
+  all?: boolean;
+  json?: boolean;
+  limit?: string;
+  cursor?: string;
+}
+
 export function registerPs(program: Command): void {
   program
     .command("ps")
-    .description("list agents that are running (with -a, every agent) and their tasks")
+    .description("list agents that are running (with -a, every agent) and their tasks, a page at a time")
     .option("-a, --all", "include agents that have ended")
-    .option("--json", "print the agents as JSON")
-    .action((options: { all?: boolean; json?: boolean }) =>
-      withCorral((corral) => {
-        const agents = corral.agents(options.all === true);
+    .option("--limit <n>", `agents per page (default ${DEFAULT_PAGE}, at most ${MAX_PAGE})`)
+    .option("--cursor <cursor>", "the page that the previous page's 'next' names")
+    .option("--json", "print the counts, totals and the page of agents as JSON")
+    .action(async (options: PsOptions) => {
+      // Loaded here, not at the top: a command loads only what it runs.
+      const [{ withCorral, die }, { printJson }, { AgentPageView }] = await Promise.all([
+        import("../session.js"),
+        import("../json-output.js"),
+        import("../../lifecycle/reply-views.js"),
+      ]);
+      const all = options.all === true;
+      await withCorral((corral) => {
+        const query = {
+          ...(options.limit === undefined ? {} : { limit: Number(options.limit) }),
+          ...(options.cursor === undefined ? {} : { cursor: options.cursor }),
+        };
+        const view = corral.agentPage(all, query);
+        if (!view.ok) return die(view.error, 1, options);
         if (options.json === true) {
-          printJson(z.array(AgentView), agents);
+          printJson(AgentPageView, view.value);
           return;
         }
+        const { agents } = view.value;
         if (agents.length === 0) {
-          process.stdout.write(options.all === true ? "no agents\n" : "no agents running (corral ps -a shows the ended ones)\n");
+          process.stdout.write(all ? "no agents\n" : "no agents running (corral ps -a shows the ended ones)\n");
           return;
         }
         const now = Date.now();
         const header = ["AGENT", "TASK", "STATUS", "PROGRESS", "AGE", "COST", "PID", "RUNNER", "LATEST"].map((h) => paint(h, "bold"));
-        process.stdout.write(`${table([header, ...agents.map((a) => row(a, now))])}\n`);
-      }, options),
-    );
+        process.stdout.write(`${table([header, ...agents.map((a) => row(a, now))])}\n${footer(view.value, all)}`);
+      }, options);
+    });
 }
