@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { LOG_LEVELS } from "../domain/config.js";
 import { loadConfig } from "../lifecycle/config-loader.js";
 import { Corral } from "../lifecycle/corral.js";
@@ -42,7 +42,16 @@ program
   .command("serve")
   .description("serve MCP on stdin/stdout for Claude Code or any MCP client (logs go to stderr)")
   .option("--agent", "serve an agent's own tools, for the agent named by CORRAL_AGENT_TOKEN (corral's agents start this)")
-  .action(async (options: { agent?: boolean }) => {
+  .option("--http", "serve the coordinator's tools over streamable HTTP instead, at the URL printed on stdout (bearer token: CORRAL_HTTP_TOKEN, else $CORRAL_HOME/http-token)")
+  .option("--host <address>", "with --http: the address to listen on", "127.0.0.1")
+  .option("--port <n>", "with --http: the port (0: a free one)", parsePort, 0)
+  .option("--allow-remote", "with --http: allow a --host other machines can reach (needs CORRAL_HTTP_TOKEN)")
+  .action(async (options: { agent?: boolean; http?: boolean; host: string; port: number; allowRemote?: boolean }) => {
+    if (options.http === true) {
+      if (options.agent === true) program.error("error: --http serves the coordinator's tools; --agent cannot be combined with it");
+      const { serveHttpCommand } = await import("./commands/serve-http.js");
+      await serveHttpCommand({ host: options.host, port: options.port, allowRemote: options.allowRemote === true });
+    }
     const relay = process.env[RELAY_VARIABLE];
     if (options.agent === true && relay !== undefined && relay !== "") {
       // A contained agent: no database here, its tools are served on its relay socket.
@@ -73,5 +82,11 @@ registerStats(program);
 registerGc(program);
 registerDoctor(program);
 registerDemo(program);
+
+function parsePort(text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65_535) throw new InvalidArgumentError("a port is a number from 0 to 65535");
+  return port;
+}
 
 await program.parseAsync(process.argv);
