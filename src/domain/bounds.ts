@@ -49,8 +49,8 @@ export const MAX_LIFETIME_MS = 7 * 24 * 3600 * 1000;
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 500;
 
-/** `serve --http`: MCP sessions open at once, and requests served at once (an open event stream counts). */
-export const MAX_HTTP_SESSIONS = 16;
+/** `serve --http`: MCP sessions open at once (a new one ends the one called least recently), and requests served at once (an open event stream counts). */
+export const MAX_HTTP_SESSIONS = 32;
 export const MAX_HTTP_IN_FLIGHT = 64;
-/** `serve --http`: a session with no request for this long is ended. */
+/** `serve --http`: a session with no call and no open event stream for this long is ended. */
 export const HTTP_SESSION_IDLE_MS = 30 * 60 * 1000;

@@ -14,9 +14,9 @@ export interface CoordinatorRouteOptions {
   readonly token: string;
   /** A coordinator server for one session: the SDK's server speaks to one transport. */
   readonly createServer: () => McpServer;
-  /** Sessions open at once; an initialize beyond them is answered 503. */
+  /** Sessions open at once; beyond them a new one ends the idlest, or is answered 503 if none is idle. */
   readonly maxSessions: number;
-  /** A session with no request for this long is ended (its client must initialize again). */
+  /** A session with no call and no open event stream for this long is ended (its client must initialize again). */
   readonly idleMs: number;
   readonly logger: Logger;
 }
@@ -24,8 +24,11 @@ export interface CoordinatorRouteOptions {
 interface Session {
   readonly transport: StreamableHTTPServerTransport;
   readonly server: McpServer;
-  /** Requests of this session being served (an open event stream counts). */
-  active: number;
+  /** Calls of this session being served (POST, DELETE). */
+  busy: number;
+  /** Event streams the client holds open (GET): a client still connected, though perhaps gone quiet. */
+  streams: number;
+  /** When a call last started or ended. */
   lastActive: number;
 }
 
@@ -34,7 +37,8 @@ interface Session {
  * (Mcp-Session-Id). Stateful, because a coordinator's calls are a conversation: the SDK's client
  * initializes once and then sends the session id, the server can send progress notifications
  * on a stream the session keeps (wait_for_agents), and a session that ends is a client that
- * left. Sessions are few and bounded, and one idle past `idleMs` is ended; ending a session
+ * left. Sessions are bounded: one without a call or an open stream for `idleMs` is ended, and
+ * the one called least recently makes room when a new one needs its place; ending a session
  * never touches agents, which belong to the corral, not to a session.
  */
 export function coordinatorRoute(options: CoordinatorRouteOptions): Route {
@@ -46,7 +50,7 @@ export function coordinatorRoute(options: CoordinatorRouteOptions): Route {
   const sweep = setInterval(() => {
     const now = Date.now();
     for (const [id, session] of sessions) {
-      if (session.active === 0 && now - session.lastActive > options.idleMs) {
+      if (session.busy === 0 && session.streams === 0 && now - session.lastActive > options.idleMs) {
         options.logger.info({ session: id }, "MCP session idle: ended");
         void session.transport.close();
       }
@@ -55,17 +59,38 @@ export function coordinatorRoute(options: CoordinatorRouteOptions): Route {
   sweep.unref();
 
   const track = (session: Session, exchange: Exchange): void => {
-    session.active += 1;
+    if (exchange.request.method === "GET") {
+      session.streams += 1;
+      exchange.response.once("close", () => (session.streams -= 1));
+      return;
+    }
+    session.busy += 1;
     session.lastActive = Date.now();
     exchange.response.once("close", () => {
-      session.active -= 1;
+      session.busy -= 1;
       session.lastActive = Date.now();
     });
   };
 
+  /**
+   * Ends the session whose last call is the oldest, to make room for a new one: many clients
+   * never end theirs (the SDK's client closes without a DELETE, and may leave its event stream
+   * open), so a full table is mostly sessions nobody will call again. False when every session
+   * is serving a call.
+   */
+  async function evictIdlest(): Promise<boolean> {
+    let idlest: [string, Session] | null = null;
+    for (const entry of sessions) if (entry[1].busy === 0 && (idlest === null || entry[1].lastActive < idlest[1].lastActive)) idlest = entry;
+    if (idlest === null) return false;
+    options.logger.info({ session: idlest[0] }, "MCP session ended to make room for a new one");
+    sessions.delete(idlest[0]);
+    await idlest[1].transport.close();
+    return true;
+  }
+
   async function openSession(exchange: Exchange, message: unknown): Promise<void> {
-    if (sessions.size + opening >= options.maxSessions) {
-      sendRpcError(exchange.response, 503, -32000, `corral has ${options.maxSessions} MCP sessions open already; close one (DELETE) or wait for an idle one to end`);
+    if (sessions.size + opening >= options.maxSessions && !(await evictIdlest())) {
+      sendRpcError(exchange.response, 503, -32000, `corral has ${options.maxSessions} MCP sessions busy serving requests; retry once one is done`);
       return;
     }
     opening += 1;
@@ -74,7 +99,7 @@ export function coordinatorRoute(options: CoordinatorRouteOptions): Route {
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        session = { transport, server, active: 0, lastActive: Date.now() };
+        session = { transport, server, busy: 0, streams: 0, lastActive: Date.now() };
         sessions.set(id, session);
         track(session, exchange);
       },

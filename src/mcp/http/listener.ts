@@ -129,17 +129,15 @@ export async function listen(options: ListenOptions): Promise<Result<Listener>> 
       sendRpcError(response, authentication.status, -32000, authentication.message);
       return;
     }
-    const body = request.method === "POST" ? await readBody(request, options.maxBodyBytes) : { ok: true as const, body: null };
+    const body: Body | { ok: true; body: null } = request.method === "POST" ? await readBody(request, options.maxBodyBytes) : { ok: true, body: null };
     if (!body.ok) {
-      // The rest of the body is not read: the connection closes once the answer is sent.
-      response.setHeader("Connection", "close");
+      if (body.why === "aborted") return;
       sendRpcError(
         response,
         413,
         -32600,
         `request too large: over corral's limit of ${options.maxBodyBytes} bytes per message; send less (see the input bounds in corral's README)`,
       );
-      request.resume();
       return;
     }
     await authentication.serve({ request, response, body: body.body });
@@ -179,28 +177,31 @@ function pathOf(url: string | undefined): string {
   return query === -1 ? target : target.slice(0, query);
 }
 
-type Body = { readonly ok: true; readonly body: Buffer } | { readonly ok: false };
+type Body = { readonly ok: true; readonly body: Buffer } | { readonly ok: false; readonly why: "too large" | "aborted" };
 
-/** The whole body, or `ok: false` as soon as it is known to be over `max` (declared or received). */
+/**
+ * The whole body, or `ok: false` when it is over `max` (declared or received). Past the bound
+ * the rest is read and dropped, and the answer waits for its end: a client that is still
+ * sending when the connection closes sees a broken pipe, never the 413. The server's request
+ * timeout bounds how long that may take.
+ */
 function readBody(request: IncomingMessage, max: number): Promise<Body> {
   const declared = Number(request.headers["content-length"] ?? Number.NaN);
-  if (Number.isFinite(declared) && declared > max) return Promise.resolve({ ok: false });
-  return new Promise((resolve, reject) => {
+  let over = Number.isFinite(declared) && declared > max;
+  return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const onData = (chunk: Buffer): void => {
+    request.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size > max) {
-        request.off("data", onData);
-        request.off("end", onEnd);
-        resolve({ ok: false });
-        return;
+      if (size > max && !over) {
+        over = true;
+        chunks.length = 0;
       }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => resolve({ ok: true, body: Buffer.concat(chunks) });
-    request.on("data", onData);
-    request.once("end", onEnd);
-    request.once("error", reject);
+      if (!over) chunks.push(chunk);
+    });
+    request.once("end", () => resolve(over ? { ok: false, why: "too large" } : { ok: true, body: Buffer.concat(chunks) }));
+    // A client that went away mid-body has nothing to be answered (after "end", these change nothing).
+    request.once("close", () => resolve({ ok: false, why: "aborted" }));
+    request.once("error", () => resolve({ ok: false, why: "aborted" }));
   });
 }
