@@ -1,5 +1,7 @@
+import { execFile } from "node:child_process";
 import { chmodSync, existsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, describe, expect, it } from "vitest";
@@ -14,7 +16,9 @@ import { hostAllowed, originAllowed } from "../src/mcp/http/loopback.js";
 import { isAlive } from "../src/supervisor/identity.js";
 import { readStat } from "../src/supervisor/procfs.js";
 import { freshHome, httpClient, initializeBody, mcpHeaders, rawRequest, refusedStart, startHttpCorral, type HttpCorral } from "./helpers/http-serve.js";
-import { startCoordinator } from "./helpers/mcp-client.js";
+import { CORRAL_BIN, startCoordinator } from "./helpers/mcp-client.js";
+
+const run = promisify(execFile);
 
 const started: HttpCorral[] = [];
 const clients: Client[] = [];
@@ -105,6 +109,8 @@ describe("corral serve --http authenticates with a bearer token", () => {
     expect(readable.code).toBe(2);
     expect(readable.stderr).toMatch(/http-token can be read by others \(mode 644\).*chmod 600/);
     expect(readable.stdout).toBe("");
+    const { stdout: doctor } = await run(process.execPath, [CORRAL_BIN, "doctor"], { env: { ...process.env, CORRAL_HOME: home } }).catch((error: { stdout: string }) => error);
+    expect(doctor).toMatch(/http token: .*http-token can be read by others/);
     const short = await refusedStart({ env: { CORRAL_HTTP_TOKEN: "short" } });
     expect(short.code).toBe(2);
     expect(short.stderr).toContain("CORRAL_HTTP_TOKEN must hold at least 32 printable characters");

@@ -18,6 +18,8 @@ const CLI_WORDS: Readonly<Record<string, string>> = {
   task_id: "TASK",
   reason: "--reason",
   count: "--agents",
+  host: "--host",
+  port: "--port",
 };
 
 /** The command line's word for an input, or its snake_case name where no flag spells it. */

@@ -144,7 +144,7 @@ export async function listen(options: ListenOptions): Promise<Result<Listener>> 
   }
 
   const bound = await new Promise<Result<number>>((resolve) => {
-    server.once("error", (error) => resolve(fail("CONFIG_INVALID", `cannot listen on ${options.host}:${options.port}: ${error.message}`, "port")));
+    server.once("error", (error) => resolve(fail("CONFIG_INVALID", `cannot listen on ${options.host} port ${options.port}: ${error.message}`, "port")));
     server.listen({ host: options.host, port: options.port }, () => resolve(ok((server.address() as AddressInfo).port)));
   });
   if (!bound.ok) return bound;

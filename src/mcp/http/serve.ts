@@ -28,12 +28,12 @@ export interface HttpServeOptions {
 export function checkBind(host: string, allowRemote: boolean, token: HttpToken): Result<void> {
   if (isLoopback(host)) return ok(undefined);
   if (!allowRemote) {
-    return fail("CONFIG_INVALID", `--host ${host} is not a loopback address: other machines could reach corral there; add --allow-remote if that is what you want`, "host");
+    return fail("CONFIG_INVALID", `${host} is not a loopback address: other machines could reach corral there; add --allow-remote if that is what you want`, "host");
   }
-  if (isIP(host) === 0) return fail("CONFIG_INVALID", `--host ${host}: give the address to listen on (an IP address), not a name`, "host");
-  if (host === "0.0.0.0" || host === "::") return fail("CONFIG_INVALID", `--host ${host} listens everywhere: name the one address clients will connect to`, "host");
+  if (isIP(host) === 0) return fail("CONFIG_INVALID", `${host} is a name: with --allow-remote, give the IP address to listen on`, "host");
+  if (host === "0.0.0.0" || host === "::") return fail("CONFIG_INVALID", `${host} listens everywhere: name the one address clients will connect to`, "host");
   if (token.source.kind !== "env") {
-    return fail("CONFIG_INVALID", `--allow-remote needs a token of your own in ${TOKEN_VARIABLE}, not the token file's: set it to a long random secret`, TOKEN_VARIABLE);
+    return fail("CONFIG_INVALID", `--allow-remote needs a token of your own in ${TOKEN_VARIABLE}, not the token file's: set it to a long random secret (e.g. openssl rand -base64 32)`);
   }
   return ok(undefined);
 }

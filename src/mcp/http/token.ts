@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, fstatSync, lstatSync, openSync, readFileSync, writeSync, fsyncSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, lstatSync, openSync, readFileSync, writeSync, fsyncSync } from "node:fs";
 import { join } from "node:path";
 import { describeUnknown, fail, ok, type Result } from "../../domain/errors.js";
 
@@ -27,7 +27,7 @@ export const tokenPath = (home: string): string => join(home, TOKEN_FILE);
 export function coordinatorToken(home: string, env: NodeJS.ProcessEnv = process.env): Result<HttpToken> {
   const given = env[TOKEN_VARIABLE];
   if (given !== undefined && given !== "") {
-    const checked = checkToken(given, TOKEN_VARIABLE, TOKEN_VARIABLE);
+    const checked = checkToken(given, TOKEN_VARIABLE);
     return checked.ok ? ok({ token: checked.value, source: { kind: "env" } }) : checked;
   }
   const path = tokenPath(home);
@@ -37,10 +37,26 @@ export function coordinatorToken(home: string, env: NodeJS.ProcessEnv = process.
   return read.ok ? ok({ token: read.value, source: { kind: "file", path, made: made.value } }) : read;
 }
 
-function checkToken(token: string, where: string, field?: string): Result<string> {
+/**
+ * Where `serve --http` would take its token from, or why it would refuse to start; makes
+ * nothing (for doctor).
+ */
+export function inspectToken(home: string, env: NodeJS.ProcessEnv = process.env): Result<string> {
+  const given = env[TOKEN_VARIABLE];
+  if (given !== undefined && given !== "") {
+    const checked = checkToken(given, TOKEN_VARIABLE);
+    return checked.ok ? ok(`${TOKEN_VARIABLE} (serve --http)`) : checked;
+  }
+  const path = tokenPath(home);
+  if (!existsSync(path)) return ok(`none yet: serve --http makes ${path} (0600)`);
+  const read = readTokenFile(path);
+  return read.ok ? ok(`${path} (serve --http)`) : read;
+}
+
+function checkToken(token: string, where: string): Result<string> {
   const trimmed = token.trim();
   if (trimmed.length < MIN_TOKEN_CHARS || !/^[\x21-\x7e]+$/.test(trimmed)) {
-    return fail("CONFIG_INVALID", `${where} must hold at least ${MIN_TOKEN_CHARS} printable characters without spaces (e.g. openssl rand -base64 32)`, field);
+    return fail("CONFIG_INVALID", `${where} must hold at least ${MIN_TOKEN_CHARS} printable characters without spaces (e.g. openssl rand -base64 32)`);
   }
   return ok(trimmed);
 }
