@@ -77,13 +77,18 @@ export interface RawReply {
   readonly body: string;
 }
 
-/** One HTTP request with exactly these headers (Host included), on a connection of its own. */
+/** One HTTP request with exactly these headers (Host included), on a connection of its own, closed when it resolves. */
 export function rawRequest(url: string, options: { method?: string; headers?: OutgoingHttpHeaders; body?: string | Buffer } = {}): Promise<RawReply> {
   return new Promise((resolve, reject) => {
     const request = httpRequest(url, { method: options.method ?? "POST", headers: { Connection: "close", ...options.headers }, agent: false }, (response) => {
       const chunks: Buffer[] = [];
       response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.once("end", () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString() }));
+      // Answered once its connection closed too, so that no test ends with a socket still open.
+      response.once("end", () => {
+        const reply = { status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString() };
+        if (request.socket?.destroyed !== false) resolve(reply);
+        else request.socket.once("close", () => resolve(reply));
+      });
       response.once("error", reject);
     });
     request.once("error", reject);

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "pino";
 import { describeUnknown, fail, ok, type Result } from "../../domain/errors.js";
 import { hostAllowed, originAllowed } from "./loopback.js";
@@ -104,6 +104,12 @@ export async function listen(options: ListenOptions): Promise<Result<Listener>> 
       else response.destroy();
     });
   });
+  // Kept to wait for at close: a socket closeAllConnections destroyed closes a moment later.
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
 
@@ -147,7 +153,10 @@ export async function listen(options: ListenOptions): Promise<Result<Listener>> 
     server.once("error", (error) => resolve(fail("CONFIG_INVALID", `cannot listen on ${options.host} port ${options.port}: ${error.message}`, "port")));
     server.listen({ host: options.host, port: options.port }, () => resolve(ok((server.address() as AddressInfo).port)));
   });
-  if (!bound.ok) return bound;
+  if (!bound.ok) {
+    server.close();
+    return bound;
+  }
   port = bound.value;
   server.on("error", (error) => options.logger.warn({ err: error.message }, "HTTP server"));
 
@@ -159,9 +168,9 @@ export async function listen(options: ListenOptions): Promise<Result<Listener>> 
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         await Promise.all(options.routes.map((route) => route.close()));
-        server.closeIdleConnections();
+        const open = [...sockets].map((socket) => new Promise((resolve) => socket.once("close", resolve)));
         server.closeAllConnections();
-        await stopped;
+        await Promise.all([stopped, ...open]);
       })();
       return closing;
     },
