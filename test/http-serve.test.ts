@@ -200,6 +200,25 @@ describe("corral serve --http serves the coordinator's tools", () => {
   });
 });
 
+describe("corral serve --http streams a call's progress", () => {
+  it("sends wait_for_agents' progress notifications on the call's stream before its answer", async () => {
+    const server = await serve();
+    const client = await connect(server);
+    const task = (await client.callTool({ name: "create_real_task", arguments: { description: "progress" } })) as CallToolResult;
+    const taskId = (task.structuredContent as { task_id: string }).task_id;
+    for (const seconds of ["0.2", "0.8"]) {
+      await client.callTool({ name: "deploy_headless_agent", arguments: { task_id: taskId, agent_type: "sleeper", prompt: "p", command: ["sleep", seconds] } });
+    }
+    const progress: number[] = [];
+    const waited = (await client.callTool({ name: "wait_for_agents", arguments: { task_id: taskId, timeout_s: 30 } }, undefined, {
+      onprogress: (update) => progress.push(update.progress),
+    })) as CallToolResult;
+    expect(waited.isError).toBeUndefined();
+    expect(progress).toContain(2);
+    expect(waited.structuredContent).toMatchObject({ satisfied: true, total: 2 });
+  });
+});
+
 describe("corral serve --http shuts down on a signal", () => {
   async function deploySleeper(server: HttpCorral): Promise<{ id: AgentId; pid: number; startTime: string }> {
     const client = await connect(server);
@@ -219,7 +238,7 @@ describe("corral serve --http shuts down on a signal", () => {
     return corral;
   };
 
-  it("on SIGTERM kills its agents, ends every session, and exits 143", async () => {
+  it("on SIGTERM kills its agents and exits 143", async () => {
     const server = await serve();
     const agent = await deploySleeper(server);
     expect(await server.stop()).toBe(143);
