@@ -40,15 +40,15 @@ const program = new Command()
 
 program
   .command("serve")
-  .description("serve MCP on stdin/stdout for Claude Code or any MCP client (logs go to stderr)")
+  .description("serve MCP on stdin/stdout for Claude Code or any MCP client, or over HTTP with --http (logs go to stderr)")
   .option("--agent", "serve an agent's own tools, for the agent named by CORRAL_AGENT_TOKEN (corral's agents start this)")
   .option("--http", "serve the coordinator's tools over streamable HTTP instead, at the URL printed on stdout (bearer token: CORRAL_HTTP_TOKEN, else $CORRAL_HOME/http-token)")
   .option("--host <address>", "with --http: the address to listen on", "127.0.0.1")
   .option("--port <n>", "with --http: the port (0: a free one)", parsePort, 0)
   .option("--allow-remote", "with --http: allow a --host other machines can reach (needs CORRAL_HTTP_TOKEN)")
-  .action(async (options: { agent?: boolean; http?: boolean; host: string; port: number; allowRemote?: boolean }) => {
+  .action(async (options: { agent?: boolean; http?: boolean; host: string; port: number; allowRemote?: boolean }, command: Command) => {
     if (options.http === true) {
-      if (options.agent === true) program.error("error: --http serves the coordinator's tools; --agent cannot be combined with it");
+      if (options.agent === true) command.error("error: --http serves the coordinator's tools; --agent cannot be combined with it");
       const { serveHttpCommand } = await import("./commands/serve-http.js");
       await serveHttpCommand({ host: options.host, port: options.port, allowRemote: options.allowRemote === true });
     }
