@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,6 +17,7 @@ let server: HttpCorral;
 let proxy: TokenProxy;
 
 beforeAll(async () => {
+  if (!existsSync(SUITE)) throw new Error(`${SUITE} is missing: run npm ci (the conformance suite is a devDependency)`);
   server = await startHttpCorral();
   // The suite cannot send headers of its own: this hop adds the bearer token.
   proxy = await startTokenProxy(new URL(server.url), server.fileToken());
