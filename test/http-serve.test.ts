@@ -82,8 +82,8 @@ describe("corral serve --http authenticates with a bearer token", () => {
     expect(right.headers["mcp-session-id"]).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it("makes the token file 0600 once, and keeps its token on later starts", async () => {
-    const home = freshHome();
+  it("makes the token file 0600 once, in a state dir it made, and keeps its token on later starts", async () => {
+    const home = join(freshHome(), "not", "there", "yet");
     const first = await serve({ home });
     const token = first.fileToken();
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);

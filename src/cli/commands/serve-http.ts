@@ -4,7 +4,7 @@ import { Corral } from "../../lifecycle/corral.js";
 import { createLogger } from "../../lifecycle/logger.js";
 import { serveRelayedAgents } from "../../mcp/relay.js";
 import { checkBind, MCP_PATH, serveHttp } from "../../mcp/http/serve.js";
-import { coordinatorToken } from "../../mcp/http/token.js";
+import { coordinatorToken, TOKEN_VARIABLE } from "../../mcp/http/token.js";
 import { die } from "../session.js";
 import { signalExitCode } from "../signals.js";
 
@@ -22,14 +22,18 @@ export interface ServeHttpFlags {
 export async function serveHttpCommand(flags: ServeHttpFlags): Promise<never> {
   const config = loadConfig();
   if (!config.ok) die(config.error);
-  const token = coordinatorToken(config.value.home);
-  if (!token.ok) die(token.error);
   // Before anything is opened: a refused address must not adopt agents first.
-  const bind = checkBind(flags.host, flags.allowRemote, token.value);
+  const bind = checkBind(flags.host, flags.allowRemote, (process.env[TOKEN_VARIABLE] ?? "") !== "");
   if (!bind.ok) die(bind.error);
   const logger = createLogger(config.value.logLevel);
   const corral = Corral.open(config.value, logger, { watch: true });
   if (!corral.ok) die(corral.error);
+  // After the open, which makes the state dir the token file lives in.
+  const token = coordinatorToken(config.value.home);
+  if (!token.ok) {
+    await corral.value.close();
+    die(token.error);
+  }
   corral.value.serveAgentsWith(serveRelayedAgents(corral.value, VERSION));
   const serving = await serveHttp(corral.value, { ...flags, token: token.value, version: VERSION }, logger);
   if (!serving.ok) {

@@ -25,14 +25,14 @@ export interface HttpServeOptions {
  * (`--allow-remote`), named exactly (a wildcard would accept Host headers corral cannot check),
  * and with a token the user chose and gave in CORRAL_HTTP_TOKEN, never one made on the spot.
  */
-export function checkBind(host: string, allowRemote: boolean, token: HttpToken): Result<void> {
+export function checkBind(host: string, allowRemote: boolean, tokenFromEnv: boolean): Result<void> {
   if (isLoopback(host)) return ok(undefined);
   if (!allowRemote) {
     return fail("CONFIG_INVALID", `${host} is not a loopback address: other machines could reach corral there; add --allow-remote if that is what you want`, "host");
   }
   if (isIP(host) === 0) return fail("CONFIG_INVALID", `${host} is a name: with --allow-remote, give the IP address to listen on`, "host");
   if (host === "0.0.0.0" || host === "::") return fail("CONFIG_INVALID", `${host} listens everywhere: name the one address clients will connect to`, "host");
-  if (token.source.kind !== "env") {
+  if (!tokenFromEnv) {
     return fail("CONFIG_INVALID", `--allow-remote needs a token of your own in ${TOKEN_VARIABLE}, not the token file's: set it to a long random secret (e.g. openssl rand -base64 32)`);
   }
   return ok(undefined);
@@ -51,7 +51,7 @@ export interface HttpServing {
  * it: over HTTP there is no such moment, so it runs until signalled.
  */
 export async function serveHttp(corral: Corral, options: HttpServeOptions, logger: Logger): Promise<Result<HttpServing>> {
-  const allowed = checkBind(options.host, options.allowRemote, options.token);
+  const allowed = checkBind(options.host, options.allowRemote, options.token.source.kind === "env");
   if (!allowed.ok) return allowed;
   const route = coordinatorRoute({
     path: MCP_PATH,

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, fstatSync, lstatSync, openSync, readFileSync, writeSync, fsyncSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, linkSync, lstatSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { describeUnknown, fail, ok, type Result } from "../../domain/errors.js";
 
@@ -61,24 +61,29 @@ function checkToken(token: string, where: string): Result<string> {
   return ok(trimmed);
 }
 
-/** Makes the file with a fresh token unless it exists; true when it was made now. */
+/**
+ * Makes the file with a fresh token unless it exists; true when it was made now. Written whole
+ * under another name and then linked into place, which fails if the file exists: two corrals
+ * starting together end with one token, and neither reads a file half written.
+ */
 function makeTokenFile(path: string): Result<boolean> {
-  let fd: number;
+  if (existsSync(path)) return ok(false);
+  const draft = `${path}.${randomBytes(6).toString("hex")}.new`;
   try {
-    // Exclusive: two corrals starting together make one token between them.
-    fd = openSync(path, "wx", 0o600);
-  } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === "EEXIST") return ok(false);
-    return fail("CONFIG_INVALID", `cannot create the HTTP token file ${path}: ${describeUnknown(cause)}`);
-  }
-  try {
-    writeSync(fd, `${randomBytes(32).toString("base64url")}\n`);
-    fsyncSync(fd);
+    const fd = openSync(draft, "wx", 0o600);
+    try {
+      writeSync(fd, `${randomBytes(32).toString("base64url")}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    linkSync(draft, path);
     return ok(true);
   } catch (cause) {
-    return fail("CONFIG_INVALID", `cannot write the HTTP token file ${path}: ${describeUnknown(cause)}`);
+    if ((cause as NodeJS.ErrnoException).code === "EEXIST") return ok(false);
+    return fail("CONFIG_INVALID", `cannot make the HTTP token file ${path}: ${describeUnknown(cause)}`);
   } finally {
-    closeSync(fd);
+    rmSync(draft, { force: true });
   }
 }
 
