@@ -20,14 +20,20 @@ afterEach(async () => {
 });
 
 /** A second route with callers of its own, as an agents' route would have: a token per agent. */
-const agentTokens = new Map([["a".repeat(43), "agent-1"]]);
+const agentTokens = new Map([
+  ["a".repeat(43), "agent-1"],
+  ["e".repeat(43), "ended"],
+]);
 const whoAmI = defineRoute<string>({
   path: "/whoami",
   authenticate(request) {
     const token = bearerToken(request);
-    for (const [known, agent] of agentTokens) if (token !== null && sameToken(token, known)) return ok(agent);
+    for (const [known, agent] of agentTokens) {
+      if (token !== null && sameToken(token, known)) return agent === "ended" ? fail("UNKNOWN_AGENT", "forbidden: this agent has ended") : ok(agent);
+    }
     return fail("AUTH_REFUSED", "unauthorized: not an agent's token");
   },
+  refusalStatus: (error) => (error.code === "AUTH_REFUSED" ? 401 : 403),
   async handle({ response, body }, agent) {
     response.writeHead(200, { "Content-Type": "application/json" });
     response.end(JSON.stringify({ agent, bytes: body?.length ?? null }));
@@ -56,7 +62,10 @@ describe("the HTTP listener", () => {
     const listener = await serveBoth();
     const agentCall = await rawRequest(`${listener.origin}/whoami`, { headers: { Authorization: `Bearer ${"a".repeat(43)}` }, body: "{}" });
     expect([agentCall.status, JSON.parse(agentCall.body)]).toEqual([200, { agent: "agent-1", bytes: 2 }]);
-    expect((await rawRequest(`${listener.origin}/whoami`, { headers: { Authorization: `Bearer ${COORDINATOR_TOKEN}` }, body: "{}" })).status).toBe(401);
+    const coordinatorsToken = await rawRequest(`${listener.origin}/whoami`, { headers: { Authorization: `Bearer ${COORDINATOR_TOKEN}` }, body: "{}" });
+    expect([coordinatorsToken.status, coordinatorsToken.headers["www-authenticate"]]).toEqual([401, 'Bearer realm="corral"']);
+    const ended = await rawRequest(`${listener.origin}/whoami`, { headers: { Authorization: `Bearer ${"e".repeat(43)}` }, body: "{}" });
+    expect([ended.status, ended.headers["www-authenticate"], JSON.parse(ended.body).error.message]).toEqual([403, undefined, "forbidden: this agent has ended"]);
     expect((await rawRequest(`${listener.origin}/mcp`, { headers: mcpHeaders("a".repeat(43)), body: initializeBody })).status).toBe(401);
     expect((await rawRequest(`${listener.origin}/mcp`, { headers: mcpHeaders(COORDINATOR_TOKEN), body: initializeBody })).status).toBe(200);
     const elsewhere = await rawRequest(`${listener.origin}/other`, { headers: mcpHeaders(COORDINATOR_TOKEN), body: "{}" });

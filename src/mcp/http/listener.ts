@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "pino";
-import { describeUnknown, fail, ok, type Result } from "../../domain/errors.js";
+import { describeUnknown, fail, ok, type CorralError, type Result } from "../../domain/errors.js";
 import { hostAllowed, originAllowed } from "./loopback.js";
 import { sendRpcError } from "./replies.js";
 
@@ -36,8 +36,11 @@ export interface Route {
 export interface RouteSpec<P> {
   readonly path: string;
   authenticate(request: IncomingMessage): Promise<Result<P>> | Result<P>;
-  /** Why a refusal is refused: 401 (who are you?) unless the route says 403 (known, not allowed). */
-  refusalStatus?: 401 | 403;
+  /**
+   * The status a refusal is answered with: 401 (credentials missing or unknown; the answer
+   * asks for a bearer token) unless this says 403 (the caller is known and may not do this).
+   */
+  refusalStatus?(error: CorralError): 401 | 403;
   handle(exchange: Exchange, principal: P): Promise<void>;
   close(): Promise<void>;
 }
@@ -47,7 +50,7 @@ export function defineRoute<P>(spec: RouteSpec<P>): Route {
     path: spec.path,
     async authenticate(request) {
       const found = await spec.authenticate(request);
-      if (!found.ok) return { ok: false, status: spec.refusalStatus ?? 401, message: found.error.message };
+      if (!found.ok) return { ok: false, status: spec.refusalStatus?.(found.error) ?? 401, message: found.error.message };
       const principal = found.value;
       return { ok: true, serve: (exchange) => spec.handle(exchange, principal) };
     },
@@ -81,8 +84,8 @@ const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 60_000;
 
 /**
- * An HTTP server for MCP routes: loopback unless asked otherwise, every request checked in
- * the same order — in-flight bound (503), Host naming this listener and an Origin, if any,
+ * An HTTP server for MCP routes on the address it is given, every request checked in the same
+ * order — in-flight bound (503), Host naming this listener and an Origin, if any,
  * on loopback (403, against DNS rebinding), the route by exact path (404), the route's own
  * authentication (401/403), the body bound (413) — before a route sees it.
  */
