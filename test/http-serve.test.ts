@@ -101,6 +101,24 @@ describe("corral serve --http authenticates with a bearer token", () => {
     expect((await initialize(server, {}, token)).status).toBe(200);
   });
 
+  it("never passes CORRAL_HTTP_TOKEN on to an agent", async () => {
+    const token = "s".repeat(40);
+    const server = await serve({ env: { CORRAL_HTTP_TOKEN: token } });
+    const client = await httpClient(server.url, token);
+    clients.push(client);
+    const task = (await client.callTool({ name: "create_real_task", arguments: { description: "env" } })) as CallToolResult;
+    const taskId = (task.structuredContent as { task_id: string }).task_id;
+    const deployed = (await client.callTool({
+      name: "deploy_headless_agent",
+      arguments: { task_id: taskId, agent_type: "env", prompt: "p", command: ["sh", "-c", 'echo "token:${CORRAL_HTTP_TOKEN:-none}"'] },
+    })) as CallToolResult;
+    const agentId = (deployed.structuredContent as { agent_id: string }).agent_id;
+    await client.callTool({ name: "wait_for_agents", arguments: { task_id: taskId, timeout_s: 30 } });
+    const output = JSON.stringify(((await client.callTool({ name: "get_agent_output", arguments: { task_id: taskId, agent_id: agentId } })) as CallToolResult).structuredContent);
+    expect(output).toContain("token:none");
+    expect(output).not.toContain(token);
+  });
+
   it("refuses to start with a token file others can read, or a short CORRAL_HTTP_TOKEN, saying what to do", async () => {
     const home = freshHome();
     writeFileSync(join(home, "http-token"), `${"k".repeat(43)}\n`);

@@ -9,6 +9,12 @@ export const RELAY_VARIABLE = "CORRAL_AGENT_RELAY";
 /** Where an agent server finds its agent's token. */
 export const AGENT_TOKEN_VARIABLE = "CORRAL_AGENT_TOKEN";
 
+/**
+ * The coordinator's own HTTP token (`serve --http`), which gives authority over every task:
+ * never passed on to an agent, whose environment is otherwise corral's.
+ */
+export const COORDINATOR_TOKEN_VARIABLE = "CORRAL_HTTP_TOKEN";
+
 export const EFFORTS = ["low", "medium", "high", "xhigh", "max"] as const;
 export type Effort = (typeof EFFORTS)[number];
 

@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, fstatSync, fsyncSync, linkSync, lstatSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { COORDINATOR_TOKEN_VARIABLE } from "../../backends/backend.js";
 import { describeUnknown, fail, ok, type Result } from "../../domain/errors.js";
 
-/** The variable that gives the coordinator's HTTP token; without it, the token file's is used. */
-export const TOKEN_VARIABLE = "CORRAL_HTTP_TOKEN";
+/** The variable that gives the coordinator's HTTP token; without it, the token file's is used. Agents never see it. */
+export const TOKEN_VARIABLE = COORDINATOR_TOKEN_VARIABLE;
 /** The token file's name under the state dir. */
 export const TOKEN_FILE = "http-token";
 /** Fewer characters than this is a token someone could guess: a made one has 43. */
