@@ -88,6 +88,13 @@ const REQUEST_TIMEOUT_MS = 60_000;
  * order — in-flight bound (503), Host naming this listener and an Origin, if any,
  * on loopback (403, against DNS rebinding), the route by exact path (404), the route's own
  * authentication (401/403), the body bound (413) — before a route sees it.
+ *
+ * The SDK's transport has options for the Host and Origin checks (allowedHosts, allowedOrigins,
+ * enableDnsRebindingProtection) and for the body (maxRequestBodySize), but they are not used:
+ * the first are deprecated in the 1.x SDK in favour of checks in front of it, compare whole
+ * header values against fixed lists, and run inside a session's transport, so after the token
+ * and only for requests that reach a session; here they run first, for every route alike.
+ * The body is read here, and handed to the transport parsed.
  */
 export async function listen(options: ListenOptions): Promise<Result<Listener>> {
   const routes = new Map(options.routes.map((route) => [route.path, route]));
