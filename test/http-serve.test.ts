@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, describe, expect, it } from "vitest";
-import { MAX_HTTP_SESSIONS, MAX_REQUEST_BYTES } from "../src/domain/bounds.js";
+import { MAX_HTTP_SESSIONS, MAX_OUTPUT_BYTES, MAX_REQUEST_BYTES, REPLY_BUDGET_BYTES } from "../src/domain/bounds.js";
 import { unwrap } from "../src/domain/errors.js";
 import type { AgentId } from "../src/domain/ids.js";
 import { loadConfig } from "../src/lifecycle/config-loader.js";
@@ -215,6 +215,25 @@ describe("corral serve --http serves the coordinator's tools", () => {
     expect(status.structuredContent).toMatchObject({ task: { task_id: taskId, description: "over http" } });
     const refused = (await client.callTool({ name: "get_real_task_status", arguments: { task_id: "nope" } })) as CallToolResult;
     expect(refused.isError).toBe(true);
+  });
+});
+
+describe("corral serve --http answers within the reply budget", () => {
+  it("sends the largest output read a call may ask for whole, within the budget", async () => {
+    const server = await serve();
+    const client = await connect(server);
+    const task = (await client.callTool({ name: "create_real_task", arguments: { description: "big output" } })) as CallToolResult;
+    const taskId = (task.structuredContent as { task_id: string }).task_id;
+    const deployed = (await client.callTool({
+      name: "deploy_headless_agent",
+      arguments: { task_id: taskId, agent_type: "loud", prompt: "p", command: ["sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' x | fold -w 99"] },
+    })) as CallToolResult;
+    const agentId = (deployed.structuredContent as { agent_id: string }).agent_id;
+    await client.callTool({ name: "wait_for_agents", arguments: { task_id: taskId, timeout_s: 30 } });
+    const read = (await client.callTool({ name: "get_agent_output", arguments: { task_id: taskId, agent_id: agentId, max_bytes: MAX_OUTPUT_BYTES } })) as CallToolResult;
+    const bytes = Buffer.byteLength(JSON.stringify(read.structuredContent));
+    expect(bytes).toBeGreaterThan(MAX_OUTPUT_BYTES * 0.9);
+    expect(bytes).toBeLessThanOrEqual(REPLY_BUDGET_BYTES);
   });
 });
 
