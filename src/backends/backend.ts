@@ -12,6 +12,12 @@ export const AGENT_TOKEN_VARIABLE = "CORRAL_AGENT_TOKEN";
 /** Where an agent whose CLI has no MCP config of corral's finds its tools' URL. */
 export const AGENT_URL_VARIABLE = "CORRAL_AGENT_MCP_URL";
 
+/**
+ * The coordinator's own HTTP token (`serve --http`), which gives authority over every task:
+ * never passed on to an agent, whose environment is otherwise corral's.
+ */
+export const COORDINATOR_TOKEN_VARIABLE = "CORRAL_HTTP_TOKEN";
+
 export const EFFORTS = ["low", "medium", "high", "xhigh", "max"] as const;
 export type Effort = (typeof EFFORTS)[number];
 

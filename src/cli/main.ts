@@ -36,7 +36,7 @@ function commandNamed(args: readonly string[]): string | undefined {
   return undefined;
 }
 
-const { Command, Option } = await import("commander");
+const { Command, InvalidArgumentError, Option } = await import("commander");
 
 const program = new Command()
   .name("corral")
@@ -58,9 +58,18 @@ const program = new Command()
 
 program
   .command("serve")
-  .description("serve MCP on stdin/stdout for Claude Code or any MCP client (logs go to stderr)")
+  .description("serve MCP on stdin/stdout for Claude Code or any MCP client, or over HTTP with --http (logs go to stderr)")
   .option("--agent", "serve an agent's own tools, for the agent named by CORRAL_AGENT_TOKEN (corral's agents start this)")
-  .action(async (options: { agent?: boolean }) => {
+  .option("--http", "serve the coordinator's tools over streamable HTTP instead, at the URL printed on stdout (bearer token: CORRAL_HTTP_TOKEN, else $CORRAL_HOME/http-token)")
+  .option("--host <address>", "with --http: the address to listen on", "127.0.0.1")
+  .option("--port <n>", "with --http: the port (0: a free one)", parsePort, 0)
+  .option("--allow-remote", "with --http: allow a --host other machines can reach (needs CORRAL_HTTP_TOKEN)")
+  .action(async (options: { agent?: boolean; http?: boolean; host: string; port: number; allowRemote?: boolean }, command: CommandType) => {
+    if (options.http === true) {
+      if (options.agent === true) command.error("error: --http serves the coordinator's tools; --agent cannot be combined with it");
+      const { serveHttpCommand } = await import("./commands/serve-http.js");
+      await serveHttpCommand({ host: options.host, port: options.port, allowRemote: options.allowRemote === true });
+    }
     const relay = process.env[RELAY_VARIABLE];
     if (options.agent === true && relay !== undefined && relay !== "") {
       // A contained agent: no database here, its tools are served on its relay socket.
@@ -94,5 +103,11 @@ program
 const named = commandNamed(asked);
 const only = named === undefined ? undefined : COMMANDS[named];
 for (const register of await Promise.all((only === undefined ? Object.values(COMMANDS) : [only]).map((load) => load()))) register(program);
+
+function parsePort(text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65_535) throw new InvalidArgumentError("a port is a number from 0 to 65535");
+  return port;
+}
 
 await program.parseAsync(process.argv);

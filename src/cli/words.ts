@@ -20,6 +20,8 @@ const CLI_WORDS: Readonly<Record<string, string>> = {
   count: "--agents",
   limit: "--limit",
   cursor: "--cursor",
+  host: "--host",
+  port: "--port",
 };
 
 /** The command line's word for an input, or its snake_case name where no flag spells it. */

@@ -52,3 +52,9 @@ export const MAX_PAGE = 500;
 export const MAX_CURSOR_CHARS = 300;
 /** Agents a task's status names as needing attention, beyond its counts. */
 export const MAX_ATTENTION = 20;
+
+/** `serve --http`: MCP sessions open at once (a new one ends the one called least recently), and requests served at once (an open event stream counts). */
+export const MAX_HTTP_SESSIONS = 32;
+export const MAX_HTTP_IN_FLIGHT = 64;
+/** `serve --http`: a session with no call and no open event stream for this long is ended. */
+export const HTTP_SESSION_IDLE_MS = 30 * 60 * 1000;

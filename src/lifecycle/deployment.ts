@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { realpathSync, statfsSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { AGENT_TOKEN_VARIABLE, RELAY_VARIABLE, type AgentToolsRoute, type Backend, type BackendPlan } from "../backends/backend.js";
+import { AGENT_TOKEN_VARIABLE, COORDINATOR_TOKEN_VARIABLE, RELAY_VARIABLE, type AgentToolsRoute, type Backend, type BackendPlan } from "../backends/backend.js";
 import { defaultBackend, findBackend } from "../backends/registry.js";
 import type { RunnerKind } from "../domain/config.js";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
@@ -245,7 +245,7 @@ export class Deployment {
       started = await runner.start(placed.value, {
         // An agent started by an agent server must not inherit that server's token: only its
         // own backend gives it one.
-        plan: { argv: argv.value, env: { [AGENT_TOKEN_VARIABLE]: null, [RELAY_VARIABLE]: relay, ...plan.env }, cwd: agent.cwd, stdinPath: plan.stdin === null ? null : join(agent.agentDir, plan.stdin) },
+        plan: { argv: argv.value, env: { [AGENT_TOKEN_VARIABLE]: null, [COORDINATOR_TOKEN_VARIABLE]: null, [RELAY_VARIABLE]: relay, ...plan.env }, cwd: agent.cwd, stdinPath: plan.stdin === null ? null : join(agent.agentDir, plan.stdin) },
         logPath: agent.logPath,
       });
     } catch (cause) {

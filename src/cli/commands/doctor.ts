@@ -20,6 +20,7 @@ import { Store } from "../../store/store.js";
 import { paint } from "../format.js";
 import { createLogger } from "../../lifecycle/logger.js";
 import { PendingRecords, spareJournalDir } from "../../lifecycle/pending-records.js";
+import { inspectToken } from "../../mcp/http/token.js";
 
 const run = promisify(execFile);
 
@@ -171,6 +172,8 @@ export function registerDoctor(program: Command): void {
         const dir = checkStateDir(c.home, c.minFreeMb);
         checks.push(dir);
         if (dir.level !== "fail") checks.push(...(await checkDatabase(c.home)));
+        const token = inspectToken(c.home);
+        checks.push(token.ok ? ok("http token", token.value) : warn("http token", `${token.error.message} (only serve --http needs it)`));
       }
       const mark = { ok: paint("ok  ", "green"), warn: paint("warn", "yellow"), fail: paint("FAIL", "red") };
       for (const check of checks) process.stdout.write(`${mark[check.level]}  ${check.name}: ${check.detail}\n`);
