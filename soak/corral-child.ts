@@ -21,7 +21,6 @@ export interface ServeOptions {
 export class CorralChild {
   private constructor(
     private readonly client: Client,
-    private readonly transport: StdioClientTransport,
     /** corral's own process: the one every figure of the soak is about. */
     readonly pid: number,
   ) {}
@@ -37,7 +36,7 @@ export class CorralChild {
     await client.connect(transport);
     const pid = transport.pid;
     if (pid === null) throw new Error("corral serve started without a pid");
-    return new CorralChild(client, transport, pid);
+    return new CorralChild(client, pid);
   }
 
   async call(name: string, args: Record<string, unknown>, timeoutMs = 120_000): Promise<ToolAnswer> {
@@ -55,6 +54,5 @@ export class CorralChild {
   /** Ends its stdin, as an MCP client leaves a stdio server; the SDK signals it only if it lingers. */
   async close(): Promise<void> {
     await this.client.close();
-    await this.transport.close();
   }
 }

@@ -25,7 +25,8 @@ if (!options.ok) {
   process.stderr.write(`${options.message}\n`);
   process.exit(2);
 }
-const { minutes, concurrency, every, floodMib } = options.value;
+const settings = options.value;
+const { minutes, concurrency, every, floodMib } = settings;
 
 const startedAt = new Date();
 const root = mkdtempSync(join(tmpdir(), "corral-soak-"));
@@ -57,8 +58,8 @@ const env: Record<string, string> = {
 const metrics = allMetrics(concurrency);
 const samples: Sample[] = [];
 const say = (text: string): boolean => process.stderr.write(`${text}\n`);
-let corral: CorralChild | null = null;
-let churn: Churn | null = null;
+/** What the run has started, for the sampler, the interrupt and the end to reach. */
+const live: { corral: CorralChild | null; churn: Churn | null } = { corral: null, churn: null };
 const stop = new AbortController();
 let interrupted = false;
 
@@ -66,15 +67,15 @@ process.on("SIGINT", () => {
   if (interrupted) return;
   interrupted = true;
   say("soak: interrupted; stopping corral and cleaning up");
-  churn?.halt();
+  live.churn?.halt();
   stop.abort();
 });
 
 async function takeSample(t0: number, previous: Sample | undefined): Promise<Sample> {
-  const child = corral as CorralChild;
+  const child = live.corral as CorralChild;
   const found = look(child.pid, home, tag);
   const t = (performance.now() - t0) / 1000;
-  const task = churn?.currentTask ?? null;
+  const task = live.churn?.currentTask ?? null;
   let cleanupsPartial = 0;
   let pendingEnds = 0;
   if (task !== null) {
@@ -86,14 +87,16 @@ async function takeSample(t0: number, previous: Sample | undefined): Promise<Sam
   }
   // 100 clock ticks a second: ticks per second of wall time is % of one core.
   const cpuPct = previous === undefined || t === previous.t ? 0 : (found.cpuTicks - previous.cpuTicks) / (t - previous.t);
-  return { ...found, t, lifecycles: churn?.tally.lifecycles ?? 0, inFlight: churn?.tally.inFlight ?? 0, cpuPct, cleanupsPartial, pendingEnds };
+  return { ...found, t, lifecycles: live.churn?.tally.lifecycles ?? 0, inFlight: live.churn?.tally.inFlight ?? 0, cpuPct, cleanupsPartial, pendingEnds };
 }
 
 async function soak(): Promise<{ seconds: number; atRest: Sample | null }> {
-  corral = await CorralChild.start({ env, stderrFd: logFd });
+  const corral = await CorralChild.start({ env, stderrFd: logFd });
+  live.corral = corral;
   say(`soak: corral serve pid ${corral.pid}, state dir ${home}, ${concurrency} agents at once, ${minutes} min, a sample every ${every} s`);
   say(`soak: results in ${results}`);
-  churn = new Churn(corral, concurrency, Math.round(floodMib * 2 ** 20));
+  const churn = new Churn(corral, concurrency, Math.round(floodMib * 2 ** 20));
+  live.churn = churn;
   const t0 = performance.now();
   say(header(metrics));
   samples.push(await takeSample(t0, undefined));
@@ -128,15 +131,15 @@ async function finish(): Promise<number> {
   } catch (cause) {
     problems.push(`the soak failed: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}`);
   }
-  const corralPid = (corral as CorralChild | null)?.pid ?? null;
-  await (corral as CorralChild | null)?.close();
+  const corralPid = live.corral?.pid ?? null;
+  await live.corral?.close();
   for (let i = 0; corralPid !== null && i < 200 && readStat(corralPid) !== null && readStat(corralPid)?.state !== "Z"; i += 1) await sleep(50);
   if (corralPid !== null && readStat(corralPid) !== null && readStat(corralPid)?.state !== "Z") problems.push(`corral serve (pid ${corralPid}) still running 10 s after its stdin closed`);
   problems.push(...(await leftovers(root, home, tag)));
   closeSync(logFd);
   rmSync(root, { recursive: true, force: true });
 
-  const tally = (churn as Churn | null)?.tally;
+  const tally = live.churn?.tally;
   const verdicts = metrics.map((m) => judge(m, samples));
   const rate = tally === undefined || run.seconds === 0 ? 0 : tally.lifecycles / run.seconds;
   process.stdout.write(`\n${header(metrics)}\n${samples.map((s) => row(metrics, s)).join("\n")}\n`);
@@ -161,7 +164,7 @@ async function finish(): Promise<number> {
   const growing = verdicts.filter((v) => v.verdict === "GROWING").map((v) => v.label);
   writeResults(results, `corral soak, ${startedAt.toISOString()}, ${minutes} min, ${concurrency} at once`, metrics, verdicts, samples, {
     startedAt: startedAt.toISOString(),
-    options: options.ok ? options.value : null,
+    options: settings,
     seconds: run.seconds,
     ratePerSecond: rate,
     tally,
