@@ -15,6 +15,7 @@ import type { NewTask } from "../../src/store/tasks.js";
 import type { AgentRecord, CleanupStepRecord } from "../../src/store/records.js";
 import type { AgentScope } from "../../src/supervisor/discover.js";
 import type { ProcStat } from "../../src/supervisor/procfs.js";
+import type { Sample } from "../../soak/metrics.js";
 
 /**
  * Test data, each builder a valid value of its kind with the plainest content; a test passes
@@ -212,3 +213,16 @@ export const claudeLine = {
     });
   },
 };
+
+/** A soak's samples, one every 10 s, each metric's value given per sample (the rest zero). */
+export function soakSamples(values: Partial<Record<keyof Sample, readonly number[]>>): Sample[] {
+  const length = Math.max(...Object.values(values).map((v) => v.length));
+  return Array.from({ length }, (_, i): Sample => {
+    const sample: Record<string, number> = {
+      t: i * 10, lifecycles: 0, inFlight: 0, cpuPct: 0, cleanupsPartial: 0, pendingEnds: 0, fds: 0, rssKiB: 0, pssKiB: 0, threads: 0,
+      cpuTicks: 0, dbBytes: 0, walBytes: 0, stateBytes: 0, stateLessDbBytes: 0, processes: 0, tmuxServers: 0, zombies: 0, cgroups: 0,
+    };
+    for (const [key, list] of Object.entries(values)) sample[key] = list[i] as number;
+    return sample as unknown as Sample;
+  });
+}
