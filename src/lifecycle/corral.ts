@@ -305,7 +305,7 @@ export class Corral {
    */
   private warnOfUnservedAgents(): void {
     const { core } = this;
-    const left = core.store.agents.live().filter((agent) => agent.toolsUrl !== null && core.endpoints.serves(agent.toolsUrl));
+    const left = core.store.ownership.toolsUrlsOf(core.owner).filter((agent) => core.endpoints.serves(agent.toolsUrl));
     if (left.length === 0) return;
     core.logger.warn(
       { agents: left.map((agent) => agent.id) },

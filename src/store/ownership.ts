@@ -17,6 +17,7 @@ export class Ownership {
   private readonly liveOwnedStmt;
   private readonly liveOwnersStmt;
   private readonly runningOwnedStmt;
+  private readonly toolsUrlsStmt;
   private readonly adoptStmt;
 
   constructor(db: Db) {
@@ -26,6 +27,9 @@ export class Ownership {
     );
     this.runningOwnedStmt = db.prepare(
       `SELECT id, task_id AS taskId, log_path AS logPath FROM agents WHERE owner_pid = ? AND owner_start = ? AND status = ${literal("running")}`,
+    );
+    this.toolsUrlsStmt = db.prepare(
+      `SELECT id, tools_url AS toolsUrl FROM agents WHERE owner_pid = ? AND owner_start = ? AND status IN ${LIVE} AND tools_url IS NOT NULL`,
     );
     this.adoptStmt = db.prepare(
       `UPDATE agents SET owner_pid = @toPid, owner_start = @toStart
@@ -40,6 +44,11 @@ export class Ownership {
   /** The running agents of `owner`: their ids, tasks and logs only, no row parsed. */
   runningOwnedBy(owner: Owner): { id: AgentId; taskId: string; logPath: string }[] {
     return this.runningOwnedStmt.all(owner.pid, owner.startTime) as { id: AgentId; taskId: string; logPath: string }[];
+  }
+
+  /** The live agents of `owner` that call their tools over HTTP, and where: no row parsed. */
+  toolsUrlsOf(owner: Owner): { id: AgentId; toolsUrl: string }[] {
+    return this.toolsUrlsStmt.all(owner.pid, owner.startTime) as { id: AgentId; toolsUrl: string }[];
   }
 
   /** The corral processes that own a live agent, each once: whose liveness reconcile asks. */
