@@ -56,5 +56,7 @@ export const MAX_ATTENTION = 20;
 /** `serve --http`: MCP sessions open at once (a new one ends the one called least recently), and requests served at once (an open event stream counts). */
 export const MAX_HTTP_SESSIONS = 32;
 export const MAX_HTTP_IN_FLIGHT = 64;
+/** Agents' tool calls over HTTP served at once by one corral: several for each of fifty agents. */
+export const MAX_AGENT_CALLS_IN_FLIGHT = 256;
 /** `serve --http`: a session with no call and no open event stream for this long is ended. */
 export const HTTP_SESSION_IDLE_MS = 30 * 60 * 1000;

@@ -9,7 +9,8 @@ import type { Validation } from "../domain/validation.js";
 const json = z.string().transform((text, ctx) => {
   try {
     return JSON.parse(text) as unknown;
-  } catch {
+  } catch (cause) {
+    if (!(cause instanceof SyntaxError)) throw cause;
     ctx.addIssue({ code: "custom", message: "column holds invalid JSON" });
     return z.NEVER;
   }

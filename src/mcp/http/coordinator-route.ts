@@ -3,9 +3,9 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import type { Logger } from "pino";
-import { describeUnknown, fail, ok } from "../../domain/errors.js";
+import { fail, ok } from "../../domain/errors.js";
 import { bearerToken, sameToken } from "./bearer.js";
-import { defineRoute, type Exchange, type Route } from "./listener.js";
+import { defineRoute, messageOf, type Exchange, type Route } from "./listener.js";
 import { sendRpcError } from "./replies.js";
 
 export interface CoordinatorRouteOptions {
@@ -132,15 +132,9 @@ export function coordinatorRoute(options: CoordinatorRouteOptions): Route {
         sendRpcError(exchange.response, 503, -32000, "corral is shutting down");
         return;
       }
-      let message: unknown;
-      if (exchange.body !== null) {
-        try {
-          message = JSON.parse(exchange.body.toString("utf8"));
-        } catch (cause) {
-          sendRpcError(exchange.response, 400, -32700, `parse error: the body is not JSON (${describeUnknown(cause)})`);
-          return;
-        }
-      }
+      const parsed = messageOf(exchange);
+      if (parsed === null) return;
+      const message = parsed.message;
       const id = exchange.request.headers["mcp-session-id"];
       if (typeof id === "string") {
         const session = sessions.get(id);

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "pino";
 import { describeUnknown, fail, ok, type CorralError, type Result } from "../../domain/errors.js";
@@ -14,6 +14,21 @@ export interface Exchange {
   readonly request: IncomingMessage;
   readonly response: ServerResponse;
   readonly body: Buffer | null;
+}
+
+/**
+ * The JSON-RPC message of an exchange's body (undefined when it has none), or null once the
+ * exchange has been answered 400 for a body that is not JSON.
+ */
+export function messageOf(exchange: Exchange): { readonly message: unknown } | null {
+  if (exchange.body === null) return { message: undefined };
+  try {
+    return { message: JSON.parse(exchange.body.toString("utf8")) as unknown };
+  } catch (cause) {
+    if (!(cause instanceof SyntaxError)) throw cause;
+    sendRpcError(exchange.response, 400, -32700, `parse error: the body is not JSON (${cause.message})`);
+    return null;
+  }
 }
 
 /** What a route's authentication decides: serve the request (as whom the route knows), or refuse it. */
@@ -58,17 +73,22 @@ export function defineRoute<P>(spec: RouteSpec<P>): Route {
   };
 }
 
-export interface ListenOptions {
-  /** The address to listen on; whoever calls this decided it may be reached from there. */
+export interface RouterOptions {
+  /** The address the server listens on, which a Host header may name. */
   readonly host: string;
-  /** 0 picks a free port. */
-  readonly port: number;
   readonly routes: readonly Route[];
   /** A POST body over this is answered 413 and never parsed. */
   readonly maxBodyBytes: number;
   /** Requests being served at once (an open event stream counts); more are answered 503. */
   readonly maxInFlight: number;
   readonly logger: Logger;
+}
+
+export interface ListenOptions extends RouterOptions {
+  /** The address to listen on; whoever calls this decided it may be reached from there. */
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
 }
 
 export interface Listener {
@@ -80,14 +100,14 @@ export interface Listener {
 }
 
 /** How long a client may take to send a request's headers, and the whole request. */
-const HEADERS_TIMEOUT_MS = 10_000;
-const REQUEST_TIMEOUT_MS = 60_000;
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 60_000;
 
 /**
- * An HTTP server for MCP routes on the address it is given, every request checked in the same
- * order — in-flight bound (503), Host naming this listener and an Origin, if any,
- * on loopback (403, against DNS rebinding), the route by exact path (404), the route's own
- * authentication (401/403), the body bound (413) — before a route sees it.
+ * The requests of one or more HTTP servers, every request checked in the same order —
+ * in-flight bound (503), Host naming the server it reached and an Origin, if any, on loopback
+ * (403, against DNS rebinding), the route by exact path (404), the route's own authentication
+ * (401/403), the body bound (413) — before a route sees it.
  *
  * The SDK's transport has options for the Host and Origin checks (allowedHosts, allowedOrigins,
  * enableDnsRebindingProtection) and for the body (maxRequestBodySize), but they are not used:
@@ -96,34 +116,12 @@ const REQUEST_TIMEOUT_MS = 60_000;
  * and only for requests that reach a session; here they run first, for every route alike.
  * The body is read here, and handed to the transport parsed.
  */
-export async function listen(options: ListenOptions): Promise<Result<Listener>> {
+export function routeRequests(options: RouterOptions): RequestListener {
   const routes = new Map(options.routes.map((route) => [route.path, route]));
   let inFlight = 0;
-  let port = 0;
-  const server: Server = createServer((request, response) => {
-    inFlight += 1;
-    response.once("close", () => (inFlight -= 1));
-    if (inFlight > options.maxInFlight) {
-      response.setHeader("Retry-After", "1");
-      sendRpcError(response, 503, -32000, `corral is serving ${options.maxInFlight} requests already; retry shortly`);
-      return;
-    }
-    void dispatch(request, response).catch((cause: unknown) => {
-      options.logger.warn({ err: describeUnknown(cause), path: request.url }, "HTTP request failed");
-      if (!response.headersSent) sendRpcError(response, 500, -32603, "internal error: corral could not serve this request; its log says why");
-      else response.destroy();
-    });
-  });
-  // Kept to wait for at close: a socket closeAllConnections destroyed closes a moment later.
-  const sockets = new Set<Socket>();
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-  });
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
 
   async function dispatch(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const port = request.socket.localPort ?? 0;
     const host = request.headers.host;
     if (!hostAllowed(host, options.host, port)) {
       sendRpcError(response, 403, -32000, `forbidden: Host ${JSON.stringify(host ?? "")} does not name this server; connect to ${listenerOrigin(options.host, port)}`);
@@ -159,6 +157,34 @@ export async function listen(options: ListenOptions): Promise<Result<Listener>> 
     await authentication.serve({ request, response, body: body.body });
   }
 
+  return (request, response) => {
+    inFlight += 1;
+    response.once("close", () => (inFlight -= 1));
+    if (inFlight > options.maxInFlight) {
+      response.setHeader("Retry-After", "1");
+      sendRpcError(response, 503, -32000, `corral is serving ${options.maxInFlight} requests already; retry shortly`);
+      return;
+    }
+    void dispatch(request, response).catch((cause: unknown) => {
+      options.logger.warn({ err: describeUnknown(cause), path: request.url }, "HTTP request failed");
+      if (!response.headersSent) sendRpcError(response, 500, -32603, "internal error: corral could not serve this request; its log says why");
+      else response.destroy();
+    });
+  };
+}
+
+/** An HTTP server on the address it is given, serving `routes` as routeRequests does. */
+export async function listen(options: ListenOptions): Promise<Result<Listener>> {
+  const server: Server = createServer(routeRequests(options));
+  // Kept to wait for at close: a socket closeAllConnections destroyed closes a moment later.
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+
   const bound = await new Promise<Result<number>>((resolve) => {
     server.once("error", (error) => resolve(fail("CONFIG_INVALID", `cannot listen on ${options.host} port ${options.port}: ${error.message}`, "port")));
     server.listen({ host: options.host, port: options.port }, () => resolve(ok((server.address() as AddressInfo).port)));
@@ -167,7 +193,7 @@ export async function listen(options: ListenOptions): Promise<Result<Listener>> 
     server.close();
     return bound;
   }
-  port = bound.value;
+  const port = bound.value;
   server.on("error", (error) => options.logger.warn({ err: error.message }, "HTTP server"));
 
   let closing: Promise<void> | null = null;

@@ -32,7 +32,8 @@ export function originAllowed(header: string): boolean {
   let url: URL;
   try {
     url = new URL(header);
-  } catch {
+  } catch (cause) {
+    if (!(cause instanceof TypeError)) throw cause;
     return false;
   }
   return (url.protocol === "http:" || url.protocol === "https:") && isLoopback(url.hostname);
@@ -44,7 +45,8 @@ function parseAuthority(authority: string): { hostname: string; port: string } |
   try {
     const url = new URL(`http://${authority}`);
     return { hostname: url.hostname, port: url.port };
-  } catch {
+  } catch (cause) {
+    if (!(cause instanceof TypeError)) throw cause;
     return null;
   }
 }
