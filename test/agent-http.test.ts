@@ -30,11 +30,11 @@ function servingCorral(): Corral {
 }
 
 /** A command agent running the http-agent worker; its report lands in `reportFile`. */
-async function httpAgent(c: Corral, taskId: string, reportFile: string, tokenFrom = "own", after = "exit"): Promise<AgentRecord> {
-  return unwrap(await c.deploy({ taskId, agentType: "caller", prompt: "call", command: [process.execPath, HTTP_AGENT, reportFile, "hello over http", tokenFrom, after] }));
+async function httpAgent(c: Corral, taskId: string, reportFile: string, tokenFrom = "own", message = "hello over http"): Promise<AgentRecord> {
+  return unwrap(await c.deploy({ taskId, agentType: "caller", prompt: "call", command: [process.execPath, HTTP_AGENT, reportFile, message, tokenFrom, "exit"] }));
 }
 
-async function reportOf(file: string): Promise<{ called: boolean; result?: { isError?: boolean; content: { text: string }[] }; error?: string }> {
+async function reportOf(file: string): Promise<{ called: boolean; result?: { isError?: boolean; content: { text: string }[] }; error?: string; status?: number }> {
   await until(`the report in ${file}`, () => existsSync(file));
   return JSON.parse(readFileSync(file, "utf8")) as never;
 }
@@ -80,7 +80,7 @@ describe("agents call their tools over their corral's loopback endpoint", () => 
     expect(events).toEqual([]);
   });
 
-  it("refuses a missing token, a web page, a rebound Host, a GET and a body past the bound, and serves on", async () => {
+  it("refuses a missing token, a web page, a rebound Host, a GET, an unknown path and an outsider's body past the bound unread", async () => {
     corral = servingCorral();
     const task = unwrap(corral.createTask({ description: "hygiene" }));
     const agent = unwrap(await corral.deploy({ taskId: task.id, agentType: "idle", prompt: "idle", command: ["sleep", "60"] }));
@@ -93,11 +93,23 @@ describe("agents call their tools over their corral's loopback endpoint", () => 
     expect((await post(url, { Authorization: `Bearer ${token}`, Host: "evil.example" }, INITIALIZE)).status).toBe(403);
     expect((await fetch(url, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(405);
     expect((await post(url.replace("/mcp", "/other"), { Authorization: `Bearer ${token}` }, INITIALIZE)).status).toBe(404);
+    // Whoever is not the agent is refused before a byte of the body is taken.
     const huge = await post(url, { Authorization: `Bearer ${token}` }, `{"jsonrpc":"2.0","id":1,"method":"x","params":{"pad":"${"x".repeat(5 * 1024 * 1024)}"}}`);
-    expect(huge.status).toBe(413);
+    expect(huge.status).toBe(403);
     const unknown = await post(url, { Authorization: `Bearer ${token}` }, INITIALIZE);
     expect(unknown.status).toBe(403);
     expect(await unknown.text()).toContain("the bearer token matches no agent in this state dir");
+  });
+
+  it("refuses an agent's own body past the bound, and serves the next call", async () => {
+    corral = servingCorral();
+    const task = unwrap(corral.createTask({ description: "bound" }));
+    const huge = join(corral.config.home, "huge.json");
+    await httpAgent(corral, task.id, huge, "own", "--huge-body");
+    expect((await reportOf(huge)).status).toBe(413);
+    const after = join(corral.config.home, "after.json");
+    await httpAgent(corral, task.id, after);
+    expect((await reportOf(after)).called).toBe(true);
   });
 });
 
