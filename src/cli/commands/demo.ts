@@ -12,7 +12,8 @@ import { corralRoot } from "../../lifecycle/self.js";
 import { serveOwnAgents } from "../../mcp/agent-serving.js";
 import { findExecutable } from "../../runners/executables.js";
 import { exitCodeOf, orchestrate, type RunOutcome, type RunPlan } from "../orchestrate.js";
-import { die, terminalLogger } from "../session.js";
+import { die } from "../exit.js";
+import { terminalLogger } from "../session.js";
 import { listenForStop } from "../signals.js";
 import { VERSION } from "../version.js";
 
