@@ -245,11 +245,12 @@ describe(`the cgroups setting${withCgroups}`, () => {
 
   // Dropping to an unprivileged user takes root.
   it.skipIf(process.getuid?.() !== 0)("refuses to start with cgroups on where the hierarchy is not writable, naming why", async () => {
-    // An unprivileged user with no delegated subtree: what cgroups=on must refuse.
+    // An unprivileged user with no delegated subtree: what cgroups=on must refuse. `stats` opens
+    // the whole service (ps only reads the database, and runs no agent).
     const home = mkdtempSync(join(tmpdir(), "corral-nobody-"));
     chmodSync(home, 0o777);
     try {
-      const result = await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, CORRAL_BIN, "ps"], {
+      const result = await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, CORRAL_BIN, "stats"], {
         env: { ...process.env, CORRAL_HOME: join(home, "state"), CORRAL_CGROUPS: "on", HOME: home },
       }).then(
         () => ({ code: 0, stderr: "" }),

@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type * as z from "zod";
 import type { Result } from "../domain/errors.js";
 import type { AgentId, AgentType, TaskId } from "../domain/ids.js";
 import type { StreamEvent } from "../domain/stream-events.js";

@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type * as z from "zod";
 import { errorView } from "../contract/errors.js";
 import { toWire } from "../contract/wire.js";
 import type { CorralError } from "../domain/errors.js";

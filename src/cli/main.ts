@@ -82,7 +82,7 @@ program
       import("../lifecycle/logger.js"),
       import("../mcp/agent-serving.js"),
       import("../mcp/servers.js"),
-      import("./session.js"),
+      import("./exit.js"),
     ]);
     const config = loadConfig();
     if (!config.ok) return die(config.error);

@@ -5,7 +5,7 @@ import type { Corral } from "../lifecycle/corral.js";
 import type { DeployInput } from "../lifecycle/inputs.js";
 import type { AgentView } from "../lifecycle/views.js";
 import { paint, statusColour, table } from "./format.js";
-import { die } from "./session.js";
+import { die } from "./exit.js";
 import { signalExitCode, type StopRequest, type StopSignal } from "./signals.js";
 import { cliErrorLine } from "./words.js";
 

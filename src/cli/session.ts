@@ -1,24 +1,10 @@
 import type { Logger } from "pino";
-import type { CorralError } from "../domain/errors.js";
 import { LOG_LEVEL_VARIABLE } from "../domain/log-levels.js";
 import { loadConfig } from "../lifecycle/config-loader.js";
 import { type AgentHandlers, Corral } from "../lifecycle/corral.js";
 import { createLogger, createPlainLogger } from "../lifecycle/logger.js";
-import { printJsonError } from "./json-output.js";
+import { die, type Output } from "./exit.js";
 import { VERSION } from "./version.js";
-import { cliErrorLine } from "./words.js";
-
-export interface Output {
-  /** The command was given --json: errors too are printed as JSON. */
-  readonly json?: boolean | undefined;
-}
-
-/** Exit codes: 0 success; 1 a usage error, or a command that found a problem; 2 corral could not start. */
-export function die(error: CorralError, code = 2, output: Output = {}): never {
-  if (output.json === true) printJsonError(error);
-  else process.stderr.write(cliErrorLine(error));
-  process.exit(code);
-}
 
 /** The short name of LOG_LEVEL_VARIABLE, which asks as much. */
 const LOG_VARIABLE = "CORRAL_LOG";

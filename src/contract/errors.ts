@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { ERROR_CODES, type CorralError } from "../domain/errors.js";
 
 /** How an error is published, by the MCP tools and the CLI's --json alike. */

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { snakeCase } from "./casing.js";
 
 export type JsonSchema = { readonly [key: string]: unknown };

@@ -1,5 +1,5 @@
 import { isAbsolute, join, posix } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { fail, ok, type Result } from "./errors.js";
 import { LOG_LEVELS } from "./log-levels.js";
 
@@ -240,7 +240,8 @@ export function resolveConfig(
     fromEnv.set(setting.path.join("."), name);
   }
   if (problems.length === 0) {
-    const parsed = configSchema(sections).safeParse(merged);
+    // Parsed once per process: compiling zod's fast path for it would cost more than it saves.
+    const parsed = configSchema(sections).safeParse(merged, { jitless: true });
     if (parsed.success) return ok(parsed.data);
     for (const issue of parsed.error.issues) {
       const key = issue.path.join(".");

@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type * as Re2 from "re2js";
-import type { z } from "zod";
+import type * as z from "zod";
 import { describeUnknown, fail, ok, type Result } from "../domain/errors.js";
 import type { StreamEvent } from "../domain/stream-events.js";
 import type { AgentRecord } from "../store/records.js";

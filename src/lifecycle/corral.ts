@@ -15,7 +15,7 @@ import type { CreateTaskInput, DeployInput, EventInput } from "./inputs.js";
 import { createLogger } from "./logger.js";
 import { openParts } from "./opening.js";
 import type { PageQuery } from "./paging.js";
-import type { AgentPageView, TimelineView } from "./reply-views.js";
+import type { TimelineView } from "./reply-views.js";
 import { Queries, type WaitOutcome } from "./queries.js";
 import { Recovery, type ReconcileReport } from "./recovery.js";
 import type { EndpointHandler } from "./agent-endpoints.js";
@@ -214,11 +214,6 @@ export class Corral {
 
   taskPage(rawPage: PageQuery): Result<{ page: PageView; tasks: TaskSummaryView[] }> {
     return this.queries.taskPage(rawPage);
-  }
-
-  /** One page of every agent (all) or of those not yet ended, after their counts and totals. */
-  agentPage(all: boolean, rawPage: PageQuery): Result<AgentPageView> {
-    return this.queries.agentPage(all, rawPage);
   }
 
   output(rawTaskId: string, rawAgentId: string, rawQuery: OutputQuery): Promise<Result<AgentOutputView>> {

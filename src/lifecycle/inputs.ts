@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { EFFORTS } from "../backends/backend.js";
 import { BACKEND_NAMES, describeBackends } from "../backends/registry.js";
 import { RUNNER_KINDS } from "../domain/config.js";

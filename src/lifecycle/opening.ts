@@ -1,4 +1,3 @@
-import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { createBackends } from "../backends/registry.js";
@@ -12,6 +11,7 @@ import { Store } from "../store/store.js";
 import { Ballast } from "./ballast.js";
 import type { CoreParts } from "./core.js";
 import { makeDirs } from "./directories.js";
+import { storePresent } from "./store-presence.js";
 import { PendingRecords, spareJournalDir } from "./pending-records.js";
 import { AgentEndpoints } from "./agent-endpoints.js";
 import { Relays } from "./relays.js";
@@ -42,13 +42,8 @@ export function openParts(config: Config, logger: Logger): Result<CoreParts> {
   const made = makeDirs(config.home, 0o700);
   if (!made.ok) return fail("DB_UNAVAILABLE", `cannot create the state dir ${config.home}: ${made.error.message}`);
   const dbPath = join(config.home, "corral.db");
-  const orphaned = workspacesWithoutStore(config.home, dbPath);
-  if (orphaned > 0) {
-    return fail(
-      "DB_MISSING",
-      `${dbPath} is missing but the state dir holds ${orphaned} task workspaces: the database was deleted or moved, and a new empty one would hide every agent recorded there. Put it back (a corral that saw it go saved a copy as corral.db.rescued-*), or move ${join(config.home, "workspaces")} aside to start afresh`,
-    );
-  }
+  const present = storePresent(config.home, dbPath);
+  if (!present.ok) return present;
   const ballast = new Ballast(join(config.home, "ballast"), Math.floor(config.ballastMb * 1024 * 1024));
   ballast.ensure();
   const store = Store.open(
@@ -84,13 +79,3 @@ export function openParts(config: Config, logger: Logger): Result<CoreParts> {
   });
 }
 
-/** How many task workspaces a state dir holds when it has no database; 0 when it has one. */
-function workspacesWithoutStore(home: string, dbPath: string): number {
-  if (existsSync(dbPath)) return 0;
-  try {
-    return readdirSync(join(home, "workspaces")).length;
-  } catch (cause) {
-    if ((cause as { code?: unknown }).code === "ENOENT") return 0;
-    throw cause;
-  }
-}

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { MAX_LOCAL_OUTPUT_BYTES } from "../domain/bounds.js";
 import { OutputEntry } from "./event-views.js";
 import { ExitView } from "./views.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { DEFAULT_PAGE, MAX_CURSOR_CHARS, MAX_PAGE } from "../domain/bounds.js";
 import { fail, ok, type Result } from "../domain/errors.js";
 import { parseInput } from "./inputs.js";

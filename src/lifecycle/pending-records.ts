@@ -3,7 +3,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, unlinkSyn
 import { mkdir, open, rename, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
-import { z } from "zod";
+import * as z from "zod";
 import { describeUnknown } from "../domain/errors.js";
 import { stateDirKey } from "../domain/paths.js";
 import { removeEmptyDirs } from "./empty-dirs.js";

@@ -10,8 +10,8 @@ import { cleanupHealth } from "./cleanup-health.js";
 import type { Core } from "./core.js";
 import { findAgent, findTask } from "./lookup.js";
 import { pageView, parsePage, whole, type PageQuery } from "./paging.js";
-import type { AgentPageView, TimelineView } from "./reply-views.js";
-import { agentView, countsOf, eventView, taskStatus, taskSummary, totalsOf } from "./task-status.js";
+import type { TimelineView } from "./reply-views.js";
+import { agentView, eventView, taskStatus, taskSummary } from "./task-status.js";
 import type { AgentView, CleanupHealthView, DatabaseView, EventView, PageView, TaskStatusView, TaskSummaryView } from "./views.js";
 
 const WAIT_POLL_MS = 100;
@@ -78,18 +78,6 @@ export class Queries {
 
   listTasks(): TaskSummaryView[] {
     return this.core.store.tasks.list().map(taskSummary);
-  }
-
-  /** One page of every agent, or of those not yet ended, in creation order, after their counts and totals. */
-  agentPage(all: boolean, rawPage: PageQuery): Result<AgentPageView> {
-    const usable = this.core.usable();
-    if (!usable.ok) return usable;
-    const page = parsePage(rawPage, all ? "agents" : "live agents");
-    if (!page.ok) return page;
-    const { summaries } = this.core.store;
-    const tally = summaries.tally(!all);
-    const agents = summaries.page(!all, page.value.after, page.value.limit);
-    return ok({ counts: countsOf(tally), totals: totalsOf(tally), page: pageView(page.value, agents, tally.total), agents: agents.map(agentView) });
   }
 
   /** One page of the tasks, newest first. */

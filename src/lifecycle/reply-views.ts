@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { JsonRecord } from "../contract/wire.js";
 import { RUNNER_KINDS } from "../domain/config.js";
 import { AgentView, CleanupHealthView, CleanupRecordView, EventView, PageView, TaskSummaryView, TotalsView } from "./views.js";

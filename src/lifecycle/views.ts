@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { RUNNER_KINDS } from "../domain/config.js";
 import { AGENT_STATUSES } from "../domain/agent-state.js";
 import { CLEANUP_STATUSES } from "../domain/cleanup-state.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { fail, ok, type Result } from "../domain/errors.js";
 import type { Corral } from "../lifecycle/corral.js";
 import { Field } from "../lifecycle/inputs.js";

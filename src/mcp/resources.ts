@@ -1,6 +1,6 @@
 import { ResourceTemplate, type McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { ErrorCode as RpcErrorCode, McpError, type ReadResourceResult } from "@modelcontextprotocol/sdk/types.js";
-import type { z } from "zod";
+import type * as z from "zod";
 import { errorView } from "../contract/errors.js";
 import { toWire } from "../contract/wire.js";
 import type { CorralError, Result } from "../domain/errors.js";

@@ -11,7 +11,7 @@ import {
   type Tool as PublishedTool,
   type ToolAnnotations,
 } from "@modelcontextprotocol/sdk/types.js";
-import { z } from "zod";
+import * as z from "zod";
 import { publishedSchema } from "../contract/json-schema.js";
 import { toWire } from "../contract/wire.js";
 import { REPLY_BUDGET_BYTES } from "../domain/bounds.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { AGENT_STATUSES, type ExitStatus } from "../domain/agent-state.js";
 import { CLEANUP_STATUSES, parseCleanupClaim } from "../domain/cleanup-state.js";
 import { RUNNER_KINDS } from "../domain/config.js";

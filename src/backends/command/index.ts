@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { fail, ok, type Result } from "../../domain/errors.js";
 import { AGENT_TOKEN_VARIABLE, AGENT_URL_VARIABLE, type BackendDefinition, type BackendPlan } from "../backend.js";
 

@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import type { Command } from "commander";
-import { die, withCorral } from "../session.js";
+import { die } from "../exit.js";
+import { withCorral } from "../session.js";
 import { listenForStop, signalExitCode } from "../signals.js";
 
 /** Variables that would make tmux think it is nested in the user's own session. */

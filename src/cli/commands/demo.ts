@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { scriptBlock, startModelServer, type Step } from "../../demo/model-server/index.js";
 import { ClaudeSettingsSchema as claudeSettings } from "../../backends/claude/settings.js";
@@ -9,10 +8,12 @@ import { envName } from "../../domain/config.js";
 import { unwrap } from "../../domain/errors.js";
 import { loadConfig } from "../../lifecycle/config-loader.js";
 import { Corral } from "../../lifecycle/corral.js";
+import { corralRoot } from "../../lifecycle/self.js";
 import { serveOwnAgents } from "../../mcp/agent-serving.js";
 import { findExecutable } from "../../runners/executables.js";
 import { exitCodeOf, orchestrate, type RunOutcome, type RunPlan } from "../orchestrate.js";
-import { die, terminalLogger } from "../session.js";
+import { die } from "../exit.js";
+import { terminalLogger } from "../session.js";
 import { listenForStop } from "../signals.js";
 import { VERSION } from "../version.js";
 
@@ -58,7 +59,7 @@ function demoPlan(): RunPlan {
 function claudePath(configured: string): string | null {
   const found = findExecutable(configured, process.env.PATH);
   if (found !== null) return found;
-  const packaged = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..", "node_modules", ".bin", "claude");
+  const packaged = join(corralRoot(), "node_modules", ".bin", "claude");
   return existsSync(packaged) ? packaged : null;
 }
 

@@ -2,7 +2,8 @@ import type { Command } from "commander";
 import { TaskIdSchema } from "../../domain/ids.js";
 import type { CleanupRecordView } from "../../lifecycle/views.js";
 import { paint } from "../format.js";
-import { die, withCorral } from "../session.js";
+import { die } from "../exit.js";
+import { withCorral } from "../session.js";
 import { cliErrorLine } from "../words.js";
 
 function describe(agentId: string, killedNow: boolean, cleanup: CleanupRecordView): string {

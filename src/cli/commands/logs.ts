@@ -3,7 +3,8 @@ import type { Command } from "commander";
 import type { StreamEvent } from "../../domain/stream-events.js";
 import type { Corral } from "../../lifecycle/corral.js";
 import { paint } from "../format.js";
-import { die, withCorral } from "../session.js";
+import { die } from "../exit.js";
+import { withCorral } from "../session.js";
 import { listenForStop, signalExitCode } from "../signals.js";
 
 const FOLLOW_POLL_MS = 250;

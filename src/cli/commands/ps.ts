@@ -42,18 +42,19 @@ export function registerPs(program: Command): void {
     .option("--json", "print the counts, totals and the page of agents as JSON")
     .action(async (options: PsOptions) => {
       // Loaded here, not at the top: a command loads only what it runs.
-      const [{ withCorral, die }, { printJson }, { AgentPageView }] = await Promise.all([
-        import("../session.js"),
+      const [{ withReader }, { die }, { printJson }, { AgentPageView }] = await Promise.all([
+        import("../reading.js"),
+        import("../exit.js"),
         import("../json-output.js"),
         import("../../lifecycle/reply-views.js"),
       ]);
       const all = options.all === true;
-      await withCorral((corral) => {
+      await withReader((reader) => {
         const query = {
           ...(options.limit === undefined ? {} : { limit: Number(options.limit) }),
           ...(options.cursor === undefined ? {} : { cursor: options.cursor }),
         };
-        const view = corral.agentPage(all, query);
+        const view = reader.agentPage(all, query);
         if (!view.ok) return die(view.error, 1, options);
         if (options.json === true) {
           printJson(AgentPageView, view.value);

@@ -2,7 +2,8 @@ import { Option, type Command } from "commander";
 import { RUNNER_KINDS, type RunnerKind } from "../../domain/config.js";
 import { BACKENDS } from "../../lifecycle/inputs.js";
 import { exitCodeOf, orchestrate } from "../orchestrate.js";
-import { die, withCorral } from "../session.js";
+import { die } from "../exit.js";
+import { withCorral } from "../session.js";
 import { listenForStop } from "../signals.js";
 import { wordsBeforeSeparator } from "../words.js";
 

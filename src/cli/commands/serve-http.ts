@@ -5,7 +5,7 @@ import { createLogger } from "../../lifecycle/logger.js";
 import { serveOwnAgents } from "../../mcp/agent-serving.js";
 import { checkBind, MCP_PATH, serveHttp } from "../../mcp/http/serve.js";
 import { coordinatorToken, TOKEN_VARIABLE } from "../../mcp/http/token.js";
-import { die } from "../session.js";
+import { die } from "../exit.js";
 import { signalExitCode } from "../signals.js";
 
 export interface ServeHttpFlags {

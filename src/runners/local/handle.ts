@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { markedScope, type AgentScope } from "../../supervisor/discover.js";
 
 /**

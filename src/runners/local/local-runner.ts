@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type * as z from "zod";
 import type { ExitStatus } from "../../domain/agent-state.js";
 import type { RunnerKind } from "../../domain/config.js";
 import { fail, ok, type Result } from "../../domain/errors.js";

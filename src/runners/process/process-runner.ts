@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { z } from "zod";
+import * as z from "zod";
 import type { ExitStatus } from "../../domain/agent-state.js";
 import { describeUnknown, fail, ok, type Result } from "../../domain/errors.js";
 import { readStat } from "../../supervisor/procfs.js";

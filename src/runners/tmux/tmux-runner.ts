@@ -1,7 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { z } from "zod";
+import * as z from "zod";
 import type { ExitStatus } from "../../domain/agent-state.js";
 import { fail, ok, type Result } from "../../domain/errors.js";
 import { identify, isAlive, signalProcess, statOf, type ProcessIdentity } from "../../supervisor/identity.js";
