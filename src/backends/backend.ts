@@ -39,6 +39,12 @@ export interface AgentSpec {
   readonly command: readonly string[] | null;
   readonly model: string | null;
   readonly effort: Effort | null;
+  /**
+   * The session of an earlier run to continue, with the CLI's own resume, in the same cwd:
+   * `prompt` is then the follow-up message. Only for a backend whose capabilities say
+   * `resume.corral`.
+   */
+  readonly resume: { readonly sessionId: string } | null;
 }
 
 /**

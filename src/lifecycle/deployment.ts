@@ -156,6 +156,7 @@ export class Deployment {
       command,
       model: input.value.model ?? null,
       effort: input.value.effort ?? null,
+      resume: null,
     });
     const launched = plan.ok ? await this.launch(agent, runner, backend, plan.value, relay.ok ? relay.value : null) : plan;
     if (!launched.ok) {

@@ -20,6 +20,7 @@ const spec: AgentSpec = {
   command: null,
   model: "sonnet",
   effort: "high",
+  resume: null,
 };
 
 const backend = unwrap(
